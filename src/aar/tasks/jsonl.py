@@ -1,0 +1,118 @@
+"""Reader and writer for the reference release's JSONL layout.
+
+Files ``train_label.jsonl``, ``train_unlabel.jsonl``, ``test.jsonl`` (and optionally ``dev.jsonl``), one
+object per line with ``prompt/first/second`` or ``question/choice`` and ``label`` (0/1 or bool). An ``id``
+field is kept when present, else a content hash makes one, so ids are stable across reloads.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from aar.errors import AarError
+from aar.fsio import sha256_json, write_jsonl_atomic
+from aar.tasks.schema import FIELDS, Example, Format
+
+REFERENCE_FILES = ("train_label", "train_unlabel", "dev", "test")
+
+
+def detect_format(row: dict[str, Any]) -> Format | None:
+    """``pair`` needs first/second (prompt optional); ``choice`` needs question/choice."""
+    if "first" in row and "second" in row:
+        return "pair"
+    if "question" in row and "choice" in row:
+        return "choice"
+    return None
+
+
+def _parse_label(value: Any, where: str) -> int:
+    if isinstance(value, bool):
+        return int(value)
+    if isinstance(value, int) and value in (0, 1):
+        return value
+    if isinstance(value, str) and value.strip().lower() in ("0", "1", "true", "false"):
+        return int(value.strip().lower() in ("1", "true"))
+    raise AarError(f"{where}: label must be 0/1 or true/false, got {value!r}")
+
+
+def read_jsonl(path: Path, fmt: Format | None = None, require_label: bool = True) -> tuple[Format, list[Example]]:
+    """Parse one file strictly: any bad line is an error naming the file and line."""
+    path = Path(path)
+    if not path.is_file():
+        raise AarError(f"{path}: no such file")
+    examples: list[Example] = []
+    seen: set[str] = set()
+    with open(path, encoding="utf-8") as fh:
+        for lineno, line in enumerate(fh, 1):
+            where = f"{path}:{lineno}"
+            if not line.strip():
+                continue
+            try:
+                row = json.loads(line)
+            except json.JSONDecodeError as exc:
+                raise AarError(f"{where}: malformed JSON ({exc.msg})") from None
+            if not isinstance(row, dict):
+                raise AarError(f"{where}: expected a JSON object")
+            row_fmt = detect_format(row)
+            if row_fmt is None:
+                raise AarError(f"{where}: missing fields; need prompt/first/second or question/choice")
+            if fmt is None:
+                fmt = row_fmt
+            if row_fmt != fmt:
+                raise AarError(f"{where}: format {row_fmt} differs from the file's format {fmt}")
+            inputs = {}
+            for name in FIELDS[fmt]:
+                value = row.get(name, "")
+                if not isinstance(value, str):
+                    raise AarError(f"{where}: field {name!r} must be a string")
+                inputs[name] = value
+            label = None
+            if "label" in row and row["label"] is not None:
+                label = _parse_label(row["label"], where)
+            elif require_label:
+                raise AarError(f"{where}: missing field 'label'")
+            ex_id = str(row.get("id") or sha256_json(inputs)[:16])
+            if ex_id in seen:
+                raise AarError(f"{where}: duplicate id {ex_id!r}")
+            seen.add(ex_id)
+            group = str(row.get("group") or ex_id)
+            examples.append(Example(id=ex_id, group=group, inputs=inputs, label=label))
+    if not examples:
+        raise AarError(f"{path}: no examples")
+    assert fmt is not None
+    return fmt, examples
+
+
+def example_row(ex: Example, with_label: bool = True) -> dict[str, Any]:
+    row: dict[str, Any] = {"id": ex.id, "group": ex.group, **ex.inputs}
+    if with_label and ex.label is not None:
+        row["label"] = ex.label
+    return row
+
+
+def write_jsonl(path: Path, examples: list[Example], with_label: bool = True) -> None:
+    write_jsonl_atomic(path, (example_row(e, with_label) for e in examples))
+
+
+def read_reference_dir(directory: Path) -> tuple[Format, dict[str, list[Example]]]:
+    """Load a reference release directory; a missing ``dev.jsonl`` is carved from ``test`` by group hash."""
+    directory = Path(directory)
+    if not directory.is_dir():
+        raise AarError(f"{directory}: not a directory")
+    fmt: Format | None = None
+    splits: dict[str, list[Example]] = {}
+    for split in REFERENCE_FILES:
+        path = directory / f"{split}.jsonl"
+        if not path.exists():
+            if split == "dev":
+                continue
+            raise AarError(f"{path}: missing (a reference dataset needs train_label, train_unlabel, test)")
+        fmt, splits[split] = read_jsonl(path, fmt)
+    if "dev" not in splits:
+        from aar.tasks.splits import carve_dev
+
+        splits["test"], splits["dev"] = carve_dev(splits["test"])
+    assert fmt is not None
+    return fmt, splits

@@ -1,0 +1,118 @@
+"""Task registry and on-disk store.
+
+A task is built once from its registry-package source, split by content hash, validated, and written to
+``<AAR_HOME>/data/<task>/`` as labelled JSONL (server side) plus label-free copies under ``public/``
+(what agents may later get). ``manifest.json`` is written last, so a task directory without one is an
+interrupted build and is rebuilt.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from collections.abc import Callable
+from pathlib import Path
+
+from aar import paths
+from aar.errors import AarError
+from aar.fsio import write_json_atomic
+from aar.tasks import chat, code, math
+from aar.tasks.jsonl import read_jsonl, read_reference_dir, write_jsonl
+from aar.tasks.schema import SPLITS, Example, Format, TaskData
+from aar.tasks.splits import assign_splits, class_prior, content_hash, validate_splits
+
+BUILTIN: dict[str, tuple[Format, Callable[[], tuple[list[Example], dict[str, str]]]]] = {
+    "chat": ("pair", chat.build),
+    "math": ("choice", math.build),
+    "code": ("choice", code.build),
+}
+NAME_PATTERN = r"^[a-z][a-z0-9_-]{0,39}$"
+
+
+def task_dir(name: str) -> Path:
+    return paths.data_dir() / name
+
+
+def known_tasks() -> list[str]:
+    stored = sorted(p.name for p in paths.data_dir().glob("*") if (p / "manifest.json").exists()) \
+        if paths.data_dir().exists() else []
+    return sorted(set(BUILTIN) | set(stored))
+
+
+def check_name(name: str) -> str:
+    import re
+
+    if not re.match(NAME_PATTERN, name):
+        raise AarError(f"invalid task name {name!r}: use lowercase letters, digits, '-' or '_'")
+    return name
+
+
+def _save(task: TaskData) -> None:
+    directory = task_dir(task.name)
+    if directory.exists():
+        shutil.rmtree(directory)
+    for split in SPLITS:
+        write_jsonl(directory / f"{split}.jsonl", task.splits[split], with_label=True)
+        write_jsonl(directory / "public" / f"{split}.jsonl", task.splits[split], with_label=False)
+    manifest = {
+        "name": task.name,
+        "format": task.format,
+        "content_hash": task.content_hash,
+        "source": task.source,
+        "counts": {s: len(task.splits[s]) for s in SPLITS},
+        "groups": {s: len({e.group for e in task.splits[s]}) for s in SPLITS},
+        "class_prior": {s: round(class_prior(task.splits[s]), 4) for s in SPLITS},
+    }
+    write_json_atomic(directory / "manifest.json", manifest)
+
+
+def _finish(name: str, fmt: Format, splits: dict[str, list[Example]], source: dict[str, str]) -> TaskData:
+    validate_splits(name, splits)
+    return TaskData(name=name, format=fmt, splits=splits, source=source, content_hash=content_hash(splits))
+
+
+def build_task(name: str, force: bool = False) -> TaskData:
+    if name not in BUILTIN:
+        raise AarError(f"unknown task {name!r}; built-in tasks: {', '.join(BUILTIN)}")
+    if not force and (task_dir(name) / "manifest.json").exists():
+        return load_task(name)
+    fmt, builder = BUILTIN[name]
+    examples, source = builder()
+    task = _finish(name, fmt, assign_splits(examples), source)
+    _save(task)
+    return task
+
+
+def import_reference(name: str, directory: Path) -> TaskData:
+    """Bring a dataset in the reference JSONL layout in as a task of its own."""
+    check_name(name)
+    if name in BUILTIN:
+        raise AarError(f"task name {name!r} is taken by a built-in task; choose another")
+    fmt, splits = read_reference_dir(directory)
+    task = _finish(name, fmt, splits, {"package": "imported", "file": str(Path(directory).resolve())})
+    _save(task)
+    return task
+
+
+def load_task(name: str) -> TaskData:
+    """Load a stored task, building a built-in one on first use; verify its content hash."""
+    check_name(name)
+    directory = task_dir(name)
+    manifest_path = directory / "manifest.json"
+    if not manifest_path.exists():
+        if name in BUILTIN:
+            return build_task(name)
+        raise AarError(f"unknown task {name!r}; known: {', '.join(known_tasks())}")
+    manifest = json.loads(manifest_path.read_text())
+    fmt: Format = manifest["format"]
+    splits = {s: read_jsonl(directory / f"{s}.jsonl", fmt)[1] for s in SPLITS}
+    task = _finish(name, fmt, splits, manifest.get("source", {}))
+    if task.content_hash != manifest["content_hash"]:
+        raise AarError(f"{directory}: content hash mismatch; the stored splits were modified "
+                       f"(rebuild with `aar data build {name} --force`)")
+    return task
+
+
+def manifest(name: str) -> dict:
+    load_task(name)
+    return json.loads((task_dir(name) / "manifest.json").read_text())

@@ -1,0 +1,159 @@
+"""The W2S testbed: weak teacher, soft labels, student via a method, ceiling, predictions.
+
+For each seed: the weak teacher (weak encoder + head) trains on ``train_label`` and labels
+``train_unlabel``; the ceiling (strong encoder + head) trains on the true ``train_unlabel`` labels; a
+method trains the student from the teacher's labels. All three predict ``dev`` and ``test``; per-example
+probabilities are stored in the artifact cache. Methods receive label-free inputs only.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import numpy as np
+
+from aar.errors import AarError
+from aar.methods.base import MethodContext
+from aar.methods.registry import get_method, source_hash
+from aar.models.base import Backend, get_backend
+from aar.models.features import TaskFeatures
+from aar.models.heads import HeadConfig
+from aar.stats import PairedTest, PGRSummary, paired_test, pgr_summary
+from aar.tasks import load_task
+from aar.w2s.cache import ArtifactCache
+
+EVAL_SPLITS = ("dev", "test")
+
+
+@dataclass(frozen=True)
+class TestbedConfig:
+    task: str
+    weak: str = "glove-50d"
+    strong: str = "minilm-l6"
+    head: HeadConfig = field(default_factory=HeadConfig)
+
+
+@dataclass
+class RunResult:
+    """Per-seed test predictions of one method, plus the matching weak and ceiling predictions."""
+
+    method: str
+    params: dict[str, Any]
+    seeds: list[int]
+    labels: dict[str, np.ndarray]
+    weak: dict[str, np.ndarray]  # split -> (seeds, items) probabilities
+    ceiling: dict[str, np.ndarray]
+    student: dict[str, np.ndarray]
+
+    def correct(self, which: str, split: str = "test") -> np.ndarray:
+        probs = getattr(self, which)[split]
+        return ((probs > 0.5).astype(int) == self.labels[split][None, :]).astype(np.int8)
+
+    def summary(self, split: str = "test") -> PGRSummary:
+        return pgr_summary(self.correct("weak", split), self.correct("ceiling", split),
+                           self.correct("student", split))
+
+    def versus(self, baseline: RunResult, split: str = "test") -> PairedTest:
+        if baseline.seeds != self.seeds:
+            raise AarError("paired test needs the same seeds for both methods")
+        return paired_test(self.correct("weak", split), self.correct("ceiling", split),
+                           self.correct("student", split), baseline.correct("student", split))
+
+
+class Testbed:
+    """One task with one weak/strong pair. Features are cached on disk; artifacts per seed too."""
+
+    def __init__(self, config: TestbedConfig, cache: ArtifactCache | None = None):
+        self.config = config
+        self.task = load_task(config.task)
+        self.cache = cache or ArtifactCache()
+        self.weak_backend: Backend = get_backend(config.weak, config.head)
+        self.strong_backend: Backend = get_backend(config.strong, config.head)
+        self.weak_features: TaskFeatures = self.weak_backend.prepare(self.task)
+        self.strong_features: TaskFeatures = self.strong_backend.prepare(self.task)
+        self.labels = {s: np.array([e.label for e in self.task.splits[s]], dtype=np.int64)
+                       for s in self.task.splits}
+
+    def _spec(self, kind: str, seed: int, **extra: Any) -> dict:
+        return {"kind": kind, "task": self.task.name, "data": self.task.content_hash,
+                "config": asdict(self.config), "seed": seed, **extra}
+
+    def weak_run(self, seed: int) -> dict[str, np.ndarray]:
+        """Teacher probabilities on train_unlabel (its labels for the student), dev and test."""
+
+        def compute() -> dict[str, np.ndarray]:
+            f = self.weak_features
+            head = self.weak_backend.fit(f.combined["train_label"], self.labels["train_label"].astype(np.float32),
+                                         seed=seed, antisymmetric=f.antisymmetric)
+            return {s: head.predict_proba(f.combined[s]) for s in ("train_unlabel", *EVAL_SPLITS)}
+
+        return self.cache.get_or_compute(self._spec("weak", seed), compute)
+
+    def ceiling_run(self, seed: int) -> dict[str, np.ndarray]:
+        def compute() -> dict[str, np.ndarray]:
+            f = self.strong_features
+            head = self.strong_backend.fit(f.combined["train_unlabel"],
+                                           self.labels["train_unlabel"].astype(np.float32),
+                                           seed=seed, antisymmetric=f.antisymmetric)
+            return {s: head.predict_proba(f.combined[s]) for s in EVAL_SPLITS}
+
+        return self.cache.get_or_compute(self._spec("ceiling", seed), compute)
+
+    def context(self, seed: int, params: dict[str, Any]) -> MethodContext:
+        f = self.strong_features
+        return MethodContext(
+            task=self.task.name,
+            format=self.task.format,
+            seed=seed,
+            params=params,
+            strong_x=f.combined["train_unlabel"],
+            strong_views=f.views["train_unlabel"],
+            weak_soft=self.weak_run(seed)["train_unlabel"],
+            groups=[e.group for e in self.task.splits["train_unlabel"]],
+            unlabeled=[e.public() for e in self.task.splits["train_unlabel"]],
+            antisymmetric=f.antisymmetric,
+            backend=self.strong_backend,
+        )
+
+    def method_run(self, method: str, seed: int, params: dict[str, Any] | None = None) -> dict[str, np.ndarray]:
+        cls = get_method(method)
+        resolved = cls.resolve_params(params)
+        if cls.needs_vectors and not self.strong_backend.vectors:
+            raise AarError(f"method {cls.name!r} needs feature vectors; backend {self.strong_backend.id!r} "
+                           f"fine-tunes an LM on prompts instead")
+        if self.task.format not in cls.formats:
+            raise AarError(f"method {cls.name!r} supports {', '.join(cls.formats)} tasks; "
+                           f"{self.task.name!r} is a {self.task.format} task")
+
+        def compute() -> dict[str, np.ndarray]:
+            predictor = cls().train(self.context(seed, resolved))
+            out = {}
+            for split in EVAL_SPLITS:
+                x = self.strong_features.combined[split]
+                probs = np.asarray(predictor.predict_proba(x), dtype=np.float64)
+                if probs.shape != (len(x),) or not np.all(np.isfinite(probs)):
+                    raise AarError(f"method {cls.name!r} returned {probs.shape} predictions for {split}; "
+                                   f"expected {len(x)} finite probabilities")
+                out[split] = np.clip(probs, 0.0, 1.0)
+            return out
+
+        spec = self._spec("student", seed, method=cls.name, params=resolved, method_code=source_hash(cls))
+        return self.cache.get_or_compute(spec, compute)
+
+    def run(self, method: str, seeds: list[int], params: dict[str, Any] | None = None) -> RunResult:
+        if not seeds:
+            raise AarError("need at least one seed")
+        cls = get_method(method)
+        weak = [self.weak_run(s) for s in seeds]
+        ceiling = [self.ceiling_run(s) for s in seeds]
+        student = [self.method_run(method, s, params) for s in seeds]
+        return RunResult(
+            method=cls.name,
+            params=cls.resolve_params(params),
+            seeds=list(seeds),
+            labels={s: self.labels[s] for s in EVAL_SPLITS},
+            weak={s: np.stack([w[s] for w in weak]) for s in EVAL_SPLITS},
+            ceiling={s: np.stack([c[s] for c in ceiling]) for s in EVAL_SPLITS},
+            student={s: np.stack([m[s] for m in student]) for s in EVAL_SPLITS},
+        )
