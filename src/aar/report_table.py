@@ -11,6 +11,7 @@ from rich.table import Table
 from aar.errors import AarError
 from aar.methods import available, get_method
 from aar.stats import Interval
+from aar.tasks import load_task
 from aar.w2s import RunResult, Testbed, TestbedConfig
 
 
@@ -35,10 +36,12 @@ def run_baselines(tasks: list[str], method_spec: str, seeds: list[int], params: 
                   split: str, as_json: bool, console: Console) -> list[dict]:
     rows: list[dict] = []
     for task in tasks:
-        bed = Testbed(TestbedConfig(task=task, weak=weak, strong=strong))
-        names = _method_names(method_spec, bed.task.format)
+        names = _method_names(method_spec, load_task(task).format)  # fail fast, before encoding anything
         if params and len(names) != 1:
             raise AarError("--param needs exactly one --method")
+        bed = Testbed(TestbedConfig(task=task, weak=weak, strong=strong))
+        for name in names:
+            bed.check_method(name)
         results: dict[str, RunResult] = {}
         with console.status(f"[bold]{task}[/]: running {len(names)} method(s) x {len(seeds)} seeds",
                             spinner="dots"):
@@ -46,9 +49,10 @@ def run_baselines(tasks: list[str], method_spec: str, seeds: list[int], params: 
             for name in names:
                 results[name] = vanilla if name == "vanilla" and not params else bed.run(name, seeds, params)
         head = vanilla.summary(split)
-        table = Table(title=f"{task} ({bed.task.format}, {split} n={head.items}, seeds={len(seeds)}): "
-                      f"weak {weak} acc {_ci(head.weak_acc)} | ceiling {strong} acc {_ci(head.ceiling_acc)} | "
-                      f"gap {head.ceiling_acc.mean - head.weak_acc.mean:+.3f}")
+        header = (f"[bold]{task}[/] ({bed.task.format}, {split} n={head.items}, seeds={len(seeds)})\n"
+                  f"  weak {weak} acc {_ci(head.weak_acc)}\n  ceiling {strong} acc {_ci(head.ceiling_acc)}\n"
+                  f"  gap {head.ceiling_acc.mean - head.weak_acc.mean:+.3f}")
+        table = Table()
         for col in ("method", "student acc [95% CI]", "PGR [95% CI]", "ΔPGR vs vanilla", "p vs vanilla"):
             table.add_column(col, justify="right" if col != "method" else "left")
         for name, result in results.items():
@@ -62,6 +66,7 @@ def run_baselines(tasks: list[str], method_spec: str, seeds: list[int], params: 
                          "student_acc": _interval_json(s.student_acc), "pgr": _interval_json(s.pgr),
                          "pgr_diff_vs_vanilla": _interval_json(test.diff), "p_vs_vanilla": test.p_value})
         if not as_json:
+            console.print(header, highlight=False)
             console.print(table)
     if as_json:
         print(json.dumps(rows, indent=2))

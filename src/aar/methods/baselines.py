@@ -110,7 +110,7 @@ def _fit_scale(score: np.ndarray, targets: np.ndarray) -> float:
 class ContrastConsistent(Method):
     name = "ccs"
     summary = "contrast-consistent search on the strong model (pairs); weak labels set sign and scale"
-    defaults = {"restarts": 5, "steps": 600, "lr": 0.01}
+    defaults = {"restarts": 5, "steps": 600, "lr": 0.01, "temperature": 4.0}
     formats = ("pair",)
     needs_vectors = True
 
@@ -124,18 +124,26 @@ class ContrastConsistent(Method):
         xn = torch.tensor((second - mean) / norm, dtype=torch.float32)
         gen = torch.Generator().manual_seed(ctx.seed)
         best_loss, best_w = float("inf"), None
-        for _ in range(int(ctx.params["restarts"])):
-            w = (torch.randn(xp.shape[1], generator=gen) / np.sqrt(xp.shape[1])).requires_grad_(True)
+        diff = (xp - xn).double()
+        top_pc = torch.linalg.svd(diff - diff.mean(0), full_matrices=False).Vh[0].float()
+        for restart in range(int(ctx.params["restarts"])):
+            # first start on the top principal component of the contrast differences (Burns et al. 2022's
+            # CRC baseline), the rest random: CCS's loss is non-convex and random starts alone stall
+            start = top_pc if restart == 0 else torch.randn(xp.shape[1], generator=gen)
+            w = start.clone().requires_grad_(True)
             b = torch.zeros(1, requires_grad=True)
             opt = torch.optim.Adam([w, b], lr=ctx.params["lr"])
             for _ in range(int(ctx.params["steps"])):
-                pp, pn = torch.sigmoid(xp @ w + b), torch.sigmoid(xn @ w + b)
+                # unit-norm direction at a fixed temperature: the loss can only fall by finding a direction
+                # along which the data is confidently split, not by inflating the weights
+                u = ctx.params["temperature"] * w / w.norm()
+                pp, pn = torch.sigmoid(xp @ u + b), torch.sigmoid(xn @ u + b)
                 loss = ((pp - (1 - pn)) ** 2).mean() + (torch.minimum(pp, pn) ** 2).mean()
                 opt.zero_grad()
                 loss.backward()
                 opt.step()
             if loss.item() < best_loss:
-                best_loss, best_w = loss.item(), w.detach().numpy().astype(np.float64)
+                best_loss, best_w = loss.item(), (w / w.norm()).detach().numpy().astype(np.float64)
         assert best_w is not None
         score = ((first - second) / norm) @ best_w
         scale = _fit_scale(score, ctx.weak_soft)  # sign: agree with the teacher; size: calibration

@@ -94,6 +94,10 @@ class SentenceEncoder(Encoder):
         if self._model is not None:
             return
         from transformers import AutoModel, AutoTokenizer
+        from transformers.utils import logging as hf_logging
+
+        hf_logging.disable_progress_bar()  # our own Rich bars report progress
+        hf_logging.set_verbosity_error()
 
         path = package_dir(self.distribution, self.import_name) / self.subdir
         if not (path / "config.json").exists():

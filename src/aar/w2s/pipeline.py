@@ -28,6 +28,7 @@ EVAL_SPLITS = ("dev", "test")
 
 @dataclass(frozen=True)
 class TestbedConfig:
+    __test__ = False  # not a pytest test class
     task: str
     weak: str = "glove-50d"
     strong: str = "minilm-l6"
@@ -63,6 +64,8 @@ class RunResult:
 
 class Testbed:
     """One task with one weak/strong pair. Features are cached on disk; artifacts per seed too."""
+
+    __test__ = False
 
     def __init__(self, config: TestbedConfig, cache: ArtifactCache | None = None):
         self.config = config
@@ -116,15 +119,20 @@ class Testbed:
             backend=self.strong_backend,
         )
 
-    def method_run(self, method: str, seed: int, params: dict[str, Any] | None = None) -> dict[str, np.ndarray]:
+    def check_method(self, method: str) -> type:
+        """Resolve a method and check it can run on this task and backend (clear error otherwise)."""
         cls = get_method(method)
-        resolved = cls.resolve_params(params)
         if cls.needs_vectors and not self.strong_backend.vectors:
             raise AarError(f"method {cls.name!r} needs feature vectors; backend {self.strong_backend.id!r} "
                            f"fine-tunes an LM on prompts instead")
         if self.task.format not in cls.formats:
             raise AarError(f"method {cls.name!r} supports {', '.join(cls.formats)} tasks; "
                            f"{self.task.name!r} is a {self.task.format} task")
+        return cls
+
+    def method_run(self, method: str, seed: int, params: dict[str, Any] | None = None) -> dict[str, np.ndarray]:
+        cls = self.check_method(method)
+        resolved = cls.resolve_params(params)
 
         def compute() -> dict[str, np.ndarray]:
             predictor = cls().train(self.context(seed, resolved))

