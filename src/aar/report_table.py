@@ -52,6 +52,9 @@ def run_baselines(tasks: list[str], method_spec: str, seeds: list[int], params: 
         header = (f"[bold]{task}[/] ({bed.task.format}, {split} n={head.items}, seeds={len(seeds)})\n"
                   f"  weak {weak} acc {_ci(head.weak_acc)}\n  ceiling {strong} acc {_ci(head.ceiling_acc)}\n"
                   f"  gap {head.ceiling_acc.mean - head.weak_acc.mean:+.3f}")
+        if head.ceiling_acc.lo <= head.weak_acc.hi:
+            header += ("\n  [yellow]warning: the ceiling does not beat the weak teacher (95% CIs overlap); "
+                       "PGR divides by a gap near zero and is not meaningful for this pair[/]")
         table = Table()
         for col in ("method", "student acc [95% CI]", "PGR [95% CI]", "ΔPGR vs vanilla", "p vs vanilla"):
             table.add_column(col, justify="right" if col != "method" else "left")
