@@ -9,6 +9,7 @@ interrupted build and is rebuilt.
 from __future__ import annotations
 
 import json
+import re
 import shutil
 from collections.abc import Callable
 from pathlib import Path
@@ -34,14 +35,11 @@ def task_dir(name: str) -> Path:
 
 
 def known_tasks() -> list[str]:
-    stored = sorted(p.name for p in paths.data_dir().glob("*") if (p / "manifest.json").exists()) \
-        if paths.data_dir().exists() else []
-    return sorted(set(BUILTIN) | set(stored))
+    stored = {p.parent.name for p in paths.data_dir().glob("*/manifest.json")}
+    return sorted(set(BUILTIN) | stored)
 
 
 def check_name(name: str) -> str:
-    import re
-
     if not re.match(NAME_PATTERN, name):
         raise AarError(f"invalid task name {name!r}: use lowercase letters, digits, '-' or '_'")
     return name
