@@ -27,7 +27,7 @@ def test_baseline_json_has_pgr_with_ci_and_p_values() -> None:
 def test_rich_table_is_printed() -> None:
     done = aar("baseline", "--task", "chat", "--method", "vanilla", "--seeds", "1")
     assert done.returncode == 0, done.stderr
-    assert "PGR [95% CI]" in done.stdout and "ceiling minilm-l6" in done.stdout
+    assert "PGR [95% CI]" in done.stdout and "ceiling minilm-glove-mlp" in done.stdout
 
 
 def test_bad_arguments_give_one_line_errors_without_tracebacks(tmp_path: Path) -> None:

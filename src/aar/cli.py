@@ -120,14 +120,29 @@ def methods_list() -> None:
     console.print(table)
 
 
+@app.command("models")
+def models_list() -> None:
+    """List the CPU models (packaged encoder + head) and the GPU path's spec."""
+    from aar.models.base import DEFAULT_STRONG, DEFAULT_WEAK, MODELS
+
+    table = Table(title="models")
+    for col in ("name", "encoder", "head", "role"):
+        table.add_column(col)
+    for name, (encoders, head) in MODELS.items():
+        role = "default weak" if name == DEFAULT_WEAK else "default strong" if name == DEFAULT_STRONG else ""
+        table.add_row(name, " + ".join(encoders), f"MLP {head.hidden}" if head.hidden else "linear", role)
+    table.add_row("hf:<id or path>[#f.gguf]", "causal LM", "LoRA + label-token readout", "GPU path")
+    console.print(table)
+
+
 @app.command("baseline")
 def baseline(
     task: Annotated[str, typer.Option(help="task name, comma list, or 'all'")] = "all",
     method: Annotated[str, typer.Option(help="method name, comma list, 'all', or file.py:Class")] = "all",
     seeds: Annotated[int, typer.Option(min=1, max=100, help="number of seeds (0..N-1)")] = 5,
     param: Annotated[list[str] | None, typer.Option(help="method parameter key=value (repeatable)")] = None,
-    weak: Annotated[str, typer.Option(help="weak model (encoder name or hf:<model>)")] = "glove-50d",
-    strong: Annotated[str, typer.Option(help="strong model (encoder name or hf:<model>)")] = "minilm-l6",
+    weak: Annotated[str, typer.Option(help="weak model (see `aar models`, or hf:<model>)")] = "glove-50d",
+    strong: Annotated[str, typer.Option(help="strong model (see `aar models`, or hf:<model>)")] = "minilm-glove-mlp",
     split: Annotated[str, typer.Option(help="evaluation split: test or dev")] = "test",
     as_json: Annotated[bool, typer.Option("--json", help="machine-readable output")] = False,
 ) -> None:

@@ -53,11 +53,14 @@ class TaskFeatures:
 
 def combine(fmt: str, views: dict[str, np.ndarray]) -> np.ndarray:
     """``pair``: first minus second, so swapping the responses negates the input; ``choice``: the
-    question, the choice and their elementwise product (lets a linear head match choice to question)."""
+    question, the choice, their elementwise product and their cosine (so even a linear head can score how
+    well the choice matches the question, with one weight instead of hundreds)."""
     if fmt == "pair":
         return views["first"] - views["second"]
     q, c = views["question"], views["choice"]
-    return np.concatenate([q, c, q * c], axis=1)
+    cosine = (q * c).sum(1, keepdims=True) / (np.linalg.norm(q, axis=1, keepdims=True)
+                                              * np.linalg.norm(c, axis=1, keepdims=True) + 1e-9)
+    return np.concatenate([q, c, q * c, cosine], axis=1)
 
 
 def task_features(task: TaskData, encoder: Encoder) -> TaskFeatures:

