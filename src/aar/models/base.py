@@ -41,10 +41,10 @@ class Backend(Protocol):
 # identities that the math task turns on (linear MiniLM ceiling 0.705 vs weak 0.644-0.666).
 MODELS: dict[str, tuple[tuple[str, ...], HeadConfig]] = {
     "glove-50d": (("glove-50d",), HeadConfig()),
-    "glove-50d-mlp": (("glove-50d",), HeadConfig(hidden=256)),
+    "glove-50d-mlp": (("glove-50d",), HeadConfig(hidden=128)),
     "minilm-l6": (("minilm-l6",), HeadConfig()),
-    "minilm-l6-mlp": (("minilm-l6",), HeadConfig(hidden=256)),
-    "minilm-glove-mlp": (("minilm-l6", "glove-50d"), HeadConfig(hidden=256)),
+    "minilm-l6-mlp": (("minilm-l6",), HeadConfig(hidden=128)),
+    "minilm-glove-mlp": (("minilm-l6", "glove-50d"), HeadConfig(hidden=128)),
 }
 DEFAULT_WEAK = "glove-50d"
 DEFAULT_STRONG = "minilm-glove-mlp"
