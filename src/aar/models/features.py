@@ -52,15 +52,19 @@ class TaskFeatures:
 
 
 def combine(fmt: str, views: dict[str, np.ndarray]) -> np.ndarray:
-    """``pair``: first minus second, so swapping the responses negates the input; ``choice``: the
-    question, the choice, their elementwise product and their cosine (so even a linear head can score how
-    well the choice matches the question, with one weight instead of hundreds)."""
+    """``pair``: first minus second, so swapping the responses negates the input.
+
+    ``choice``: how the choice relates to the question, in the spirit of InferSent's matching features
+    (Conneau et al. 2017): the difference c - q, the elementwise product q * c and the cosine. The question
+    alone is left out: in a balanced verification set it carries no label and only invites memorising
+    problems (measured on code: ceiling 0.594 with [q, c, q*c, cos] vs 0.603 with this; math 0.818 vs 0.830).
+    """
     if fmt == "pair":
         return views["first"] - views["second"]
     q, c = views["question"], views["choice"]
     cosine = (q * c).sum(1, keepdims=True) / (np.linalg.norm(q, axis=1, keepdims=True)
                                               * np.linalg.norm(c, axis=1, keepdims=True) + 1e-9)
-    return np.concatenate([q, c, q * c, cosine], axis=1)
+    return np.concatenate([c - q, q * c, cosine], axis=1)
 
 
 def task_features(task: TaskData, encoder: Encoder) -> TaskFeatures:

@@ -127,12 +127,21 @@ def _replace_not(tree: ast.FunctionDef, target: ast.UnaryOp) -> ast.FunctionDef:
 
 
 def _passes(prompt: str, candidate: str, test: str, entry_point: str) -> bool:
-    """Run the candidate against the problem's tests in a fresh, limited interpreter."""
+    """Run a full candidate function against the problem's tests in a fresh, limited interpreter."""
+    return _run_checked(prompt_header(prompt) + "\n" + candidate, test, entry_point)
+
+
+def completion_passes(prompt: str, body: str, test: str, entry_point: str) -> bool:
+    """HumanEval's own protocol: the prompt followed by the completion, then the tests."""
+    return _run_checked(prompt + body, test, entry_point)
+
+
+def _run_checked(source: str, test: str, entry_point: str) -> bool:
     program = (
         "import resource\n"
         "resource.setrlimit(resource.RLIMIT_AS, (1 << 30, 1 << 30))\n"
         f"resource.setrlimit(resource.RLIMIT_CPU, ({int(TIMEOUT_S)}, {int(TIMEOUT_S)}))\n"
-        + prompt_header(prompt) + "\n" + candidate + "\n" + test + f"\ncheck({entry_point})\n"
+        + source + "\n" + test + f"\ncheck({entry_point})\n"
     )
     with tempfile.TemporaryDirectory(prefix="aar-code-") as tmp:
         path = Path(tmp) / "candidate.py"
@@ -143,6 +152,18 @@ def _passes(prompt: str, candidate: str, test: str, entry_point: str) -> bool:
         except subprocess.TimeoutExpired:
             return False
     return done.returncode == 0
+
+
+def completion(function_source: str) -> str:
+    """The candidate as HumanEval presents solutions: the indented body that completes the prompt.
+
+    The ``def`` line is the prompt's own (it is shared by every candidate of a problem), so showing it again
+    only adds text that says nothing about correctness; measured, it hides the docstring-to-code match
+    (MiniLM cosine AUC 0.63 with the line, 0.71 without).
+    """
+    func = ast.parse(function_source).body[0]
+    assert isinstance(func, ast.FunctionDef)
+    return "".join("    " + line + "\n" for stmt in func.body for line in ast.unparse(stmt).splitlines())
 
 
 def prompt_header(prompt: str) -> str:
@@ -245,7 +266,7 @@ def build() -> tuple[list[Example], dict[str, str]]:
         n = min(len(good), len(bad), VARIANTS_PER_LABEL)
         for label, pool_ in ((1, r.sample(good, n)), (0, bad[:n])):
             for code in pool_:
-                inputs = {"question": question_of[task_id], "choice": code}
+                inputs = {"question": question_of[task_id], "choice": completion(code)}
                 examples.append(Example(id=sha256_json(inputs)[:16], group=f"humaneval:{task_id}",
                                         inputs=inputs, label=label))
     source = {
