@@ -55,3 +55,28 @@ def test_paired_test_separates_better_method_and_not_identical_ones() -> None:
 def test_shape_mismatch_is_a_clear_error() -> None:
     with pytest.raises(AarError, match="shape"):
         pgr_summary(np.zeros((2, 5)), np.zeros((2, 5)), np.zeros((3, 5)))
+
+
+def test_cluster_bootstrap_widens_intervals_for_correlated_items() -> None:
+    """Items of one problem share their correctness: resampling whole problems must see that."""
+    rng = np.random.default_rng(3)
+    groups = np.repeat(np.arange(40), 10)  # 40 problems x 10 items, all items of a problem alike
+
+    def clustered(acc: float) -> np.ndarray:
+        return np.repeat(rng.random((3, 40)) < acc, 10, axis=1).astype(np.int8)
+
+    w, c, s = clustered(0.5), clustered(0.8), clustered(0.65)
+    flat = pgr_summary(w, c, s)
+    grouped = pgr_summary(w, c, s, groups=groups)
+    assert grouped.pgr.mean == flat.pgr.mean
+    assert (grouped.weak_acc.hi - grouped.weak_acc.lo) > 1.5 * (flat.weak_acc.hi - flat.weak_acc.lo)
+    with pytest.raises(AarError, match="groups has"):
+        pgr_summary(w, c, s, groups=groups[:-1])
+
+
+def test_groups_of_one_item_match_the_item_bootstrap() -> None:
+    rng = np.random.default_rng(4)
+    w, c, s = _correct(rng, 0.6), _correct(rng, 0.8), _correct(rng, 0.7)
+    a = pgr_summary(w, c, s, rng_seed=7)
+    b = pgr_summary(w, c, s, rng_seed=7, groups=np.arange(w.shape[1]))
+    assert abs(a.pgr.lo - b.pgr.lo) < 0.05 and abs(a.pgr.hi - b.pgr.hi) < 0.05

@@ -1,10 +1,11 @@
 """PGR with a hierarchical bootstrap over seeds and test items, and paired tests between methods.
 
 Each bootstrap draw resamples seeds (with replacement) and, independently, test items (with
-replacement); the weak, ceiling and student correctness matrices are all reweighted with the *same*
-draw, so their correlation through shared seeds and items is kept (weak and ceiling resampled jointly
-with the student). Resampling is done with multinomial count weights, which is exact and vectorised:
-acc = w_seeds^T C v_items / (S N). Percentile intervals; p-values from the paired bootstrap
+replacement; whole source problems when group ids are given, i.e. a cluster bootstrap). The weak,
+ceiling and student correctness matrices are all reweighted with the *same* draw, so their correlation
+through shared seeds and items is kept (weak and ceiling resampled jointly with the student).
+Resampling uses multinomial count weights, which is exact and vectorised:
+acc = w_seeds^T C v_items / (S sum(v_items)). Percentile intervals; p-values from the paired bootstrap
 distribution of the PGR difference (two-sided, with the +1 correction of Davison & Hinkley 1997).
 """
 
@@ -52,13 +53,26 @@ def _check(*matrices: np.ndarray) -> tuple[int, int]:
 
 
 class Resampler:
-    """Holds one set of bootstrap draws so several statistics are computed on identical resamples."""
+    """Holds one set of bootstrap draws so several statistics are computed on identical resamples.
 
-    def __init__(self, seeds: int, items: int, n_boot: int = 2000, rng_seed: int = 0):
+    With ``groups`` (one id per test item, e.g. the source problem), whole groups are resampled: items of
+    one problem are correlated, and treating them as independent would make intervals too narrow.
+    """
+
+    def __init__(self, seeds: int, items: int, n_boot: int = 2000, rng_seed: int = 0,
+                 groups: np.ndarray | None = None):
         rng = np.random.default_rng(rng_seed)
         self.seed_w = rng.multinomial(seeds, np.full(seeds, 1 / seeds), size=n_boot).astype(np.float64)
-        self.item_w = rng.multinomial(items, np.full(items, 1 / items), size=n_boot).astype(np.float64)
-        self.norm = float(seeds * items)
+        if groups is None:
+            self.item_w = rng.multinomial(items, np.full(items, 1 / items), size=n_boot).astype(np.float64)
+        else:
+            if len(groups) != items:
+                raise AarError(f"groups has {len(groups)} entries for {items} test items")
+            _, index = np.unique(np.asarray(groups), return_inverse=True)
+            n_groups = int(index.max()) + 1
+            group_w = rng.multinomial(n_groups, np.full(n_groups, 1 / n_groups), size=n_boot)
+            self.item_w = group_w[:, index].astype(np.float64)
+        self.norm = float(seeds) * self.item_w.sum(1)  # item weights no longer sum to N with groups
 
     def accuracy(self, correct: np.ndarray) -> np.ndarray:
         per_seed = correct.astype(np.float64) @ self.item_w.T  # (S, B)
@@ -80,10 +94,11 @@ def _interval(point: float, draws: np.ndarray, level: float = 0.95) -> Interval:
 
 
 def pgr_summary(weak: np.ndarray, ceiling: np.ndarray, student: np.ndarray, n_boot: int = 2000,
-                rng_seed: int = 0) -> PGRSummary:
-    """``weak``, ``ceiling``, ``student``: 0/1 correctness matrices of shape (seeds, test items)."""
+                rng_seed: int = 0, groups: np.ndarray | None = None) -> PGRSummary:
+    """``weak``, ``ceiling``, ``student``: 0/1 correctness matrices of shape (seeds, test items);
+    ``groups``: optional cluster id per item (resampled as whole clusters)."""
     seeds, items = _check(weak, ceiling, student)
-    rs = Resampler(seeds, items, n_boot, rng_seed)
+    rs = Resampler(seeds, items, n_boot, rng_seed, groups)
     draws = {name: rs.accuracy(m) for name, m in (("w", weak), ("c", ceiling), ("s", student))}
     point = {name: float(m.mean()) for name, m in (("w", weak), ("c", ceiling), ("s", student))}
     return PGRSummary(
@@ -103,10 +118,10 @@ class PairedTest:
 
 
 def paired_test(weak: np.ndarray, ceiling: np.ndarray, method: np.ndarray, baseline: np.ndarray,
-                n_boot: int = 2000, rng_seed: int = 0) -> PairedTest:
+                n_boot: int = 2000, rng_seed: int = 0, groups: np.ndarray | None = None) -> PairedTest:
     """Two-sided paired bootstrap test of PGR(method) = PGR(baseline) on the same seeds and items."""
     seeds, items = _check(weak, ceiling, method, baseline)
-    rs = Resampler(seeds, items, n_boot, rng_seed)
+    rs = Resampler(seeds, items, n_boot, rng_seed, groups)
     w, c = rs.accuracy(weak), rs.accuracy(ceiling)
     diff = _pgr(w, c, rs.accuracy(method)) - _pgr(w, c, rs.accuracy(baseline))
     point = float(_pgr(weak.mean(), ceiling.mean(), method.mean()) - _pgr(weak.mean(), ceiling.mean(),

@@ -41,6 +41,7 @@ class RunResult:
     params: dict[str, Any]
     seeds: list[int]
     labels: dict[str, np.ndarray]
+    groups: dict[str, np.ndarray]  # split -> source-problem id per item (cluster bootstrap)
     weak: dict[str, np.ndarray]  # split -> (seeds, items) probabilities
     ceiling: dict[str, np.ndarray]
     student: dict[str, np.ndarray]
@@ -51,13 +52,14 @@ class RunResult:
 
     def summary(self, split: str = "test") -> PGRSummary:
         return pgr_summary(self.correct("weak", split), self.correct("ceiling", split),
-                           self.correct("student", split))
+                           self.correct("student", split), groups=self.groups[split])
 
     def versus(self, baseline: RunResult, split: str = "test") -> PairedTest:
         if baseline.seeds != self.seeds:
             raise AarError("paired test needs the same seeds for both methods")
         return paired_test(self.correct("weak", split), self.correct("ceiling", split),
-                           self.correct("student", split), baseline.correct("student", split))
+                           self.correct("student", split), baseline.correct("student", split),
+                           groups=self.groups[split])
 
 
 class Testbed:
@@ -159,6 +161,7 @@ class Testbed:
             params=cls.resolve_params(params),
             seeds=list(seeds),
             labels={s: self.labels[s] for s in EVAL_SPLITS},
+            groups={s: np.array([e.group for e in self.task.splits[s]]) for s in EVAL_SPLITS},
             weak={s: np.stack([w[s] for w in weak]) for s in EVAL_SPLITS},
             ceiling={s: np.stack([c[s] for c in ceiling]) for s in EVAL_SPLITS},
             student={s: np.stack([m[s] for m in student]) for s in EVAL_SPLITS},
