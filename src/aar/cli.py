@@ -155,6 +155,31 @@ def baseline(
                   as_json, console)
 
 
+@app.command("serve")
+def serve(
+    db: Annotated[str | None, typer.Option(help="database URL (default sqlite:///<AAR_HOME>/aar.db)")] = None,
+    host: Annotated[str, typer.Option(help="bind address")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(min=1, max=65535)] = 8765,
+) -> None:
+    """Run the evaluation server (migrates the database first)."""
+    import logging
+
+    import uvicorn
+
+    from aar import paths
+    from aar.server.admin_token import admin_token_digest
+    from aar.server.app import create_app
+    from aar.server.db import make_engine, session_factory, upgrade
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    paths.home().mkdir(parents=True, exist_ok=True)
+    url = db or f"sqlite:///{paths.home() / 'aar.db'}"
+    upgrade(url)
+    app_ = create_app(session_factory(make_engine(url)), admin_token_digest())
+    console.print(f"[green]aar serve[/] on http://{host}:{port} (db {url.split('@')[-1]})")
+    uvicorn.run(app_, host=host, port=port, log_level="warning")
+
+
 def main() -> None:
     try:
         app()

@@ -1,0 +1,146 @@
+"""The evaluation server over real HTTP: a real `aar serve` process, a real SQLite database (WAL)."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import httpx
+import pytest
+
+from aar.fsio import sha256_json
+from aar.tasks import load_task
+
+ADMIN = "aar_admin_test_" + "x" * 20
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory):
+    db = tmp_path_factory.mktemp("server") / "aar.db"
+    port = _free_port()
+    env = {**os.environ, "AAR_ADMIN_TOKEN": ADMIN}
+    proc = subprocess.Popen([sys.executable, "-m", "aar.cli", "serve", "--port", str(port), "--db", f"sqlite:///{db}"],
+                            env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    base = f"http://127.0.0.1:{port}"
+    deadline = time.time() + 60
+    while time.time() < deadline:
+        try:
+            if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
+                break
+        except httpx.HTTPError:
+            time.sleep(0.2)
+    else:
+        proc.kill()
+        pytest.fail(f"server did not start: {proc.stdout.read() if proc.stdout else ''}")
+    yield base, db
+    proc.terminate()
+    proc.wait(timeout=10)
+
+
+def _admin(base: str) -> httpx.Client:
+    return httpx.Client(base_url=base, headers={"Authorization": f"Bearer {ADMIN}"}, timeout=300)
+
+
+def _campaign(base: str, name: str, budget: int = 50, digits: int = 2) -> None:
+    r = _admin(base).post("/v1/admin/campaigns", json={"name": name, "dev_budget": budget, "round_digits": digits})
+    assert r.status_code == 201, r.text
+
+
+def _agent(base: str, campaign: str, name: str) -> httpx.Client:
+    r = _admin(base).post(f"/v1/admin/campaigns/{campaign}/agents", json={"name": name})
+    assert r.status_code == 201, r.text
+    return httpx.Client(base_url=base, headers={"Authorization": f"Bearer {r.json()['token']}"}, timeout=300)
+
+
+def _dev(truth: bool = True) -> dict[str, float]:
+    return {e.id: float(e.label) if truth else 0.0 for e in load_task("chat").splits["dev"]}
+
+
+def test_identities_are_enforced(server) -> None:
+    base, _ = server
+    _campaign(base, "idents")
+    agent = _agent(base, "idents", "alice")
+    body = {"task": "chat", "split": "dev", "predictions": _dev()}
+    assert httpx.post(f"{base}/v1/evaluations", json=body).status_code == 401
+    bad = httpx.post(f"{base}/v1/evaluations", json=body, headers={"Authorization": "Bearer nope"})
+    assert bad.status_code == 401 and "Traceback" not in bad.text
+    assert agent.post("/v1/admin/campaigns", json={"name": "mine"}).status_code == 403
+    assert agent.post("/v1/admin/campaigns/idents/agents", json={"name": "eve"}).status_code == 403
+    assert _admin(base).post("/v1/admin/campaigns", json={"name": "../etc"}).status_code == 422
+    assert _admin(base).post("/v1/admin/campaigns", json={"name": "idents"}).status_code == 409
+
+
+def test_dev_scores_are_coarse_and_nothing_else_leaks(server) -> None:
+    base, _ = server
+    _campaign(base, "scores", digits=1)
+    agent = _agent(base, "scores", "bob")
+    r = agent.post("/v1/evaluations", json={"task": "chat", "split": "dev", "predictions": _dev()})
+    assert r.status_code == 200, r.text
+    out = r.json()
+    assert set(out) == {"task", "split", "accuracy", "pgr", "budget_remaining"}
+    assert out["accuracy"] == 1.0 and out["pgr"] > 1 and out["budget_remaining"] == 49
+    r = agent.post("/v1/evaluations", json={"task": "chat", "split": "dev", "predictions": _dev(truth=False)})
+    assert r.json()["accuracy"] == round(r.json()["accuracy"], 1)  # rounded to the campaign's 1 digit
+    for split in ("test", "train_unlabel", "train_label"):
+        denied = agent.post("/v1/evaluations", json={"task": "chat", "split": split, "predictions": _dev()})
+        assert denied.status_code == 403
+
+
+def test_bad_bodies_are_rejected_without_spending_budget(server) -> None:
+    base, _ = server
+    _campaign(base, "bodies", budget=1)
+    agent = _agent(base, "bodies", "carol")
+    preds = _dev()
+    first = next(iter(preds))
+    cases = [
+        {"task": "chat", "split": "dev", "predictions": {**preds, first: 1.5}},
+        {"task": "chat", "split": "dev", "predictions": {k: v for k, v in preds.items() if k != first}},
+        {"task": "chat", "split": "dev", "predictions": {**preds, "not-an-id": 1.0}},
+        {"task": "../../etc/passwd", "split": "dev", "predictions": preds},
+        {"task": "nosuchtask", "split": "dev", "predictions": preds},
+        {"task": "chat", "split": "dev", "predictions": {}},
+    ]
+    for body in cases:
+        r = agent.post("/v1/evaluations", json=body)
+        assert r.status_code == 422, (body["task"], r.status_code, r.text)
+        assert "Traceback" not in r.text and "/" not in r.json().get("error", "").replace("../", "")
+    nan = agent.post("/v1/evaluations", content=b'{"task":"chat","split":"dev","predictions":{"a":NaN}}',
+                     headers={"Content-Type": "application/json"})
+    assert nan.status_code == 422
+    big = agent.post("/v1/evaluations", content=b"x" * (9 * 1024 * 1024), headers={"Content-Type": "application/json"})
+    assert big.status_code == 413
+    ok = agent.post("/v1/evaluations", json={"task": "chat", "split": "dev", "predictions": preds})
+    assert ok.status_code == 200 and ok.json()["budget_remaining"] == 0
+
+
+def test_budget_holds_under_concurrency_and_every_call_is_logged(server) -> None:
+    base, db = server
+    _campaign(base, "budget", budget=5)
+    agent = _agent(base, "budget", "dave")
+    body = {"task": "chat", "split": "dev", "predictions": _dev()}
+    agent.post("/v1/evaluations", json=body)  # warm the scorer so the race below is about the budget
+
+    def call(_: int) -> int:
+        return agent.post("/v1/evaluations", json=body).status_code
+
+    with ThreadPoolExecutor(max_workers=12) as pool:
+        codes = list(pool.map(call, range(12)))
+    assert codes.count(200) == 4 and codes.count(429) == 8
+    assert "budget of 5 is used up" in agent.post("/v1/evaluations", json=body).json()["error"]
+    export = _admin(base).get("/v1/admin/campaigns/budget/evaluations.jsonl")
+    rows = [json.loads(line) for line in export.text.splitlines()]
+    assert len(rows) == 5 and {r["agent"] for r in rows} == {"dave"}
+    assert all(r["sha256"] == sha256_json(r["predictions"]) and r["split"] == "dev" for r in rows)
+    assert Path(f"{db}-wal").exists() or Path(db).exists()  # WAL database on disk
