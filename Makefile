@@ -8,7 +8,7 @@ export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 export TOKENIZERS_PARALLELISM := false
 
-.PHONY: run test lint bench setup clean
+.PHONY: run test lint bench setup clean postgres
 
 setup: $(STAMP)
 
@@ -24,12 +24,19 @@ $(STAMP): pyproject.toml requirements-assets.txt
 run: $(STAMP)
 	$(BIN)/aar baseline --task all --method all --seeds 5
 
-test: $(STAMP)
+test: $(STAMP) postgres
 	$(BIN)/ruff check src tests benchmarks
 	$(BIN)/python -m pytest -q
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_testbed.py
+
+# The test suite starts a real PostgreSQL server on loopback; install Debian's package if it is missing.
+postgres:
+	@ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || { \
+	  echo "installing PostgreSQL (Debian package postgresql) for the test suite"; \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq postgresql; }
 
 clean:
 	rm -rf .aar

@@ -1,0 +1,50 @@
+"""A real PostgreSQL server on loopback for the test suite (initdb into a temp dir, pg_ctl start/stop).
+
+PostgreSQL refuses to run as root, so as root the server runs as the ``postgres`` system user.
+"""
+
+from __future__ import annotations
+
+import glob
+import os
+import shutil
+import socket
+import subprocess
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+
+def _bin(name: str) -> str:
+    found = sorted(glob.glob(f"/usr/lib/postgresql/*/bin/{name}")) or [shutil.which(name) or ""]
+    if not found[-1]:
+        raise RuntimeError(f"PostgreSQL's {name} not found: install the Debian package 'postgresql' "
+                           f"(.ci/run and `make test` do this)")
+    return found[-1]
+
+
+def _as_server_user(cmd: list[str]) -> list[str]:
+    return ["runuser", "-u", "postgres", "--", *cmd] if os.geteuid() == 0 else cmd
+
+
+@contextmanager
+def postgres_server() -> Iterator[str]:
+    """Yield a SQLAlchemy URL of a fresh, empty PostgreSQL cluster; stop and delete it afterwards."""
+    root = tempfile.mkdtemp(prefix="aar-pg-")
+    data = os.path.join(root, "data")
+    if os.geteuid() == 0:
+        shutil.chown(root, "postgres")
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    subprocess.run(_as_server_user([_bin("initdb"), "-D", data, "-A", "trust", "-U", "aar", "--no-sync"]),
+                   check=True, capture_output=True)
+    opts = f"-p {port} -k {root} -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=200"
+    subprocess.run(_as_server_user([_bin("pg_ctl"), "-D", data, "-o", opts, "-w", "-l",
+                                    os.path.join(root, "log"), "start"]), check=True, capture_output=True)
+    try:
+        yield f"postgresql+psycopg://aar@127.0.0.1:{port}/postgres"
+    finally:
+        subprocess.run(_as_server_user([_bin("pg_ctl"), "-D", data, "-m", "immediate", "stop"]),
+                       capture_output=True)
+        shutil.rmtree(root, ignore_errors=True)
