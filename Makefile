@@ -28,8 +28,9 @@ test: $(STAMP) postgres
 	$(BIN)/ruff check src tests benchmarks
 	$(BIN)/python -m pytest -q
 
-bench: $(STAMP)
+bench: $(STAMP) postgres
 	$(BIN)/python benchmarks/bench_testbed.py
+	$(BIN)/python benchmarks/bench_server.py
 
 # The test suite starts a real PostgreSQL server on loopback; install Debian's package if it is missing.
 postgres:
