@@ -40,7 +40,7 @@ def server(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFact
         yield from _serve(url, db)
 
 
-def _serve(url: str, db: Path | None):
+def _start_server(url: str) -> tuple[subprocess.Popen, str]:
     port = _free_port()
     env = {**os.environ, "AAR_ADMIN_TOKEN": ADMIN}
     proc = subprocess.Popen([sys.executable, "-m", "aar.cli", "serve", "--port", str(port), "--db", url],
@@ -50,12 +50,15 @@ def _serve(url: str, db: Path | None):
     while time.time() < deadline:
         try:
             if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
-                break
+                return proc, base
         except httpx.HTTPError:
             time.sleep(0.2)
-    else:
-        proc.kill()
-        pytest.fail(f"server did not start: {proc.stdout.read() if proc.stdout else ''}")
+    proc.kill()
+    pytest.fail(f"server did not start: {proc.stdout.read() if proc.stdout else ''}")
+
+
+def _serve(url: str, db: Path | None):
+    proc, base = _start_server(url)
     yield base, db
     proc.terminate()
     proc.wait(timeout=10)
@@ -157,3 +160,41 @@ def test_budget_holds_under_concurrency_and_every_call_is_logged(server) -> None
     assert all(r["sha256"] == sha256_json(r["predictions"]) and r["split"] == "dev" for r in rows)
     if db is not None:  # SQLite runs in WAL mode
         assert Path(f"{db}-wal").exists()
+
+
+
+def test_kill_9_loses_nothing_committed(tmp_path: Path) -> None:
+    """SIGKILL the server mid-load, restart on the same database: every answered evaluation is there, and
+    the budget counter agrees with the log (both change in one transaction)."""
+    url = f"sqlite:///{tmp_path / 'crash.db'}"
+    proc, base = _start_server(url)
+    _campaign(base, "crash", budget=1000)
+    token = _agent(base, "crash", "erin").headers["Authorization"]
+    body = {"task": "chat", "split": "dev", "predictions": _dev()}
+
+    def call(client: httpx.Client) -> int:
+        try:
+            return client.post("/v1/evaluations", json=body, timeout=30).status_code
+        except httpx.HTTPError:
+            return 0
+
+    client = httpx.Client(base_url=base, headers={"Authorization": token})
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        futures = [pool.submit(call, client) for _ in range(600)]
+        deadline = time.time() + 120
+        while sum(f.done() for f in futures) < 20 and time.time() < deadline:
+            time.sleep(0.05)  # kill mid-load: after some answers, long before all 600
+        proc.kill()  # SIGKILL: no shutdown handlers run
+        proc.wait(timeout=10)
+        answered = sum(f.result() == 200 for f in futures)
+    assert 0 < answered < 600
+    proc2, base2 = _start_server(url)
+    try:
+        rows = _admin(base2).get("/v1/admin/campaigns/crash/evaluations.jsonl").text.splitlines()
+        assert len(rows) >= answered  # a request committed just before the kill may lack its answer
+        after = httpx.post(f"{base2}/v1/evaluations", json=body, headers={"Authorization": token}, timeout=60)
+        assert after.status_code == 200
+        assert after.json()["budget_remaining"] == 1000 - len(rows) - 1
+    finally:
+        proc2.terminate()
+        proc2.wait(timeout=10)
