@@ -148,6 +148,14 @@ def create_app(sessions: sessionmaker, admin_token_sha256: str, scorer: DevScore
             raise HTTPException(409, f"agent {body.name!r} exists in {campaign!r}") from None
         return {"campaign": owner.name, "agent": body.name, "token": token}  # shown once, stored hashed
 
+    @app.get("/v1/admin/campaigns/{campaign}", dependencies=[Depends(admin)])
+    def campaign_status(campaign: str, session: Session = Depends(db)) -> dict:
+        owner = campaign_by_name(session, campaign)
+        agents = session.scalars(select(Agent).where(Agent.campaign_id == owner.id).order_by(Agent.name)).all()
+        return {"name": owner.name, "dev_budget": owner.dev_budget, "round_digits": owner.round_digits,
+                "agents": [{"name": a.name, "dev_evals_used": a.dev_evals_used,
+                            "created_at": a.created_at.isoformat()} for a in agents]}
+
     @app.get("/v1/admin/campaigns/{campaign}/evaluations.jsonl", dependencies=[Depends(admin)])
     def export_evaluations(campaign: str, session: Session = Depends(db)) -> StreamingResponse:
         owner = campaign_by_name(session, campaign)
