@@ -7,9 +7,7 @@ Usage: python benchmarks/bench_server.py [--requests 200] [--task chat]
 from __future__ import annotations
 
 import argparse
-import os
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -20,35 +18,15 @@ from pathlib import Path
 import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from tests.postgres import postgres_server
+from tests.postgres import postgres_server, start_aar_server
 
 ADMIN = "aar_admin_bench_token_0123456789"
-
-
-def _start(url: str) -> tuple[subprocess.Popen, str]:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    proc = subprocess.Popen([sys.executable, "-m", "aar.cli", "serve", "--port", str(port), "--db", url],
-                            env={**os.environ, "AAR_ADMIN_TOKEN": ADMIN}, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL)
-    base = f"http://127.0.0.1:{port}"
-    for _ in range(300):
-        try:
-            if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
-                return proc, base
-        except httpx.HTTPError:
-            time.sleep(0.2)
-    proc.kill()
-    raise SystemExit(f"server on {url} did not start")
 
 
 def run(url: str, label: str, task: str, requests: int) -> None:
     from aar.tasks import load_task
 
-    proc, base = _start(url)
+    proc, base = start_aar_server(url, ADMIN, wait_s=120)
     try:
         admin = httpx.Client(base_url=base, headers={"Authorization": f"Bearer {ADMIN}"}, timeout=600)
         admin.post("/v1/admin/campaigns", json={"name": "bench", "dev_budget": 100_000})

@@ -1,6 +1,7 @@
-"""A real PostgreSQL server on loopback for the test suite (initdb into a temp dir, pg_ctl start/stop).
+"""Real servers on loopback for the test suite and benchmarks: PostgreSQL and `aar serve`.
 
-PostgreSQL refuses to run as root, so as root the server runs as the ``postgres`` system user.
+PostgreSQL is initdb-ed into a temp dir and started with pg_ctl. It refuses to run as root, so as root
+the server runs as the ``postgres`` system user.
 """
 
 from __future__ import annotations
@@ -13,6 +14,35 @@ import subprocess
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def start_aar_server(url: str, admin_token: str, wait_s: float = 60) -> tuple[subprocess.Popen, str]:
+    """Start `aar serve` on a free loopback port and wait for /healthz; RuntimeError with its output if not."""
+    import sys
+    import time
+
+    import httpx
+
+    port = free_port()
+    proc = subprocess.Popen([sys.executable, "-m", "aar.cli", "serve", "--port", str(port), "--db", url],
+                            env={**os.environ, "AAR_ADMIN_TOKEN": admin_token}, stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True)
+    base = f"http://127.0.0.1:{port}"
+    deadline = time.time() + wait_s
+    while time.time() < deadline:
+        try:
+            if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
+                return proc, base
+        except httpx.HTTPError:
+            time.sleep(0.2)
+    proc.kill()
+    raise RuntimeError(f"server on {url.split('@')[-1]} did not start: {proc.stdout.read() if proc.stdout else ''}")
 
 
 def _bin(name: str) -> str:
@@ -34,9 +64,7 @@ def postgres_server() -> Iterator[str]:
     data = os.path.join(root, "data")
     if os.geteuid() == 0:
         shutil.chown(root, "postgres")
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
+    port = free_port()
     subprocess.run(_as_server_user([_bin("initdb"), "-D", data, "-A", "trust", "-U", "aar", "--no-sync"]),
                    check=True, capture_output=True)
     opts = f"-p {port} -k {root} -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=200"

@@ -3,10 +3,7 @@
 from __future__ import annotations
 
 import json
-import os
-import socket
 import subprocess
-import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack
@@ -14,18 +11,12 @@ from pathlib import Path
 
 import httpx
 import pytest
-from tests.postgres import postgres_server
+from tests.postgres import postgres_server, start_aar_server
 
 from aar.fsio import sha256_json
 from aar.tasks import load_task
 
 ADMIN = "aar_admin_test_" + "x" * 20
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture(scope="module", params=["sqlite", "postgresql"])
@@ -41,20 +32,10 @@ def server(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFact
 
 
 def _start_server(url: str) -> tuple[subprocess.Popen, str]:
-    port = _free_port()
-    env = {**os.environ, "AAR_ADMIN_TOKEN": ADMIN}
-    proc = subprocess.Popen([sys.executable, "-m", "aar.cli", "serve", "--port", str(port), "--db", url],
-                            env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    base = f"http://127.0.0.1:{port}"
-    deadline = time.time() + 60
-    while time.time() < deadline:
-        try:
-            if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
-                return proc, base
-        except httpx.HTTPError:
-            time.sleep(0.2)
-    proc.kill()
-    pytest.fail(f"server did not start: {proc.stdout.read() if proc.stdout else ''}")
+    try:
+        return start_aar_server(url, ADMIN)
+    except RuntimeError as exc:
+        pytest.fail(str(exc))
 
 
 def _serve(url: str, db: Path | None):
