@@ -59,3 +59,16 @@ def test_bad_method_output_is_rejected_and_not_cached(bed: Testbed, tmp_path: Pa
 def test_paired_test_requires_same_seeds(bed: Testbed) -> None:
     with pytest.raises(AarError, match="same seeds"):
         bed.run("soft", [0]).versus(bed.run("vanilla", [1]))
+
+
+def test_a_file_method_is_imported_once_per_run(bed: Testbed, tmp_path: Path) -> None:
+    counter = tmp_path / "imports.txt"
+    path = tmp_path / "counted.py"
+    path.write_text(
+        f"open({str(counter)!r}, 'a').write('x')\n"
+        "import numpy as np\nfrom aar.methods import Method\n\n"
+        "class Counted(Method):\n    name = 'counted'\n"
+        "    def train(self, ctx):\n        return ctx.fit((ctx.weak_soft > 0.5).astype(np.float32))\n"
+    )
+    bed.run(f"{path}:Counted", [0, 1, 2])
+    assert counter.read_text() == "x"

@@ -130,8 +130,9 @@ class Testbed:
                            f"{self.task.name!r} is a {self.task.format} task")
         return cls
 
-    def method_run(self, method: str, seed: int, params: dict[str, Any] | None = None) -> dict[str, np.ndarray]:
-        cls = self.check_method(method)
+    def method_run(self, method: str | type, seed: int, params: dict[str, Any] | None = None) -> dict[str, np.ndarray]:
+        """``method``: a name or file spec, or a class already checked by :meth:`check_method`."""
+        cls = method if isinstance(method, type) else self.check_method(method)
         resolved = cls.resolve_params(params)
 
         def compute() -> dict[str, np.ndarray]:
@@ -152,10 +153,10 @@ class Testbed:
     def run(self, method: str, seeds: list[int], params: dict[str, Any] | None = None) -> RunResult:
         if not seeds:
             raise AarError("need at least one seed")
-        cls = get_method(method)
+        cls = self.check_method(method)  # resolved once: a file plugin is imported once per run
         weak = [self.weak_run(s) for s in seeds]
         ceiling = [self.ceiling_run(s) for s in seeds]
-        student = [self.method_run(method, s, params) for s in seeds]
+        student = [self.method_run(cls, s, params) for s in seeds]
         return RunResult(
             method=cls.name,
             params=cls.resolve_params(params),
