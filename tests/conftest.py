@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -46,3 +47,34 @@ def sentiment_rows(n: int, offset: int = 0) -> list[dict]:
 def small_reference(tmp_path: Path) -> Path:
     return write_reference(tmp_path / "ref", {"train_label": sentiment_rows(40), "train_unlabel":
                            sentiment_rows(80, 100), "test": sentiment_rows(60, 300)})
+
+
+@pytest.fixture(scope="session", params=["sqlite", "postgresql"])
+def server(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory, aar_home: Path):
+    """A real `aar serve` (one verification worker) on SQLite and on a real PostgreSQL, shared by the
+    server test modules; yields (base URL, SQLite path or None)."""
+    from contextlib import ExitStack
+
+    from tests.postgres import postgres_server, start_aar_server
+    from tests.serverkit import ADMIN
+
+    from aar.server.scoring import DevScorer
+
+    DevScorer().dev_ids("chat")  # fills the shared artifact cache, so the servers' first scores are fast
+    with ExitStack() as stack:
+        if request.param == "sqlite":
+            db = tmp_path_factory.mktemp("server") / "aar.db"
+            url = f"sqlite:///{db}"
+        else:
+            url, db = stack.enter_context(postgres_server()), None
+        try:
+            proc, base = start_aar_server(url, ADMIN, extra=("--workers", "1", "--lease-s", "4"))
+        except RuntimeError as exc:
+            pytest.fail(str(exc))
+        yield base, db
+        proc.terminate()
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()

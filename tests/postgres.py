@@ -22,17 +22,20 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def start_aar_server(url: str, admin_token: str, wait_s: float = 60) -> tuple[subprocess.Popen, str]:
-    """Start `aar serve` on a free loopback port and wait for /healthz; RuntimeError with its output if not."""
+def start_aar_server(url: str, admin_token: str, wait_s: float = 60,
+                     extra: tuple[str, ...] = ("--workers", "0")) -> tuple[subprocess.Popen, str]:
+    """Start `aar serve` on a free loopback port and wait for /healthz; RuntimeError with its output if not.
+    Its output goes to a temporary file (a pipe nobody reads would block a chatty server)."""
     import sys
     import time
 
     import httpx
 
     port = free_port()
-    proc = subprocess.Popen([sys.executable, "-m", "aar.cli", "serve", "--port", str(port), "--db", url],
-                            env={**os.environ, "AAR_ADMIN_TOKEN": admin_token}, stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT, text=True)
+    log = tempfile.TemporaryFile()  # noqa: SIM115 (lives as long as the server process)
+    proc = subprocess.Popen([sys.executable, "-m", "aar.cli", "serve", "--port", str(port), "--db", url, *extra],
+                            env={**os.environ, "AAR_ADMIN_TOKEN": admin_token}, stdout=log,
+                            stderr=subprocess.STDOUT)
     base = f"http://127.0.0.1:{port}"
     deadline = time.time() + wait_s
     while time.time() < deadline:
@@ -42,7 +45,9 @@ def start_aar_server(url: str, admin_token: str, wait_s: float = 60) -> tuple[su
         except httpx.HTTPError:
             time.sleep(0.2)
     proc.kill()
-    raise RuntimeError(f"server on {url.split('@')[-1]} did not start: {proc.stdout.read() if proc.stdout else ''}")
+    proc.wait()
+    log.seek(0)
+    raise RuntimeError(f"server on {url.split('@')[-1]} did not start: {log.read().decode(errors='replace')}")
 
 
 def _bin(name: str) -> str:

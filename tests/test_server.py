@@ -6,29 +6,14 @@ import json
 import subprocess
 import time
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import ExitStack
 from pathlib import Path
 
 import httpx
 import pytest
-from tests.postgres import postgres_server, start_aar_server
+from tests.postgres import start_aar_server
+from tests.serverkit import ADMIN, admin, agent, campaign, dev_predictions
 
 from aar.fsio import sha256_json
-from aar.tasks import load_task
-
-ADMIN = "aar_admin_test_" + "x" * 20
-
-
-@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
-def server(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory):
-    with ExitStack() as stack:
-        if request.param == "sqlite":
-            db = tmp_path_factory.mktemp("server") / "aar.db"
-            url = f"sqlite:///{db}"
-        else:
-            url = stack.enter_context(postgres_server())
-            db = None
-        yield from _serve(url, db)
 
 
 def _start_server(url: str) -> tuple[subprocess.Popen, str]:
@@ -38,30 +23,7 @@ def _start_server(url: str) -> tuple[subprocess.Popen, str]:
         pytest.fail(str(exc))
 
 
-def _serve(url: str, db: Path | None):
-    proc, base = _start_server(url)
-    yield base, db
-    proc.terminate()
-    proc.wait(timeout=10)
-
-
-def _admin(base: str) -> httpx.Client:
-    return httpx.Client(base_url=base, headers={"Authorization": f"Bearer {ADMIN}"}, timeout=300)
-
-
-def _campaign(base: str, name: str, budget: int = 50, digits: int = 2) -> None:
-    r = _admin(base).post("/v1/admin/campaigns", json={"name": name, "dev_budget": budget, "round_digits": digits})
-    assert r.status_code == 201, r.text
-
-
-def _agent(base: str, campaign: str, name: str) -> httpx.Client:
-    r = _admin(base).post(f"/v1/admin/campaigns/{campaign}/agents", json={"name": name})
-    assert r.status_code == 201, r.text
-    return httpx.Client(base_url=base, headers={"Authorization": f"Bearer {r.json()['token']}"}, timeout=300)
-
-
-def _dev(truth: bool = True) -> dict[str, float]:
-    return {e.id: float(e.label) if truth else 0.0 for e in load_task("chat").splits["dev"]}
+_admin, _campaign, _agent, _dev = admin, campaign, agent, dev_predictions
 
 
 def test_identities_are_enforced(server) -> None:
@@ -80,7 +42,7 @@ def test_identities_are_enforced(server) -> None:
 
 def test_dev_scores_are_coarse_and_nothing_else_leaks(server) -> None:
     base, _ = server
-    _campaign(base, "scores", digits=1)
+    _campaign(base, "scores", round_digits=1)
     agent = _agent(base, "scores", "bob")
     r = agent.post("/v1/evaluations", json={"task": "chat", "split": "dev", "predictions": _dev()})
     assert r.status_code == 200, r.text
@@ -96,7 +58,7 @@ def test_dev_scores_are_coarse_and_nothing_else_leaks(server) -> None:
 
 def test_bad_bodies_are_rejected_without_spending_budget(server) -> None:
     base, _ = server
-    _campaign(base, "bodies", budget=1)
+    _campaign(base, "bodies", dev_budget=1)
     agent = _agent(base, "bodies", "carol")
     preds = _dev()
     first = next(iter(preds))
@@ -123,7 +85,7 @@ def test_bad_bodies_are_rejected_without_spending_budget(server) -> None:
 
 def test_budget_holds_under_concurrency_and_every_call_is_logged(server) -> None:
     base, db = server
-    _campaign(base, "budget", budget=5)
+    _campaign(base, "budget", dev_budget=5)
     agent = _agent(base, "budget", "dave")
     body = {"task": "chat", "split": "dev", "predictions": _dev()}
     agent.post("/v1/evaluations", json=body)  # warm the scorer so the race below is about the budget
@@ -141,7 +103,8 @@ def test_budget_holds_under_concurrency_and_every_call_is_logged(server) -> None
     assert all(r["sha256"] == sha256_json(r["predictions"]) and r["split"] == "dev" for r in rows)
     status = _admin(base).get("/v1/admin/campaigns/budget").json()
     assert status["dev_budget"] == 5 and status["agents"] == [
-        {"name": "dave", "dev_evals_used": 5, "created_at": status["agents"][0]["created_at"]}]
+        {"name": "dave", "dev_evals_used": 5, "submissions_used": 0,
+         "created_at": status["agents"][0]["created_at"]}]
     assert agent.get("/v1/admin/campaigns/budget").status_code == 403
     assert _admin(base).get("/v1/admin/campaigns/nope").status_code == 404
     if db is not None:  # SQLite runs in WAL mode
@@ -154,7 +117,7 @@ def test_kill_9_loses_nothing_committed(tmp_path: Path) -> None:
     the budget counter agrees with the log (both change in one transaction)."""
     url = f"sqlite:///{tmp_path / 'crash.db'}"
     proc, base = _start_server(url)
-    _campaign(base, "crash", budget=1000)
+    _campaign(base, "crash", dev_budget=1000)
     token = _agent(base, "crash", "erin").headers["Authorization"]
     body = {"task": "chat", "split": "dev", "predictions": _dev()}
 

@@ -160,24 +160,58 @@ def serve(
     db: Annotated[str | None, typer.Option(help="database URL (default sqlite:///<AAR_HOME>/aar.db)")] = None,
     host: Annotated[str, typer.Option(help="bind address")] = "127.0.0.1",
     port: Annotated[int, typer.Option(min=1, max=65535)] = 8765,
+    workers: Annotated[int, typer.Option(min=0, max=64, help="verification worker processes (0: run "
+                                         "`aar worker` elsewhere)")] = 1,
+    lease_s: Annotated[float, typer.Option(min=2, max=3600, help="verification lease; a worker silent this "
+                                           "long is presumed dead and its submission re-queued")] = 30,
 ) -> None:
-    """Run the evaluation server (migrates the database first)."""
+    """Run the evaluation server (migrates the database first) and its verification workers."""
     import logging
 
     import uvicorn
 
-    from aar import paths
     from aar.server.admin_token import admin_token_digest
     from aar.server.app import create_app
-    from aar.server.db import make_engine, session_factory, upgrade
+    from aar.server.db import make_engine, session_factory
+    from aar.server.worker import WorkerPool
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    url = _migrated_db(db)
+    app_ = create_app(session_factory(make_engine(url)), admin_token_digest())
+    pool = WorkerPool(url, workers, lease_s)
+    pool.start()
+    console.print(f"[green]aar serve[/] on http://{host}:{port} (db {url.split('@')[-1]}, {workers} worker(s))")
+    try:
+        uvicorn.run(app_, host=host, port=port, log_level="warning")
+    finally:
+        pool.close()
+
+
+@app.command()
+def worker(
+    db: Annotated[str | None, typer.Option(help="database URL (default sqlite:///<AAR_HOME>/aar.db)")] = None,
+    lease_s: Annotated[float, typer.Option(min=2, max=3600)] = 30,
+    once: Annotated[bool, typer.Option(help="exit when the queue is empty")] = False,
+) -> None:
+    """Run one verification worker against a server's database (e.g. on a GPU machine)."""
+    import logging
+
+    from aar.server.db import make_engine, session_factory
+    from aar.server.worker import Worker
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    url = _migrated_db(db)
+    Worker(session_factory(make_engine(url)), lease_s=lease_s).run(once=once)
+
+
+def _migrated_db(db: str | None) -> str:
+    from aar import paths
+    from aar.server.db import upgrade
+
     paths.home().mkdir(parents=True, exist_ok=True)
     url = db or f"sqlite:///{paths.home() / 'aar.db'}"
     upgrade(url)
-    app_ = create_app(session_factory(make_engine(url)), admin_token_digest())
-    console.print(f"[green]aar serve[/] on http://{host}:{port} (db {url.split('@')[-1]})")
-    uvicorn.run(app_, host=host, port=port, log_level="warning")
+    return url
 
 
 def main() -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from sqlalchemy import JSON, DateTime, Float, ForeignKey, Integer, String, UniqueConstraint
+from sqlalchemy import JSON, DateTime, Float, ForeignKey, Integer, LargeBinary, String, Text, UniqueConstraint
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 
@@ -22,6 +22,9 @@ class Campaign(Base):
     name: Mapped[str] = mapped_column(String(64), unique=True)
     dev_budget: Mapped[int] = mapped_column(Integer, default=50)
     round_digits: Mapped[int] = mapped_column(Integer, default=2)
+    submit_budget: Mapped[int] = mapped_column(Integer, default=10)
+    verify_seeds: Mapped[list] = mapped_column(JSON, default=lambda: [1000, 1001, 1002, 1003, 1004])
+    verify_timeout_s: Mapped[int] = mapped_column(Integer, default=1800)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
 
@@ -33,6 +36,7 @@ class Agent(Base):
     name: Mapped[str] = mapped_column(String(64))
     token_sha256: Mapped[str] = mapped_column(String(64), unique=True)
     dev_evals_used: Mapped[int] = mapped_column(Integer, default=0)
+    submissions_used: Mapped[int] = mapped_column(Integer, default=0)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
 
@@ -51,3 +55,82 @@ class Evaluation(Base):
     accuracy: Mapped[float] = mapped_column(Float)
     pgr: Mapped[float | None] = mapped_column(Float, nullable=True)
     request_id: Mapped[str] = mapped_column(String(32))
+
+
+class Snapshot(Base):
+    """A method's code as submitted: a size-capped tar.gz, stored once per content hash."""
+
+    __tablename__ = "snapshots"
+    sha256: Mapped[str] = mapped_column(String(64), primary_key=True)
+    size: Mapped[int] = mapped_column(Integer)
+    data: Mapped[bytes] = mapped_column(LargeBinary)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class Submission(Base):
+    """A method registered for verification. The queue is this table: a worker claims a queued row,
+    holds a lease it renews by heartbeat, and a row whose lease expired (dead worker) is re-queued."""
+
+    __tablename__ = "submissions"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    campaign_id: Mapped[int] = mapped_column(ForeignKey("campaigns.id", ondelete="CASCADE"), index=True)
+    agent_id: Mapped[int] = mapped_column(ForeignKey("agents.id", ondelete="CASCADE"), index=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    task: Mapped[str] = mapped_column(String(40))
+    entry: Mapped[str] = mapped_column(String(200))  # file.py:ClassName inside the snapshot
+    params: Mapped[dict] = mapped_column(JSON)
+    snapshot_sha256: Mapped[str] = mapped_column(ForeignKey("snapshots.sha256"))
+    seeds: Mapped[list] = mapped_column(JSON)
+    status: Mapped[str] = mapped_column(String(16), default="queued", index=True)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    lease_until: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    worker: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    started_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    error: Mapped[str | None] = mapped_column(Text, nullable=True)
+    method_name: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    result: Mapped[dict | None] = mapped_column(JSON, nullable=True)  # PGR, CI, p vs vanilla, accuracies
+    quarantine_reason: Mapped[str | None] = mapped_column(Text, nullable=True)
+
+
+class SeedPrediction(Base):
+    """Per-seed student probabilities of a verified submission, keyed by example id (audit trail)."""
+
+    __tablename__ = "seed_predictions"
+    __table_args__ = (UniqueConstraint("submission_id", "seed", "split"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    submission_id: Mapped[int] = mapped_column(ForeignKey("submissions.id", ondelete="CASCADE"), index=True)
+    seed: Mapped[int] = mapped_column(Integer)
+    split: Mapped[str] = mapped_column(String(16))
+    predictions: Mapped[dict] = mapped_column(JSON)
+
+
+class Post(Base):
+    """A forum post or a reply (``parent_id`` set). Author is always the posting token's agent."""
+
+    __tablename__ = "posts"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    campaign_id: Mapped[int] = mapped_column(ForeignKey("campaigns.id", ondelete="CASCADE"), index=True)
+    agent_id: Mapped[int] = mapped_column(ForeignKey("agents.id", ondelete="CASCADE"), index=True)
+    parent_id: Mapped[int | None] = mapped_column(ForeignKey("posts.id", ondelete="CASCADE"), nullable=True,
+                                                  index=True)
+    root_id: Mapped[int | None] = mapped_column(Integer, nullable=True, index=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    kind: Mapped[str] = mapped_column(String(16))
+    title: Mapped[str] = mapped_column(String(200))
+    body: Mapped[str] = mapped_column(Text)
+    tags: Mapped[str] = mapped_column(String(400))  # space-separated; searchable as text
+    submission_id: Mapped[int | None] = mapped_column(ForeignKey("submissions.id", ondelete="SET NULL"),
+                                                      nullable=True)
+
+
+class Vote(Base):
+    """One vote per agent per post, enforced by the database; counts are aggregated from this table."""
+
+    __tablename__ = "votes"
+    __table_args__ = (UniqueConstraint("post_id", "agent_id"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    post_id: Mapped[int] = mapped_column(ForeignKey("posts.id", ondelete="CASCADE"), index=True)
+    agent_id: Mapped[int] = mapped_column(ForeignKey("agents.id", ondelete="CASCADE"))
+    value: Mapped[int] = mapped_column(Integer)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)

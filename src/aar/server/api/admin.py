@@ -1,0 +1,196 @@
+"""Admin API (admin token only): campaigns, agents, budgets, the evaluation log, the submission queue,
+and quarantine decisions on submissions."""
+
+from __future__ import annotations
+
+import json
+import secrets
+from collections.abc import Iterator
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, HTTPException, Query
+from fastapi.responses import StreamingResponse
+from pydantic import Field
+from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from aar.server.api import Body
+from aar.server.api.submissions import leaderboard_rows
+from aar.server.auth import NAME, TASK, campaign_by_name, db, require_admin, token_digest
+from aar.server.models import Agent, Campaign, Evaluation, SeedPrediction, Submission
+
+router = APIRouter(prefix="/v1/admin", dependencies=[Depends(require_admin)])
+Seeds = Annotated[list[Annotated[int, Field(ge=0, le=2**31 - 1)]], Field(min_length=1, max_length=50)]
+
+
+class CampaignIn(Body):
+    name: str = Field(pattern=NAME.pattern)
+    dev_budget: int = Field(default=50, ge=0, le=100_000)
+    submit_budget: int = Field(default=10, ge=0, le=10_000)
+    round_digits: int = Field(default=2, ge=0, le=4)
+    verify_seeds: Seeds = Field(default_factory=lambda: [1000, 1001, 1002, 1003, 1004])
+    verify_timeout_s: int = Field(default=1800, ge=10, le=7 * 86400)
+
+
+class CampaignPatch(Body):
+    dev_budget: int | None = Field(default=None, ge=0, le=100_000)
+    submit_budget: int | None = Field(default=None, ge=0, le=10_000)
+    round_digits: int | None = Field(default=None, ge=0, le=4)
+    verify_seeds: Seeds | None = None
+    verify_timeout_s: int | None = Field(default=None, ge=10, le=7 * 86400)
+
+
+class AgentIn(Body):
+    name: str = Field(pattern=NAME.pattern)
+
+
+class QuarantineIn(Body):
+    reason: str = Field(min_length=1, max_length=4000)
+
+
+def _campaign_view(c: Campaign) -> dict:
+    return {"name": c.name, "dev_budget": c.dev_budget, "submit_budget": c.submit_budget,
+            "round_digits": c.round_digits, "verify_seeds": c.verify_seeds, "verify_timeout_s": c.verify_timeout_s,
+            "created_at": c.created_at.isoformat()}
+
+
+@router.post("/campaigns", status_code=201)
+def create_campaign(body: CampaignIn, session: Session = Depends(db)) -> dict:
+    campaign = Campaign(**body.model_dump())
+    session.add(campaign)
+    try:
+        session.commit()
+    except IntegrityError:
+        raise HTTPException(409, f"campaign {body.name!r} exists") from None
+    return _campaign_view(campaign)
+
+
+@router.get("/campaigns")
+def list_campaigns(session: Session = Depends(db)) -> dict:
+    return {"campaigns": [_campaign_view(c) for c in session.scalars(select(Campaign).order_by(Campaign.id))]}
+
+
+@router.patch("/campaigns/{campaign}")
+def change_campaign(campaign: str, body: CampaignPatch, session: Session = Depends(db)) -> dict:
+    """Change budgets and verification settings; queued submissions keep the seeds they were given."""
+    owner = campaign_by_name(session, campaign)
+    for key, value in body.model_dump(exclude_none=True).items():
+        setattr(owner, key, value)
+    session.commit()
+    return _campaign_view(owner)
+
+
+@router.post("/campaigns/{campaign}/agents", status_code=201)
+def create_agent(campaign: str, body: AgentIn, session: Session = Depends(db)) -> dict:
+    owner = campaign_by_name(session, campaign)
+    token = "aar_" + secrets.token_urlsafe(32)
+    session.add(Agent(campaign_id=owner.id, name=body.name, token_sha256=token_digest(token)))
+    try:
+        session.commit()
+    except IntegrityError:
+        raise HTTPException(409, f"agent {body.name!r} exists in {campaign!r}") from None
+    return {"campaign": owner.name, "agent": body.name, "token": token}  # shown once, stored hashed
+
+
+@router.get("/campaigns/{campaign}")
+def campaign_status(campaign: str, session: Session = Depends(db)) -> dict:
+    owner = campaign_by_name(session, campaign)
+    agents = session.scalars(select(Agent).where(Agent.campaign_id == owner.id).order_by(Agent.name)).all()
+    return {**_campaign_view(owner),
+            "agents": [{"name": a.name, "dev_evals_used": a.dev_evals_used, "submissions_used": a.submissions_used,
+                        "created_at": a.created_at.isoformat()} for a in agents]}
+
+
+@router.get("/campaigns/{campaign}/evaluations.jsonl")
+def export_evaluations(campaign: str, session: Session = Depends(db)) -> StreamingResponse:
+    owner = campaign_by_name(session, campaign)
+    rows = session.execute(select(Evaluation, Agent.name).join(Agent).where(Evaluation.campaign_id == owner.id)
+                           .order_by(Evaluation.id)).all()
+
+    def lines() -> Iterator[str]:
+        for ev, agent_name in rows:
+            yield json.dumps({"id": ev.id, "agent": agent_name, "time": ev.created_at.isoformat(),
+                              "task": ev.task, "split": ev.split, "sha256": ev.predictions_sha256,
+                              "accuracy": ev.accuracy, "pgr": ev.pgr, "request_id": ev.request_id,
+                              "predictions": ev.predictions}) + "\n"
+
+    return StreamingResponse(lines(), media_type="application/x-ndjson")
+
+
+@router.get("/campaigns/{campaign}/leaderboard")
+def campaign_leaderboard(campaign: str, task: Annotated[str | None, Query(pattern=TASK)] = None,
+                         session: Session = Depends(db)) -> dict:
+    owner = campaign_by_name(session, campaign)
+    return {"campaign": owner.name, "task": task, "entries": leaderboard_rows(session, owner, task)}
+
+
+def _queue_row(sub: Submission, agent: str, campaign: str) -> dict:
+    return {"id": sub.id, "campaign": campaign, "agent": agent, "task": sub.task, "entry": sub.entry,
+            "status": sub.status, "attempts": sub.attempts, "worker": sub.worker,
+            "lease_until": sub.lease_until.isoformat() if sub.lease_until else None,
+            "submitted_at": sub.created_at.isoformat(),
+            "finished_at": sub.finished_at.isoformat() if sub.finished_at else None,
+            "error": sub.error, "result": sub.result, "quarantine_reason": sub.quarantine_reason}
+
+
+@router.get("/submissions")
+def submission_queue(campaign: Annotated[str | None, Query(pattern=NAME.pattern)] = None,
+                     status: Annotated[str | None, Query(pattern=r"^[a-z]{1,16}$")] = None,
+                     limit: Annotated[int, Query(ge=1, le=1000)] = 200, session: Session = Depends(db)) -> dict:
+    """Queue state: counts by status and the rows (newest first), with full unrounded results."""
+    scope = [Submission.campaign_id == campaign_by_name(session, campaign).id] if campaign else []
+    counts = dict(session.execute(select(Submission.status, func.count()).where(*scope)
+                                  .group_by(Submission.status)).all())
+    query = (select(Submission, Agent.name, Campaign.name).join(Agent, Agent.id == Submission.agent_id)
+             .join(Campaign, Campaign.id == Submission.campaign_id).where(*scope))
+    if status:
+        query = query.where(Submission.status == status)
+    rows = session.execute(query.order_by(Submission.id.desc()).limit(limit)).all()
+    return {"counts": counts, "submissions": [_queue_row(s, a, c) for s, a, c in rows]}
+
+
+def _submission(session: Session, submission_id: int) -> Submission:
+    sub = session.get(Submission, submission_id)
+    if sub is None:
+        raise HTTPException(404, "no such submission")
+    return sub
+
+
+@router.post("/submissions/{submission_id}/quarantine")
+def quarantine(submission_id: int, body: QuarantineIn, session: Session = Depends(db)) -> dict:
+    sub = _submission(session, submission_id)
+    if sub.status not in ("verified", "quarantined"):
+        raise HTTPException(409, f"only verified submissions can be quarantined (this one is {sub.status})")
+    sub.status, sub.quarantine_reason = "quarantined", body.reason
+    session.commit()
+    return {"id": sub.id, "status": sub.status}
+
+
+@router.post("/submissions/{submission_id}/clear")
+def clear(submission_id: int, session: Session = Depends(db)) -> dict:
+    sub = _submission(session, submission_id)
+    if sub.status != "quarantined":
+        raise HTTPException(409, f"submission is {sub.status}, not quarantined")
+    sub.status, sub.quarantine_reason = "verified", None
+    session.commit()
+    return {"id": sub.id, "status": sub.status}
+
+
+@router.post("/submissions/{submission_id}/requeue")
+def requeue(submission_id: int, session: Session = Depends(db)) -> dict:
+    sub = _submission(session, submission_id)
+    if sub.status != "failed":
+        raise HTTPException(409, f"only failed submissions can be re-queued (this one is {sub.status})")
+    sub.status, sub.attempts, sub.error, sub.worker, sub.lease_until = "queued", 0, None, None, None
+    session.commit()
+    return {"id": sub.id, "status": sub.status}
+
+
+@router.get("/submissions/{submission_id}/predictions.jsonl")
+def seed_predictions(submission_id: int, session: Session = Depends(db)) -> StreamingResponse:
+    _submission(session, submission_id)
+    rows = session.scalars(select(SeedPrediction).where(SeedPrediction.submission_id == submission_id)
+                           .order_by(SeedPrediction.seed, SeedPrediction.split)).all()
+    lines = (json.dumps({"seed": r.seed, "split": r.split, "predictions": r.predictions}) + "\n" for r in rows)
+    return StreamingResponse(lines, media_type="application/x-ndjson")

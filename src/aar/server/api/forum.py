@@ -1,0 +1,190 @@
+"""The shared findings forum: posts, threaded replies, one vote per agent per post, full-text search.
+
+The author of every post and vote is the agent behind the bearer token; bodies carry no author field.
+Vote counts are aggregated from the ``votes`` table (one row per agent per post, enforced by a unique
+constraint), so they are exact by construction. Post ids commit in increasing order (SQLite has one
+writer; on PostgreSQL inserts take a transaction-scoped advisory lock), so ``since=<last id>`` is a
+gap-free cursor for incremental sync.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, Depends, HTTPException, Query
+from pydantic import Field, field_validator
+from sqlalchemy import case, delete, func, literal, select, text, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from aar.server.api import Body
+from aar.server.auth import current_agent, db
+from aar.server.models import Agent, Post, Submission, Vote
+
+router = APIRouter()
+TAG = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,31}$")
+POST_LOCK_KEY = 0x6161725F666F72  # "aar_for": serializes post inserts on PostgreSQL
+Kind = Literal["hypothesis", "result", "insight", "error"]
+
+
+class PostIn(Body):
+    title: str = Field(min_length=1, max_length=200)
+    body: str = Field(min_length=1, max_length=20_000)
+    tags: list[str] = Field(default_factory=list, max_length=10)
+    kind: Kind
+    submission_id: int | None = None
+
+    @field_validator("tags")
+    @classmethod
+    def _tags(cls, tags: list[str]) -> list[str]:
+        bad = [t for t in tags if not TAG.match(t)]
+        if bad:
+            raise ValueError(f"tags must match {TAG.pattern}: {bad[:3]}")
+        return sorted(set(tags))
+
+
+class ReplyIn(Body):
+    body: str = Field(min_length=1, max_length=20_000)
+
+
+class VoteIn(Body):
+    value: Literal[-1, 0, 1]
+
+
+def _counts(session: Session, ids: list[int]) -> dict[int, tuple[int, int]]:
+    if not ids:
+        return {}
+    rows = session.execute(select(Vote.post_id, func.sum(case((Vote.value > 0, 1), else_=0)),
+                                  func.sum(case((Vote.value < 0, 1), else_=0)))
+                           .where(Vote.post_id.in_(ids)).group_by(Vote.post_id))
+    return {pid: (int(up or 0), int(down or 0)) for pid, up, down in rows}
+
+
+def _views(session: Session, rows: list[tuple[Post, str]]) -> list[dict]:
+    counts = _counts(session, [p.id for p, _ in rows])
+    out = []
+    for post, author in rows:
+        up, down = counts.get(post.id, (0, 0))
+        out.append({"id": post.id, "parent_id": post.parent_id, "root_id": post.root_id or post.id,
+                    "author": author, "kind": post.kind, "title": post.title, "body": post.body,
+                    "tags": post.tags.split() if post.tags else [], "submission_id": post.submission_id,
+                    "created_at": post.created_at.isoformat(), "up": up, "down": down, "score": up - down})
+    return out
+
+
+def _with_authors():
+    return select(Post, Agent.name).join(Agent, Agent.id == Post.agent_id)
+
+
+def _lock_post_ids(session: Session) -> None:
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": POST_LOCK_KEY})
+
+
+def _insert(session: Session, post: Post) -> dict:
+    _lock_post_ids(session)
+    session.add(post)
+    session.commit()
+    author = session.scalar(select(Agent.name).where(Agent.id == post.agent_id))
+    return _views(session, [(post, author or "")])[0]
+
+
+def _own_post(session: Session, me: Agent, post_id: int) -> Post:
+    post = session.get(Post, post_id)
+    if post is None or post.campaign_id != me.campaign_id:
+        raise HTTPException(404, "no such post")
+    return post
+
+
+@router.post("/v1/forum/posts", status_code=201)
+def create_post(body: PostIn, me: Agent = Depends(current_agent), session: Session = Depends(db)) -> dict:
+    if body.submission_id is not None:
+        sub = session.get(Submission, body.submission_id)
+        if sub is None or sub.campaign_id != me.campaign_id:
+            raise HTTPException(422, f"no submission {body.submission_id} in this campaign")
+    return _insert(session, Post(campaign_id=me.campaign_id, agent_id=me.id, kind=body.kind, title=body.title,
+                                 body=body.body, tags=" ".join(body.tags), submission_id=body.submission_id))
+
+
+@router.post("/v1/forum/posts/{post_id}/replies", status_code=201)
+def reply(post_id: int, body: ReplyIn, me: Agent = Depends(current_agent), session: Session = Depends(db)) -> dict:
+    parent = _own_post(session, me, post_id)
+    return _insert(session, Post(campaign_id=me.campaign_id, agent_id=me.id, parent_id=parent.id,
+                                 root_id=parent.root_id or parent.id, kind="reply", title="", body=body.body,
+                                 tags=""))
+
+
+@router.get("/v1/forum/posts")
+def list_posts(since: Annotated[int, Query(ge=0)] = 0, limit: Annotated[int, Query(ge=1, le=200)] = 50,
+               kind: Annotated[str | None, Query(pattern=r"^[a-z]{1,16}$")] = None,
+               tag: Annotated[str | None, Query(pattern=TAG.pattern)] = None,
+               top_level: bool = False, me: Agent = Depends(current_agent), session: Session = Depends(db)) -> dict:
+    """Oldest first after the ``since`` cursor; pass back ``next_since`` to get only what is new."""
+    query = _with_authors().where(Post.campaign_id == me.campaign_id, Post.id > since)
+    if kind:
+        query = query.where(Post.kind == kind)
+    if tag:
+        query = query.where((literal(" ") + Post.tags + literal(" ")).contains(f" {tag} "))
+    if top_level:
+        query = query.where(Post.parent_id.is_(None))
+    rows = session.execute(query.order_by(Post.id).limit(limit)).all()
+    posts = _views(session, [tuple(r) for r in rows])
+    return {"posts": posts, "next_since": posts[-1]["id"] if posts else since, "more": len(posts) == limit}
+
+
+@router.get("/v1/forum/posts/{post_id}")
+def read_thread(post_id: int, me: Agent = Depends(current_agent), session: Session = Depends(db)) -> dict:
+    post = _own_post(session, me, post_id)
+    root = post.root_id or post.id
+    rows = session.execute(_with_authors().where((Post.id == root) | (Post.root_id == root)).order_by(Post.id)).all()
+    views = _views(session, [tuple(r) for r in rows])
+    return {"post": views[0], "replies": views[1:]}
+
+
+@router.put("/v1/forum/posts/{post_id}/vote")
+def vote(post_id: int, body: VoteIn, me: Agent = Depends(current_agent), session: Session = Depends(db)) -> dict:
+    """Set this agent's vote (-1, +1, or 0 to withdraw). Voting again replaces the vote; never a second one."""
+    post = _own_post(session, me, post_id)
+    if post.agent_id == me.id:
+        raise HTTPException(403, "agents cannot vote on their own posts")
+    for _ in range(3):  # an insert racing another request of the same agent: retry as an update
+        try:
+            if body.value == 0:
+                session.execute(delete(Vote).where(Vote.post_id == post_id, Vote.agent_id == me.id))
+            elif session.execute(update(Vote).where(Vote.post_id == post_id, Vote.agent_id == me.id)
+                                 .values(value=body.value)).rowcount == 0:
+                session.add(Vote(post_id=post_id, agent_id=me.id, value=body.value))
+            session.commit()
+            break
+        except IntegrityError:
+            session.rollback()
+    else:
+        raise HTTPException(409, "vote conflicted with a concurrent vote; retry")
+    up, down = _counts(session, [post_id]).get(post_id, (0, 0))
+    return {"post_id": post_id, "your_vote": body.value, "up": up, "down": down, "score": up - down}
+
+
+def _fts_query(q: str) -> str:
+    words = re.findall(r"\w+", q)[:12]
+    if not words:
+        raise HTTPException(422, "search query needs at least one word")
+    return " ".join(f'"{w}"' for w in words)  # quoted terms: user text is never FTS5 syntax
+
+
+@router.get("/v1/forum/search")
+def search(q: Annotated[str, Query(min_length=1, max_length=200)], limit: Annotated[int, Query(ge=1, le=100)] = 20,
+           offset: Annotated[int, Query(ge=0, le=10_000)] = 0, me: Agent = Depends(current_agent),
+           session: Session = Depends(db)) -> dict:
+    if session.get_bind().dialect.name == "sqlite":
+        ids = session.scalars(text(
+            "SELECT p.id FROM posts_fts JOIN posts p ON p.id = posts_fts.rowid WHERE posts_fts MATCH :q "
+            "AND p.campaign_id = :c ORDER BY bm25(posts_fts), p.id LIMIT :l OFFSET :o"),
+            {"q": _fts_query(q), "c": me.campaign_id, "l": limit, "o": offset}).all()
+    else:
+        ids = session.scalars(text(
+            "SELECT id FROM posts WHERE campaign_id = :c AND search @@ websearch_to_tsquery('english', :q) "
+            "ORDER BY ts_rank(search, websearch_to_tsquery('english', :q)) DESC, id LIMIT :l OFFSET :o"),
+            {"q": q, "c": me.campaign_id, "l": limit, "o": offset}).all()
+    rows = {p.id: (p, name) for p, name in session.execute(_with_authors().where(Post.id.in_(ids)))} if ids else {}
+    return {"query": q, "posts": _views(session, [rows[i] for i in ids if i in rows]), "offset": offset}

@@ -1,0 +1,149 @@
+"""Verified submissions and the leaderboard.
+
+``POST /v1/submissions`` stores a method's code snapshot (content-addressed, validated before anything is
+written) and queues it; a worker process verifies it (see :mod:`aar.server.worker`). The leaderboard is
+built from server-verified rows only: there is no endpoint through which an agent can report a number.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, HTTPException, Query, Response
+from pydantic import Field
+from sqlalchemy import select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from aar.errors import AarError
+from aar.server.api import Body
+from aar.server.auth import TASK, current_agent, db
+from aar.server.models import Agent, Campaign, Snapshot, Submission
+from aar.server.snapshots import MAX_ARCHIVE_BYTES, check_entry, members
+from aar.tasks.registry import known_tasks
+
+router = APIRouter()
+ParamValue = str | int | float | bool
+LEADERBOARD_STATUSES = ("verified", "quarantined", "failed")
+
+
+class SubmissionIn(Body):
+    task: str = Field(pattern=TASK)
+    entry: str = Field(max_length=200, description="path/in/snapshot.py:ClassName")
+    params: dict[Annotated[str, Field(pattern=r"^[a-z_][a-z0-9_]{0,39}$")], ParamValue] = Field(
+        default_factory=dict, max_length=50)
+    archive: str = Field(max_length=(MAX_ARCHIVE_BYTES * 4) // 3 + 8, description="base64 of a tar.gz")
+
+
+def _round(value: float | None, digits: int) -> float | None:
+    return None if value is None else round(value, digits)
+
+
+def _interval(value: dict | None, digits: int) -> dict | None:
+    return None if value is None else {k: _round(v, digits) for k, v in value.items()}
+
+
+def public_view(sub: Submission, agent_name: str, digits: int, owner: bool) -> dict:
+    """What agents see. The owner also sees its own error message (its own code's failure)."""
+    view = {"id": sub.id, "agent": agent_name, "task": sub.task, "entry": sub.entry, "params": sub.params,
+            "snapshot_sha256": sub.snapshot_sha256, "status": sub.status, "seeds": len(sub.seeds),
+            "submitted_at": sub.created_at.isoformat(),
+            "finished_at": sub.finished_at.isoformat() if sub.finished_at else None}
+    if sub.result:
+        r = sub.result
+        view.update(pgr=_interval(r["pgr"], digits), dev_pgr=_interval(r["dev_pgr"], digits),
+                    vanilla_pgr=_interval(r["vanilla_pgr"], digits),
+                    p_vs_vanilla=_round(r["vs_vanilla"]["p_value"], 3))
+    if sub.status == "quarantined":
+        view["quarantine_reason"] = sub.quarantine_reason
+    if owner and sub.error:
+        view["error"] = sub.error
+    return view
+
+
+@router.post("/v1/submissions", status_code=202)
+def submit(body: SubmissionIn, response: Response, me: Agent = Depends(current_agent),
+           session: Session = Depends(db)) -> dict:
+    if body.task not in known_tasks():
+        raise HTTPException(422, f"unknown task {body.task!r}")
+    try:
+        data = base64.b64decode(body.archive, validate=True)
+        check_entry(body.entry, members(data))
+    except binascii.Error:
+        raise HTTPException(422, "archive must be base64 (standard alphabet) of a tar.gz") from None
+    except AarError as exc:
+        raise HTTPException(422, str(exc)) from None
+    sha = hashlib.sha256(data).hexdigest()
+    campaign = session.get(Campaign, me.campaign_id)
+    assert campaign is not None
+    same = session.scalar(select(Submission).where(
+        Submission.agent_id == me.id, Submission.snapshot_sha256 == sha, Submission.entry == body.entry,
+        Submission.task == body.task, Submission.status != "failed"))
+    if same is not None and same.params == body.params:  # idempotent retry: no second budget charge
+        response.status_code = 200
+        return public_view(same, me.name, campaign.round_digits, owner=True)
+    if session.get(Snapshot, sha) is None:
+        session.add(Snapshot(sha256=sha, size=len(data), data=data))
+        try:
+            session.commit()
+        except IntegrityError:  # the same code stored concurrently: content-addressed, so equal
+            session.rollback()
+    spent = session.execute(update(Agent).where(Agent.id == me.id, Agent.submissions_used < campaign.submit_budget)
+                            .values(submissions_used=Agent.submissions_used + 1))
+    if spent.rowcount != 1:
+        session.rollback()
+        raise HTTPException(429, f"submission budget of {campaign.submit_budget} is used up")
+    sub = Submission(campaign_id=campaign.id, agent_id=me.id, task=body.task, entry=body.entry,
+                     params=body.params, snapshot_sha256=sha, seeds=list(campaign.verify_seeds), status="queued",
+                     attempts=0)
+    session.add(sub)
+    session.commit()
+    return public_view(sub, me.name, campaign.round_digits, owner=True)
+
+
+@router.get("/v1/submissions")
+def my_submissions(me: Agent = Depends(current_agent), session: Session = Depends(db)) -> dict:
+    campaign = session.get(Campaign, me.campaign_id)
+    assert campaign is not None
+    rows = session.scalars(select(Submission).where(Submission.agent_id == me.id).order_by(Submission.id)).all()
+    return {"submissions": [public_view(s, me.name, campaign.round_digits, owner=True) for s in rows]}
+
+
+@router.get("/v1/submissions/{submission_id}")
+def get_submission(submission_id: int, me: Agent = Depends(current_agent), session: Session = Depends(db)) -> dict:
+    row = session.execute(select(Submission, Agent.name).join(Agent, Agent.id == Submission.agent_id)
+                          .where(Submission.id == submission_id, Submission.campaign_id == me.campaign_id)).first()
+    if row is None:  # another campaign's submission is indistinguishable from a missing one
+        raise HTTPException(404, "no such submission")
+    campaign = session.get(Campaign, me.campaign_id)
+    assert campaign is not None
+    return public_view(row[0], row[1], campaign.round_digits, owner=row[0].agent_id == me.id)
+
+
+def leaderboard_rows(session: Session, campaign: Campaign, task: str | None) -> list[dict]:
+    query = (select(Submission, Agent.name).join(Agent, Agent.id == Submission.agent_id)
+             .where(Submission.campaign_id == campaign.id, Submission.status.in_(LEADERBOARD_STATUSES)))
+    if task:
+        query = query.where(Submission.task == task)
+    rows = [public_view(s, name, campaign.round_digits, owner=False) for s, name in session.execute(query)]
+    order = {status: i for i, status in enumerate(LEADERBOARD_STATUSES)}
+
+    def key(row: dict) -> tuple:
+        pgr = (row.get("pgr") or {}).get("mean")
+        return order[row["status"]], -(pgr if pgr is not None else float("-inf")), row["id"]
+
+    rows.sort(key=key)
+    for rank, row in enumerate(rows, 1):
+        row["rank"] = rank if row["status"] == "verified" else None
+    return rows
+
+
+@router.get("/v1/leaderboard")
+def leaderboard(task: Annotated[str | None, Query(pattern=TASK)] = None, me: Agent = Depends(current_agent),
+                session: Session = Depends(db)) -> dict:
+    campaign = session.get(Campaign, me.campaign_id)
+    assert campaign is not None
+    return {"campaign": campaign.name, "task": task, "entries": leaderboard_rows(session, campaign, task)}

@@ -1,0 +1,56 @@
+"""Request dependencies: database sessions, the admin token and agent bearer tokens.
+
+Agent tokens are 256-bit random and stored as SHA-256 digests; a token resolves to exactly one agent of
+one campaign, and every agent endpoint derives the campaign and the author from it (never from the body).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import re
+from collections.abc import Iterator
+from typing import Annotated
+
+from fastapi import Depends, Header, HTTPException, Request
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from aar.server.models import Agent, Campaign
+
+NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
+TASK = r"^[a-z][a-z0-9_-]{0,39}$"
+
+
+def token_digest(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def db(request: Request) -> Iterator[Session]:
+    with request.app.state.sessions() as session:
+        yield session
+
+
+def _bearer(authorization: str | None) -> str:
+    if not authorization or not authorization.startswith("Bearer ") or len(authorization) > 200:
+        raise HTTPException(401, "missing or malformed bearer token", {"WWW-Authenticate": "Bearer"})
+    return authorization.removeprefix("Bearer ").strip()
+
+
+def require_admin(request: Request, authorization: Annotated[str | None, Header()] = None) -> None:
+    if not hmac.compare_digest(token_digest(_bearer(authorization)), request.app.state.admin_digest):
+        raise HTTPException(403, "admin token required")
+
+
+def current_agent(authorization: Annotated[str | None, Header()] = None, session: Session = Depends(db)) -> Agent:
+    found = session.scalar(select(Agent).where(Agent.token_sha256 == token_digest(_bearer(authorization))))
+    if found is None:
+        raise HTTPException(401, "unknown token", {"WWW-Authenticate": "Bearer"})
+    return found
+
+
+def campaign_by_name(session: Session, name: str) -> Campaign:
+    found = session.scalar(select(Campaign).where(Campaign.name == name)) if NAME.match(name) else None
+    if found is None:
+        raise HTTPException(404, "no such campaign")
+    return found

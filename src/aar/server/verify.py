@@ -1,0 +1,61 @@
+"""Verification of one submission: re-run its code snapshot on the testbed and score the hidden test split.
+
+The trusted side (this module, inside a worker process) holds the labels; the submitted code runs in a
+separate label-free process (:mod:`aar.w2s.isolated`). The student's per-seed predictions are paired with
+the weak, ceiling and vanilla runs on the same seeds, so the PGR interval and the paired p-value against
+vanilla come from one hierarchical bootstrap (seeds x test items, clustered by source problem).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from aar.server.snapshots import check_entry, unpack
+from aar.w2s import Testbed, TestbedConfig
+from aar.w2s.isolated import run_isolated, write_bundle
+from aar.w2s.pipeline import EVAL_SPLITS, RunResult
+
+
+@dataclass
+class Verified:
+    result: dict  # JSON-ready summary: test/dev PGR intervals, accuracies, paired test vs vanilla
+    predictions: dict[int, dict[str, dict[str, float]]]  # seed -> split -> example id -> probability
+
+
+def verify(task: str, entry: str, params: dict, seeds: list[int], snapshot: bytes, workdir: Path,
+           timeout_s: float, heartbeat: Callable[[], None] | None = None) -> Verified:
+    bed = Testbed(TestbedConfig(task=task))
+    code = workdir / "code"
+    check_entry(entry, unpack(snapshot, code))
+    bundle = workdir / "bundle.pkl"
+    write_bundle(bed, seeds, bundle)
+    students = run_isolated(bundle, code, entry, params, workdir / "out", timeout_s, heartbeat)
+    vanilla = bed.run("vanilla", seeds)
+    run = RunResult(method=entry, params=params, seeds=seeds, labels=vanilla.labels, groups=vanilla.groups,
+                    weak=vanilla.weak, ceiling=vanilla.ceiling,
+                    student={s: np.stack([students[seed][s] for seed in seeds]) for s in EVAL_SPLITS})
+    test, dev, paired = run.summary("test"), run.summary("dev"), run.versus(vanilla, "test")
+    baseline = vanilla.summary("test")
+    result = {
+        "seeds": len(seeds), "test_items": test.items,
+        "pgr": _interval(test.pgr), "student_acc": _interval(test.student_acc),
+        "weak_acc": _interval(test.weak_acc), "ceiling_acc": _interval(test.ceiling_acc),
+        "dev_pgr": _interval(dev.pgr), "vanilla_pgr": _interval(baseline.pgr),
+        "vs_vanilla": {"diff": _interval(paired.diff), "p_value": _finite(paired.p_value)},
+    }
+    ids = {s: [e.id for e in bed.task.splits[s]] for s in EVAL_SPLITS}
+    predictions = {seed: {s: dict(zip(ids[s], map(float, students[seed][s]), strict=True)) for s in EVAL_SPLITS}
+                   for seed in seeds}
+    return Verified(result, predictions)
+
+
+def _finite(x: float) -> float | None:
+    return float(x) if np.isfinite(x) else None  # JSON columns (PostgreSQL) reject NaN
+
+
+def _interval(value) -> dict:
+    return {"mean": _finite(value.mean), "lo": _finite(value.lo), "hi": _finite(value.hi)}

@@ -1,0 +1,240 @@
+"""Verification workers: the submission queue lives in the database; workers are separate processes.
+
+A worker claims the oldest queued submission with a conditional UPDATE (two workers can never claim the
+same row), holds a lease it renews from a heartbeat thread, verifies, and commits the result, the per-seed
+predictions and the final status in one transaction guarded by its lease. A worker that dies (kill -9,
+OOM, a crashed server) stops renewing; once the lease expires any worker re-queues the row, up to
+``MAX_ATTEMPTS`` tries. A worker exits when the process that started it dies, killing its method child.
+
+``aar serve`` starts a :class:`WorkerPool` (restarted on death); ``aar worker`` runs one standalone, for
+example on a GPU machine pointed at a shared PostgreSQL database.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from sqlalchemy import select, update
+from sqlalchemy.orm import sessionmaker
+
+from aar.errors import AarError
+from aar.server.models import Campaign, SeedPrediction, Snapshot, Submission
+
+log = logging.getLogger("aar.worker")
+MAX_ATTEMPTS = 3
+
+
+class LeaseLost(Exception):
+    """Another worker took over this submission (our lease expired), or our parent died."""
+
+
+def now() -> datetime:
+    return datetime.now(UTC)
+
+
+class Worker:
+    def __init__(self, sessions: sessionmaker, lease_s: float = 30.0, poll_s: float = 1.0,
+                 watch_parent: bool = False):
+        self.sessions, self.lease_s, self.poll_s = sessions, lease_s, poll_s
+        self.name = f"{socket.gethostname()[:40]}:{os.getpid()}"
+        self.parent = os.getppid() if watch_parent else None
+        self.abort = threading.Event()
+
+    def requeue_expired(self) -> int:
+        """Give expired leases back to the queue (or fail them after MAX_ATTEMPTS); returns rows touched."""
+        with self.sessions() as s:
+            failed = s.execute(update(Submission).where(
+                Submission.status == "running", Submission.lease_until < now(), Submission.attempts >= MAX_ATTEMPTS)
+                .values(status="failed", finished_at=now(), lease_until=None,
+                        error=f"verification was interrupted {MAX_ATTEMPTS} times")).rowcount
+            queued = s.execute(update(Submission).where(Submission.status == "running",
+                                                        Submission.lease_until < now())
+                               .values(status="queued", worker=None, lease_until=None)).rowcount
+            s.commit()
+        if failed or queued:
+            log.warning("re-queued %d interrupted submission(s), failed %d", queued, failed)
+        return failed + queued
+
+    def claim(self) -> int | None:
+        with self.sessions() as s:
+            for sub_id in s.scalars(select(Submission.id).where(Submission.status == "queued")
+                                    .order_by(Submission.id).limit(5)):
+                won = s.execute(update(Submission).where(Submission.id == sub_id, Submission.status == "queued")
+                                .values(status="running", worker=self.name, attempts=Submission.attempts + 1,
+                                        started_at=now(), lease_until=now() + timedelta(seconds=self.lease_s)))
+                s.commit()
+                if won.rowcount == 1:
+                    return sub_id
+        return None
+
+    def _renew(self, sub_id: int) -> bool:
+        with self.sessions() as s:
+            kept = s.execute(update(Submission).where(Submission.id == sub_id, Submission.worker == self.name,
+                                                      Submission.status == "running")
+                             .values(lease_until=now() + timedelta(seconds=self.lease_s))).rowcount
+            s.commit()
+        return kept == 1
+
+    def _parent_gone(self) -> bool:
+        return self.parent is not None and os.getppid() != self.parent
+
+    def _heartbeat_loop(self, sub_id: int, done: threading.Event) -> None:
+        last = time.monotonic()
+        while not done.wait(0.5):
+            if self._parent_gone():
+                log.error("parent process died; abandoning submission %d", sub_id)
+                self.abort.set()
+                return
+            if time.monotonic() - last >= self.lease_s / 4:
+                last = time.monotonic()
+                try:
+                    if not self._renew(sub_id):
+                        self.abort.set()
+                        return
+                except Exception:  # database briefly unreachable: keep trying until the lease runs out
+                    log.exception("lease renewal failed")
+
+    def _check(self) -> None:
+        if self.abort.is_set():
+            raise LeaseLost()
+
+    def process(self, sub_id: int) -> str:
+        from aar.server.verify import verify
+
+        with self.sessions() as s:
+            sub = s.get(Submission, sub_id)
+            assert sub is not None
+            snapshot = s.get(Snapshot, sub.snapshot_sha256)
+            campaign = s.get(Campaign, sub.campaign_id)
+            assert snapshot is not None and campaign is not None
+            task, entry, params, seeds, data = sub.task, sub.entry, dict(sub.params), list(sub.seeds), snapshot.data
+            timeout = float(campaign.verify_timeout_s)
+        self.abort.clear()
+        done = threading.Event()
+        beat = threading.Thread(target=self._heartbeat_loop, args=(sub_id, done), daemon=True)
+        beat.start()
+        try:
+            with tempfile.TemporaryDirectory(prefix="aar-verify-") as tmp:
+                try:
+                    verified = verify(task, entry, params, seeds, data, Path(tmp), timeout, self._check)
+                except LeaseLost:
+                    raise
+                except AarError as exc:
+                    return self._finish(sub_id, "failed", error=str(exc)[:2000])
+                except Exception as exc:  # a bug of ours: record it, never leave the row running forever
+                    log.exception("verification of submission %d crashed", sub_id)
+                    return self._finish(sub_id, "failed", error=f"internal error during verification "
+                                                               f"({type(exc).__name__})")
+            self._check()
+            return self._finish(sub_id, "verified", verified=verified)
+        finally:
+            done.set()
+            beat.join()
+
+    def _finish(self, sub_id: int, status: str, error: str | None = None, verified=None) -> str:
+        with self.sessions() as s:
+            owned = s.execute(update(Submission).where(Submission.id == sub_id, Submission.worker == self.name,
+                                                       Submission.status == "running")
+                              .values(status=status, error=error, finished_at=now(), lease_until=None,
+                                      result=verified.result if verified else None)).rowcount
+            if owned != 1:  # our lease expired and someone else has it: their result wins
+                s.rollback()
+                raise LeaseLost()
+            if verified is not None:
+                s.add_all(SeedPrediction(submission_id=sub_id, seed=seed, split=split, predictions=probs)
+                          for seed, splits in verified.predictions.items() for split, probs in splits.items())
+            s.commit()
+        log.info("submission %d %s", sub_id, status)
+        return status
+
+    def run(self, stop: threading.Event | None = None, once: bool = False) -> None:
+        stop = stop or threading.Event()
+        last_sweep = 0.0
+        while not stop.is_set():
+            if self._parent_gone():
+                return
+            if time.monotonic() - last_sweep > self.lease_s / 2:
+                self.requeue_expired()
+                last_sweep = time.monotonic()
+            sub_id = self.claim()
+            if sub_id is None:
+                if once:
+                    return
+                stop.wait(self.poll_s)
+                continue
+            try:
+                self.process(sub_id)
+            except LeaseLost:
+                if self._parent_gone():
+                    return
+                log.warning("lost the lease on submission %d", sub_id)
+
+
+class WorkerPool:
+    """Worker subprocesses of ``aar serve``, restarted when they die. The database URL travels in the
+    environment (not argv, where other users could read a password); the admin token does not travel."""
+
+    def __init__(self, url: str, count: int, lease_s: float):
+        self.url, self.count, self.lease_s = url, count, lease_s
+        self.procs: list[subprocess.Popen] = []
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self._supervise, daemon=True)
+
+    def _spawn(self) -> subprocess.Popen:
+        env = {k: v for k, v in os.environ.items() if k != "AAR_ADMIN_TOKEN"}
+        env["AAR_DB_URL"] = self.url
+        return subprocess.Popen([sys.executable, "-m", "aar.server.worker", "--lease-s", str(self.lease_s),
+                                 "--watch-parent"], env=env)
+
+    def start(self) -> None:
+        self.procs = [self._spawn() for _ in range(self.count)]
+        self.thread.start()
+
+    def _supervise(self) -> None:
+        while not self.stop.wait(1.0):
+            for i, proc in enumerate(self.procs):
+                if proc.poll() is not None:
+                    log.error("verification worker exited with %s; restarting", proc.returncode)
+                    self.procs[i] = self._spawn()
+
+    def close(self) -> None:
+        self.stop.set()
+        for proc in self.procs:
+            proc.terminate()
+        for proc in self.procs:
+            try:
+                proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+
+
+def main(argv: list[str]) -> int:
+    import argparse
+
+    from aar.server.db import make_engine, session_factory
+
+    parser = argparse.ArgumentParser(prog="aar-worker")
+    parser.add_argument("--lease-s", type=float, default=30.0)
+    parser.add_argument("--watch-parent", action="store_true")
+    args = parser.parse_args(argv)
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    url = os.environ.get("AAR_DB_URL")
+    if not url:
+        print("error: AAR_DB_URL is not set", file=sys.stderr)
+        return 2
+    Worker(session_factory(make_engine(url)), lease_s=args.lease_s, watch_parent=args.watch_parent).run()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

@@ -1,0 +1,148 @@
+"""Run an untrusted method in a separate process that never holds a label.
+
+The trusted parent (a verification worker) writes a *bundle*: for each seed, the method context (strong
+features of ``train_unlabel``, the teacher's soft labels there, label-free examples, groups) and the
+strong features of the evaluation splits, which carry no labels either. The child imports the submitted
+code, trains one student per seed and writes probabilities as ``.npz``; the parent reads them back with
+``allow_pickle=False`` and validates shape and range. The child's environment is an allow-list (no server
+or API tokens), it runs in its own session so a timeout kills its whole process tree, and its working
+directory is a scratch folder. Filesystem isolation (hiding the server's data directory) is the sandbox's
+job (``aar.sandbox``); this module is the contract between the two sides.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import pickle
+import signal
+import subprocess
+import sys
+import time
+import traceback
+from collections.abc import Callable
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+
+from aar.errors import AarError
+
+ENV_ALLOW = ("PATH", "LANG", "LC_ALL", "HF_HOME", "HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE", "OMP_NUM_THREADS",
+             "TOKENIZERS_PARALLELISM", "CUDA_VISIBLE_DEVICES")
+ERROR_FILE = "error.txt"
+MAX_ERROR_CHARS = 2000
+
+
+def write_bundle(testbed, seeds: list[int], path: Path) -> None:
+    """Everything a method may see, for each seed; the backend travels by id and is rebuilt in the child."""
+    contexts = {seed: replace(testbed.context(seed, {}), backend=None) for seed in seeds}
+    eval_x = {s: testbed.strong_features.combined[s] for s in ("dev", "test")}
+    with path.open("wb") as f:
+        pickle.dump({"backend": testbed.config.strong, "contexts": contexts, "eval_x": eval_x}, f,
+                    protocol=pickle.HIGHEST_PROTOCOL)
+
+
+def run_isolated(bundle: Path, code_dir: Path, entry: str, params: dict, out_dir: Path, timeout_s: float,
+                 heartbeat: Callable[[], None] | None = None, heartbeat_every_s: float = 2.0) -> dict[int, dict]:
+    """Run the child to completion; return ``{seed: {"dev": probs, "test": probs}}``.
+
+    ``heartbeat`` is called periodically while the child runs; if it raises (lease lost, server gone),
+    the child's process group is killed and the exception propagates.
+    """
+    out_dir.mkdir(parents=True, exist_ok=True)
+    env = {k: os.environ[k] for k in ENV_ALLOW if k in os.environ}
+    env["HOME"] = str(out_dir)
+    cmd = [sys.executable, "-I", "-m", "aar.w2s.isolated", str(bundle), str(code_dir), entry, json.dumps(params),
+           str(out_dir)]
+    log = (out_dir / "child.log").open("wb")
+    proc = subprocess.Popen(cmd, cwd=out_dir, env=env, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                            start_new_session=True)
+    deadline = time.monotonic() + timeout_s
+    try:
+        while proc.poll() is None:
+            if time.monotonic() > deadline:
+                raise AarError(f"method timed out after {timeout_s:.0f} s")
+            if heartbeat:
+                heartbeat()
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                proc.wait(timeout=heartbeat_every_s)
+    except BaseException:
+        _kill_group(proc)
+        raise
+    finally:
+        log.close()
+    if proc.returncode != 0:
+        error = out_dir / ERROR_FILE
+        if error.exists():
+            raise AarError(error.read_text(errors="replace")[:MAX_ERROR_CHARS])
+        tail = (out_dir / "child.log").read_bytes()[-MAX_ERROR_CHARS:].decode(errors="replace")
+        raise AarError(f"method process exited with code {proc.returncode}: {tail}")
+    return _read_outputs(bundle, out_dir)
+
+
+def _kill_group(proc: subprocess.Popen) -> None:
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+
+
+def _read_outputs(bundle: Path, out_dir: Path) -> dict[int, dict]:
+    with bundle.open("rb") as f:  # our own file: trusted
+        spec = pickle.load(f)
+    results = {}
+    for seed in spec["contexts"]:
+        path = out_dir / f"seed_{seed}.npz"
+        if not path.exists():
+            raise AarError(f"method produced no predictions for seed {seed}")
+        with np.load(path, allow_pickle=False) as data:
+            results[seed] = {}
+            for split, x in spec["eval_x"].items():
+                probs = np.asarray(data[split], dtype=np.float64) if split in data.files else None
+                if probs is None or probs.shape != (len(x),) or not np.all(np.isfinite(probs)):
+                    raise AarError(f"method returned malformed {split} predictions for seed {seed}")
+                results[seed][split] = np.clip(probs, 0.0, 1.0)
+    return results
+
+
+def _child(bundle: Path, code_dir: Path, entry: str, params: dict, out_dir: Path) -> None:
+    from aar.methods.registry import get_method
+    from aar.models.base import get_backend
+
+    with bundle.open("rb") as f:
+        spec = pickle.load(f)
+    sys.path.insert(0, str(code_dir))  # multi-file methods import their siblings
+    file_name, _, class_name = entry.rpartition(":")
+    cls = get_method(f"{code_dir / file_name}:{class_name}")
+    backend = get_backend(spec["backend"])
+    first = next(iter(spec["contexts"].values()))
+    if cls.needs_vectors and not backend.vectors:
+        raise AarError(f"method {cls.name!r} needs feature vectors; backend {backend.id!r} has none")
+    if first.format not in cls.formats:
+        raise AarError(f"method {cls.name!r} supports {', '.join(cls.formats)} tasks, not {first.format}")
+    resolved = cls.resolve_params(params)
+    for seed, ctx in spec["contexts"].items():
+        ctx = replace(ctx, backend=backend, params=resolved)
+        predictor = cls().train(ctx)
+        out = {split: np.asarray(predictor.predict_proba(x), dtype=np.float64) for split, x in spec["eval_x"].items()}
+        np.savez(out_dir / f"seed_{seed}.npz", **out)
+        print(f"seed {seed} done", flush=True)
+
+
+def main(argv: list[str]) -> int:
+    bundle, code_dir, entry, params, out_dir = argv
+    out = Path(out_dir)
+    try:
+        _child(Path(bundle), Path(code_dir), entry, json.loads(params), out)
+    except BaseException as exc:  # report user-code failures as text, with server paths removed
+        text = f"{type(exc).__name__}: {exc}" if isinstance(exc, AarError) else traceback.format_exc(limit=-3)
+        for secret_path in (code_dir + "/", out_dir + "/", bundle):
+            text = text.replace(secret_path, "")
+        (out / ERROR_FILE).write_text(text[-MAX_ERROR_CHARS:])
+        return 3
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

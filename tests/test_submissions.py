@@ -1,0 +1,158 @@
+"""Verified submissions over real HTTP: a worker process re-runs the snapshot on fixed seeds, scores the
+hidden test split, and only server-verified rows reach the leaderboard."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+from tests.postgres import start_aar_server
+from tests.serverkit import ADMIN, admin, agent, campaign, method_archive, wait_for
+
+TRUSTING = '''
+from aar.methods.base import Method
+
+
+class Trusting(Method):
+    """Student trained on the teacher's soft labels, optionally sharpened."""
+    name = "trusting"
+    defaults = {"temperature": 1.0}
+
+    def train(self, ctx):
+        import numpy as np
+        p = np.clip(ctx.weak_soft, 1e-4, 1 - 1e-4)
+        logit = np.log(p / (1 - p)) / ctx.params["temperature"]
+        return ctx.fit(1 / (1 + np.exp(-logit)))
+'''
+
+BROKEN = '''
+from aar.methods.base import Method
+
+
+class Broken(Method):
+    name = "broken"
+
+    def train(self, ctx):
+        raise ValueError("my bug at step 3")
+'''
+
+SLOW = '''
+import time
+from aar.methods.base import Method
+
+
+class Slow(Method):
+    name = "slow"
+
+    def train(self, ctx):
+        time.sleep(2.0)
+        return ctx.fit(ctx.weak_soft)
+'''
+
+
+def _submit(client, archive: str, entry: str, task: str = "chat", params: dict | None = None):
+    return client.post("/v1/submissions", json={"task": task, "entry": entry, "archive": archive,
+                                                 "params": params or {}})
+
+
+def test_verification_leaderboard_and_quarantine(server, tmp_path: Path) -> None:
+    base, _ = server
+    campaign(base, "verify", verify_seeds=[7, 8, 9], submit_budget=3)
+    amy, bo = agent(base, "verify", "amy"), agent(base, "verify", "bo")
+    good = method_archive(tmp_path / "good", TRUSTING)
+    r = _submit(amy, good, "method.py:Trusting", params={"temperature": 0.5})
+    assert r.status_code == 202, r.text
+    sub = r.json()
+    assert sub["status"] == "queued" and sub["seeds"] == 3
+    again = _submit(amy, good, "method.py:Trusting", params={"temperature": 0.5})
+    assert again.status_code == 200 and again.json()["id"] == sub["id"]  # idempotent, budget not charged
+    bad = _submit(bo, method_archive(tmp_path / "bad", BROKEN), "method.py:Broken")
+    assert bad.status_code == 202
+    assert amy.get("/v1/leaderboard").json()["entries"] == [] or all(
+        e["status"] != "queued" for e in amy.get("/v1/leaderboard").json()["entries"])
+
+    done = wait_for(amy, sub["id"], ("verified", "failed"))
+    assert done["status"] == "verified", done
+    pgr = done["pgr"]
+    assert pgr["lo"] <= pgr["mean"] <= pgr["hi"] and 0 <= done["p_vs_vanilla"] <= 1
+    failed = wait_for(bo, bad.json()["id"], ("verified", "failed"))
+    assert failed["status"] == "failed" and "my bug at step 3" in failed["error"]
+    assert "/tmp" not in failed["error"] and "aar-verify" not in failed["error"]
+    assert "error" not in amy.get(f"/v1/submissions/{bad.json()['id']}").json()  # only the owner sees it
+
+    board = bo.get("/v1/leaderboard", params={"task": "chat"}).json()["entries"]
+    assert [(e["agent"], e["status"], e["rank"]) for e in board] == [("amy", "verified", 1), ("bo", "failed", None)]
+    assert board[0]["pgr"] == pgr and board[0]["seeds"] == 3
+    assert bo.get("/v1/leaderboard", params={"task": "math"}).json()["entries"] == []
+
+    preds = [json.loads(line) for line in
+             admin(base).get(f"/v1/admin/submissions/{sub['id']}/predictions.jsonl").text.splitlines()]
+    assert sorted((p["seed"], p["split"]) for p in preds) == [(s, sp) for s in (7, 8, 9) for sp in ("dev", "test")]
+    assert all(0 <= v <= 1 for p in preds for v in p["predictions"].values())
+    queue = admin(base).get("/v1/admin/submissions", params={"campaign": "verify"}).json()
+    assert queue["counts"] == {"verified": 1, "failed": 1}
+    assert queue["submissions"][-1]["result"]["vs_vanilla"]["p_value"] is not None
+
+    assert bo.post(f"/v1/admin/submissions/{sub['id']}/quarantine", json={"reason": "x"}).status_code == 403
+    q = admin(base).post(f"/v1/admin/submissions/{sub['id']}/quarantine", json={"reason": "label probing"})
+    assert q.status_code == 200
+    row = bo.get("/v1/leaderboard").json()["entries"][0]
+    assert (row["status"], row["quarantine_reason"], row["rank"]) == ("quarantined", "label probing", None)
+    assert admin(base).post(f"/v1/admin/submissions/{sub['id']}/clear").json()["status"] == "verified"
+    assert admin(base).post(f"/v1/admin/submissions/{bad.json()['id']}/clear").status_code == 409
+
+
+def test_bad_submissions_are_refused_and_budgeted(server, tmp_path: Path) -> None:
+    base, _ = server
+    campaign(base, "subs-bad", submit_budget=1, verify_seeds=[1])
+    cy = agent(base, "subs-bad", "cy")
+    good = method_archive(tmp_path / "good", TRUSTING)
+    cases = [
+        ({"task": "chat", "entry": "method.py:Trusting", "archive": "not base64!"}, "base64"),
+        ({"task": "chat", "entry": "missing.py:Trusting", "archive": good}, "not in the snapshot"),
+        ({"task": "chat", "entry": "method.py", "archive": good}, "path/to/method.py:ClassName"),
+        ({"task": "nosuch", "entry": "method.py:Trusting", "archive": good}, "unknown task"),
+        ({"task": "chat", "entry": "method.py:Trusting", "archive": "aGVsbG8="}, "not a valid tar.gz"),
+        ({"task": "chat", "entry": "method.py:Trusting", "archive": good, "pgr": 0.99}, "invalid request"),
+    ]
+    for body, message in cases:
+        r = cy.post("/v1/submissions", json=body)
+        assert r.status_code == 422 and message in r.text, (body.get("entry"), r.text)
+    assert _submit(cy, good, "method.py:Trusting").status_code == 202
+    other = method_archive(tmp_path / "other", TRUSTING.replace("1.0}", "2.0}"))
+    over = _submit(cy, other, "method.py:Trusting")
+    assert over.status_code == 429 and "submission budget of 1" in over.json()["error"]
+    assert admin(base).patch("/v1/admin/campaigns/subs-bad", json={"submit_budget": 2}).json()["submit_budget"] == 2
+    assert _submit(cy, other, "method.py:Trusting").status_code == 202
+    assert cy.post("/v1/leaderboard").status_code == 405  # there is no way to post a score
+
+
+def test_kill_9_mid_verification_requeues_and_finishes(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'verify-crash.db'}"
+    args = ("--workers", "1", "--lease-s", "3")
+    proc, base = start_aar_server(url, ADMIN, extra=args)
+    try:
+        campaign(base, "vcrash", verify_seeds=[1, 2, 3])
+        dee = agent(base, "vcrash", "dee")
+        token = dee.headers["Authorization"]
+        sub = _submit(dee, method_archive(tmp_path / "slow", SLOW), "method.py:Slow").json()
+        wait_for(dee, sub["id"], ("running",))
+        time.sleep(1.0)  # inside the method child now
+        proc.kill()  # SIGKILL the server; its worker notices the orphaning and kills the method child
+        proc.wait(timeout=10)
+    except BaseException:
+        proc.kill()
+        raise
+    proc2, base2 = start_aar_server(url, ADMIN, extra=args)
+    try:
+        import httpx
+
+        client = httpx.Client(base_url=base2, headers={"Authorization": token}, timeout=60)
+        done = wait_for(client, sub["id"], ("verified", "failed"), timeout_s=300)
+        assert done["status"] == "verified", done
+        row = admin(base2).get("/v1/admin/submissions", params={"campaign": "vcrash"}).json()["submissions"][0]
+        assert row["attempts"] == 2
+    finally:
+        proc2.terminate()
+        proc2.wait(timeout=20)
