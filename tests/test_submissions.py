@@ -156,3 +156,30 @@ def test_kill_9_mid_verification_requeues_and_finishes(tmp_path: Path) -> None:
     finally:
         proc2.terminate()
         proc2.wait(timeout=20)
+
+
+def test_submitted_code_cannot_read_the_servers_labels(server, aar_home: Path, tmp_path: Path) -> None:
+    base, db = server
+    targets = [str(aar_home / "data" / "chat" / "test.jsonl"), str(aar_home / "data" / "chat" / "dev.jsonl")]
+    if db is not None:
+        targets.append(str(db))
+    assert all(Path(t).exists() for t in targets)  # they are there, on the server's disk
+    snoop = f'''
+import os
+from aar.methods.base import Method
+
+
+class Snoop(Method):
+    name = "snoop"
+
+    def train(self, ctx):
+        for path in {targets!r}:
+            if os.path.exists(path):
+                raise RuntimeError("LEAKED " + path)
+        return ctx.fit(ctx.weak_soft)
+'''
+    campaign(base, "snoop", verify_seeds=[3])
+    eve = agent(base, "snoop", "eve")
+    sub = _submit(eve, method_archive(tmp_path / "snoop", snoop), "method.py:Snoop").json()
+    done = wait_for(eve, sub["id"], ("verified", "failed"))
+    assert done["status"] == "verified" and "LEAKED" not in json.dumps(done), done

@@ -164,6 +164,7 @@ def serve(
                                          "`aar worker` elsewhere)")] = 1,
     lease_s: Annotated[float, typer.Option(min=2, max=3600, help="verification lease; a worker silent this "
                                            "long is presumed dead and its submission re-queued")] = 30,
+    unsafe_sandbox: Annotated[bool, typer.Option(help="run submitted code without bubblewrap (UNSAFE)")] = False,
 ) -> None:
     """Run the evaluation server (migrates the database first) and its verification workers."""
     import logging
@@ -176,6 +177,7 @@ def serve(
     from aar.server.worker import WorkerPool
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    _sandbox_mode(unsafe_sandbox)
     url = _migrated_db(db)
     app_ = create_app(session_factory(make_engine(url)), admin_token_digest())
     pool = WorkerPool(url, workers, lease_s)
@@ -192,6 +194,7 @@ def worker(
     db: Annotated[str | None, typer.Option(help="database URL (default sqlite:///<AAR_HOME>/aar.db)")] = None,
     lease_s: Annotated[float, typer.Option(min=2, max=3600)] = 30,
     once: Annotated[bool, typer.Option(help="exit when the queue is empty")] = False,
+    unsafe_sandbox: Annotated[bool, typer.Option(help="run submitted code without bubblewrap (UNSAFE)")] = False,
 ) -> None:
     """Run one verification worker against a server's database (e.g. on a GPU machine)."""
     import logging
@@ -200,8 +203,18 @@ def worker(
     from aar.server.worker import Worker
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    _sandbox_mode(unsafe_sandbox)
     url = _migrated_db(db)
     Worker(session_factory(make_engine(url)), lease_s=lease_s).run(once=once)
+
+
+def _sandbox_mode(unsafe: bool) -> None:
+    """Fail fast when agent code could not be sandboxed; remember an explicit --unsafe-sandbox for children."""
+    from aar.sandbox.runner import default_sandbox
+
+    if unsafe:
+        os.environ["AAR_UNSAFE_SANDBOX"] = "1"
+    default_sandbox()  # raises with instructions when bubblewrap is missing and unsafe was not asked for
 
 
 def _migrated_db(db: str | None) -> str:

