@@ -13,6 +13,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from aar.cli_agent import agent_app
 from aar.errors import AarError
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -23,6 +24,7 @@ app = typer.Typer(help="Automated alignment research on weak-to-strong supervisi
                   pretty_exceptions_enable=False, add_completion=False)
 data_app = typer.Typer(help="Build, inspect, import and export task datasets.", no_args_is_help=True)
 app.add_typer(data_app, name="data")
+app.add_typer(agent_app, name="agent")
 console = Console()
 err_console = Console(stderr=True)
 

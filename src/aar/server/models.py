@@ -4,7 +4,18 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from sqlalchemy import JSON, DateTime, Float, ForeignKey, Integer, LargeBinary, String, Text, UniqueConstraint
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    DateTime,
+    Float,
+    ForeignKey,
+    Integer,
+    LargeBinary,
+    String,
+    Text,
+    UniqueConstraint,
+)
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 
@@ -25,6 +36,11 @@ class Campaign(Base):
     submit_budget: Mapped[int] = mapped_column(Integer, default=10)
     verify_seeds: Mapped[list] = mapped_column(JSON, default=lambda: [1000, 1001, 1002, 1003, 1004])
     verify_timeout_s: Mapped[int] = mapped_column(Integer, default=1800)
+    agent_usd_budget: Mapped[float] = mapped_column(Float, default=5.0)
+    agent_token_budget: Mapped[int] = mapped_column(BigInteger, default=5_000_000)
+    agent_compute_s_budget: Mapped[float] = mapped_column(Float, default=7200.0)
+    agent_wall_s_budget: Mapped[float] = mapped_column(Float, default=7200.0)
+    campaign_usd_budget: Mapped[float] = mapped_column(Float, default=50.0)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
 
@@ -37,6 +53,15 @@ class Agent(Base):
     token_sha256: Mapped[str] = mapped_column(String(64), unique=True)
     dev_evals_used: Mapped[int] = mapped_column(Integer, default=0)
     submissions_used: Mapped[int] = mapped_column(Integer, default=0)
+    llm_calls: Mapped[int] = mapped_column(Integer, default=0)
+    input_tokens: Mapped[int] = mapped_column(BigInteger, default=0)
+    output_tokens: Mapped[int] = mapped_column(BigInteger, default=0)
+    cached_tokens: Mapped[int] = mapped_column(BigInteger, default=0)
+    cost_usd: Mapped[float] = mapped_column(Float, default=0.0)
+    compute_s: Mapped[float] = mapped_column(Float, default=0.0)
+    state: Mapped[str] = mapped_column(String(16), default="created")
+    stop_reason: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    last_seen: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
 
@@ -134,3 +159,18 @@ class Vote(Base):
     agent_id: Mapped[int] = mapped_column(ForeignKey("agents.id", ondelete="CASCADE"))
     value: Mapped[int] = mapped_column(Integer)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class UsageEvent(Base):
+    """One accounting record from the orchestrator: an LLM call or an experiment's compute."""
+
+    __tablename__ = "usage_events"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    agent_id: Mapped[int] = mapped_column(ForeignKey("agents.id", ondelete="CASCADE"), index=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    llm_calls: Mapped[int] = mapped_column(Integer, default=0)
+    input_tokens: Mapped[int] = mapped_column(BigInteger, default=0)
+    output_tokens: Mapped[int] = mapped_column(BigInteger, default=0)
+    cached_tokens: Mapped[int] = mapped_column(BigInteger, default=0)
+    cost_usd: Mapped[float] = mapped_column(Float, default=0.0)
+    compute_s: Mapped[float] = mapped_column(Float, default=0.0)

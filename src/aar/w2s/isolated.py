@@ -60,10 +60,10 @@ def run_isolated(bundle: Path, code_dir: Path, entry: str, params: dict, out_dir
             raise AarError(error.read_text(errors="replace")[:MAX_ERROR_CHARS])
         raise AarError(f"method process exited with code {result.returncode}: "
                        f"{result.output[-MAX_ERROR_CHARS:]}")
-    return _read_outputs(bundle, out_dir)
+    return read_outputs(bundle, out_dir)
 
 
-def _read_outputs(bundle: Path, out_dir: Path) -> dict[int, dict]:
+def read_outputs(bundle: Path, out_dir: Path) -> dict[int, dict]:
     with bundle.open("rb") as f:  # our own file: trusted
         spec = pickle.load(f)
     results = {}
@@ -88,8 +88,11 @@ def _child(bundle: Path, code_dir: Path, entry: str, params: dict, out_dir: Path
     with bundle.open("rb") as f:
         spec = pickle.load(f)
     sys.path.insert(0, str(code_dir))  # multi-file methods import their siblings
-    file_name, _, class_name = entry.rpartition(":")
-    cls = get_method(f"{code_dir / file_name}:{class_name}")
+    if ":" in entry:  # a file of the submitted code
+        file_name, _, class_name = entry.rpartition(":")
+        cls = get_method(f"{code_dir / file_name}:{class_name}")
+    else:  # a built-in or installed method, by name
+        cls = get_method(entry)
     backend = get_backend(spec["backend"])
     first = next(iter(spec["contexts"].values()))
     if cls.needs_vectors and not backend.vectors:

@@ -11,14 +11,14 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, HTTPException, Query
 from fastapi.responses import StreamingResponse
 from pydantic import Field
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from aar.server.api import Body
 from aar.server.api.submissions import leaderboard_rows
 from aar.server.auth import NAME, TASK, campaign_by_name, db, require_admin, token_digest
-from aar.server.models import Agent, Campaign, Evaluation, SeedPrediction, Submission
+from aar.server.models import Agent, Campaign, Evaluation, SeedPrediction, Submission, UsageEvent, utcnow
 
 router = APIRouter(prefix="/v1/admin", dependencies=[Depends(require_admin)])
 Seeds = Annotated[list[Annotated[int, Field(ge=0, le=2**31 - 1)]], Field(min_length=1, max_length=50)]
@@ -31,6 +31,11 @@ class CampaignIn(Body):
     round_digits: int = Field(default=2, ge=0, le=4)
     verify_seeds: Seeds = Field(default_factory=lambda: [1000, 1001, 1002, 1003, 1004])
     verify_timeout_s: int = Field(default=1800, ge=10, le=7 * 86400)
+    agent_usd_budget: float = Field(default=5.0, ge=0, le=1e6)
+    agent_token_budget: int = Field(default=5_000_000, ge=0, le=10**12)
+    agent_compute_s_budget: float = Field(default=7200.0, ge=0, le=1e8)
+    agent_wall_s_budget: float = Field(default=7200.0, ge=0, le=1e8)
+    campaign_usd_budget: float = Field(default=50.0, ge=0, le=1e7)
 
 
 class CampaignPatch(Body):
@@ -39,6 +44,25 @@ class CampaignPatch(Body):
     round_digits: int | None = Field(default=None, ge=0, le=4)
     verify_seeds: Seeds | None = None
     verify_timeout_s: int | None = Field(default=None, ge=10, le=7 * 86400)
+    agent_usd_budget: float | None = Field(default=None, ge=0, le=1e6)
+    agent_token_budget: int | None = Field(default=None, ge=0, le=10**12)
+    agent_compute_s_budget: float | None = Field(default=None, ge=0, le=1e8)
+    agent_wall_s_budget: float | None = Field(default=None, ge=0, le=1e8)
+    campaign_usd_budget: float | None = Field(default=None, ge=0, le=1e7)
+
+
+class UsageIn(Body):
+    llm_calls: int = Field(default=0, ge=0, le=10_000)
+    input_tokens: int = Field(default=0, ge=0, le=10**9)
+    output_tokens: int = Field(default=0, ge=0, le=10**9)
+    cached_tokens: int = Field(default=0, ge=0, le=10**9)
+    cost_usd: float = Field(default=0.0, ge=0, le=1e5)
+    compute_s: float = Field(default=0.0, ge=0, le=1e7)
+
+
+class StateIn(Body):
+    state: str = Field(pattern=r"^[a-z_]{1,16}$")
+    reason: str | None = Field(default=None, max_length=200)
 
 
 class AgentIn(Body):
@@ -52,7 +76,26 @@ class QuarantineIn(Body):
 def _campaign_view(c: Campaign) -> dict:
     return {"name": c.name, "dev_budget": c.dev_budget, "submit_budget": c.submit_budget,
             "round_digits": c.round_digits, "verify_seeds": c.verify_seeds, "verify_timeout_s": c.verify_timeout_s,
-            "created_at": c.created_at.isoformat()}
+            **{k: getattr(c, k) for k in BUDGET_FIELDS}, "created_at": c.created_at.isoformat()}
+
+
+BUDGET_FIELDS = ("agent_usd_budget", "agent_token_budget", "agent_compute_s_budget", "agent_wall_s_budget",
+                 "campaign_usd_budget")
+USAGE_FIELDS = ("llm_calls", "input_tokens", "output_tokens", "cached_tokens", "cost_usd", "compute_s")
+
+
+def agent_view(a: Agent) -> dict:
+    return {"name": a.name, "state": a.state, "stop_reason": a.stop_reason, "dev_evals_used": a.dev_evals_used,
+            "submissions_used": a.submissions_used, **{k: getattr(a, k) for k in USAGE_FIELDS},
+            "last_seen": a.last_seen.isoformat() if a.last_seen else None, "created_at": a.created_at.isoformat()}
+
+
+def _agent(session: Session, campaign: Campaign, name: str) -> Agent:
+    found = session.scalar(select(Agent).where(Agent.campaign_id == campaign.id, Agent.name == name)) \
+        if NAME.match(name) else None
+    if found is None:
+        raise HTTPException(404, "no such agent")
+    return found
 
 
 @router.post("/campaigns", status_code=201)
@@ -97,9 +140,36 @@ def create_agent(campaign: str, body: AgentIn, session: Session = Depends(db)) -
 def campaign_status(campaign: str, session: Session = Depends(db)) -> dict:
     owner = campaign_by_name(session, campaign)
     agents = session.scalars(select(Agent).where(Agent.campaign_id == owner.id).order_by(Agent.name)).all()
-    return {**_campaign_view(owner),
-            "agents": [{"name": a.name, "dev_evals_used": a.dev_evals_used, "submissions_used": a.submissions_used,
-                        "created_at": a.created_at.isoformat()} for a in agents]}
+    return {**_campaign_view(owner), "agents": [agent_view(a) for a in agents]}
+
+
+@router.post("/campaigns/{campaign}/agents/{agent}/usage")
+def record_usage(campaign: str, agent: str, body: UsageIn, session: Session = Depends(db)) -> dict:
+    """Add an agent's usage atomically; answer with its totals, budgets and which budgets are spent."""
+    owner = campaign_by_name(session, campaign)
+    me = _agent(session, owner, agent)
+    values = body.model_dump()
+    session.execute(update(Agent).where(Agent.id == me.id).values(
+        last_seen=utcnow(), **{k: getattr(Agent, k) + v for k, v in values.items()}))
+    session.add(UsageEvent(agent_id=me.id, **values))
+    session.commit()
+    session.refresh(me)
+    campaign_usd = session.scalar(select(func.sum(Agent.cost_usd)).where(Agent.campaign_id == owner.id)) or 0.0
+    exceeded = [name for name, used, limit in (
+        ("dollars", me.cost_usd, owner.agent_usd_budget),
+        ("tokens", me.input_tokens + me.output_tokens + me.cached_tokens, owner.agent_token_budget),
+        ("compute seconds", me.compute_s, owner.agent_compute_s_budget),
+        ("campaign dollars", campaign_usd, owner.campaign_usd_budget)) if used >= limit]
+    return {**agent_view(me), "budgets": {k: getattr(owner, k) for k in BUDGET_FIELDS},
+            "campaign_cost_usd": campaign_usd, "exceeded": exceeded}
+
+
+@router.put("/campaigns/{campaign}/agents/{agent}/state")
+def set_state(campaign: str, agent: str, body: StateIn, session: Session = Depends(db)) -> dict:
+    me = _agent(session, campaign_by_name(session, campaign), agent)
+    me.state, me.stop_reason, me.last_seen = body.state, body.reason, utcnow()
+    session.commit()
+    return agent_view(me)
 
 
 @router.get("/campaigns/{campaign}/evaluations.jsonl")

@@ -1,0 +1,129 @@
+"""`aar agent run|status|transcript`: one researcher from the command line, its accounting, its transcript."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from aar.errors import AarError
+
+agent_app = typer.Typer(help="Run a researcher agent; show agents' status and transcripts.", no_args_is_help=True)
+console = Console()
+
+
+def _secret(value_file: Path | None, env: str, what: str, required: bool = True) -> str | None:
+    if value_file is not None:
+        try:
+            return value_file.read_text().strip()
+        except OSError as exc:
+            raise AarError(f"cannot read {what} from {value_file}: {exc.strerror}") from None
+    if os.environ.get(env):
+        return os.environ[env]
+    if required:
+        raise AarError(f"no {what}: pass its file or set {env}")
+    return None
+
+
+@agent_app.command("run")
+def run(
+    server: Annotated[str, typer.Option(help="evaluation server URL")],
+    campaign: Annotated[str, typer.Option()],
+    name: Annotated[str, typer.Option(help="agent name (as created on the server)")],
+    directory: Annotated[Path, typer.Option("--dir", help="agent folder (workspace, notebook, transcript)")],
+    direction: Annotated[str, typer.Option(help="research direction, vague is fine")] = "improve weak-to-strong "
+                                                                                      "generalization",
+    task: Annotated[list[str] | None, typer.Option(help="task (repeatable; default all three)")] = None,
+    backend: Annotated[str, typer.Option(help="heuristic | anthropic | openai")] = "heuristic",
+    model: Annotated[str | None, typer.Option(help="LLM model name")] = None,
+    base_url: Annotated[str | None, typer.Option(help="API base URL (vLLM, Ollama, a proxy)")] = None,
+    token_file: Annotated[Path | None, typer.Option(help="file with the agent token (or AAR_AGENT_TOKEN)")] = None,
+    dev_evals: Annotated[int, typer.Option(min=1)] = 50,
+    wall_minutes: Annotated[float, typer.Option(min=0.1)] = 60,
+    max_turns: Annotated[int, typer.Option(min=1)] = 200,
+    price: Annotated[list[str] | None, typer.Option(help="MODEL=in,out[,cache_read[,cache_write]] USD/Mtok")] = None,
+    seed: Annotated[int, typer.Option()] = 0,
+    unsafe_sandbox: Annotated[bool, typer.Option(help="run agent code without bubblewrap (UNSAFE)")] = False,
+) -> None:
+    """Run one researcher until it finishes or a budget is spent (usage goes to the server's ledger when
+    AAR_ADMIN_TOKEN is set)."""
+    from aar.researchers.loop import Limits
+    from aar.researchers.pricing import PRICES, parse_price
+    from aar.researchers.runner import AgentConfig, run_agent
+
+    prices = dict(PRICES)
+    for spec in price or []:
+        key, value = parse_price(spec)
+        prices[key] = value
+    config = AgentConfig(server=server, campaign=campaign, agent=name, directory=directory, direction=direction,
+                         token=_secret(token_file, "AAR_AGENT_TOKEN", "agent token") or "",
+                         tasks=task or ["chat", "math", "code"], backend=backend, model=model, base_url=base_url,
+                         admin_token=_secret(None, "AAR_ADMIN_TOKEN", "admin token", required=False),
+                         dev_evals=dev_evals, limits=Limits(wall_s=wall_minutes * 60, max_turns=max_turns),
+                         unsafe_sandbox=unsafe_sandbox, prices=prices, seed=seed)
+    reason = run_agent(config)
+    console.print(f"[green]{name}[/] stopped: {reason}")
+
+
+@agent_app.command("status")
+def status(
+    server: Annotated[str, typer.Option(help="evaluation server URL")],
+    campaign: Annotated[str, typer.Option()],
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """Agents of a campaign: state, LLM calls, tokens, dollars, compute seconds, dev evaluations (admin)."""
+    from aar.researchers.client import AgentClient
+
+    admin = AgentClient(server, _secret(None, "AAR_ADMIN_TOKEN", "admin token") or "")
+    data = admin._call("GET", f"/v1/admin/campaigns/{campaign}")
+    if as_json:
+        console.print_json(json.dumps(data))
+        return
+    table = Table(title=f"campaign {campaign}: agent budgets ${data['agent_usd_budget']:.2f}, "
+                        f"{data['agent_token_budget']:,} tokens, {data['agent_compute_s_budget']:.0f} s compute, "
+                        f"{data['dev_budget']} dev evals")
+    for column in ("agent", "state", "LLM calls", "input tok", "output tok", "cached tok", "$", "compute s",
+                   "dev evals", "submissions"):
+        table.add_column(column, justify="left" if column in ("agent", "state") else "right")
+    for a in data["agents"]:
+        state = a["state"] + (f" ({a['stop_reason']})" if a["stop_reason"] else "")
+        table.add_row(a["name"], state, str(a["llm_calls"]), f"{a['input_tokens']:,}", f"{a['output_tokens']:,}",
+                      f"{a['cached_tokens']:,}", f"{a['cost_usd']:.4f}", f"{a['compute_s']:.1f}",
+                      str(a["dev_evals_used"]), str(a["submissions_used"]))
+    console.print(table)
+
+
+@agent_app.command("transcript")
+def transcript(
+    path: Annotated[Path, typer.Argument(help="transcript.jsonl, or an agent folder")],
+    tail: Annotated[int, typer.Option(min=0, help="only the last N entries (0: all)")] = 0,
+    width: Annotated[int, typer.Option(min=40, help="characters of each result to show")] = 400,
+) -> None:
+    """Print an agent's transcript: messages, tool calls with arguments and results, timing and cost."""
+    from aar.researchers.transcript import read
+
+    file = path / "transcript.jsonl" if path.is_dir() else path
+    if not file.is_file():
+        raise AarError(f"no transcript at {file}")
+    rows = read(file)
+    for row in rows[-tail:] if tail else rows:
+        head = f"[dim]#{row['seq']} {row['time'][11:19]}[/]"
+        if row["type"] == "assistant":
+            calls = ", ".join(c["name"] for c in row.get("tool_calls", [])) or "no tool call"
+            console.print(f"{head} [bold]assistant[/] ${row.get('cost_usd', 0):.4f} "
+                          f"{row['usage']['input_tokens']}+{row['usage']['output_tokens']} tok -> {calls}")
+            if row.get("text"):
+                console.print(f"    {row['text'][:width]}", highlight=False)
+        elif row["type"] == "tool":
+            flag = "[red]error[/]" if row["is_error"] else "ok"
+            console.print(f"{head} [cyan]{row['name']}[/] {json.dumps(row['arguments'])[:width]} "
+                          f"({row['seconds']:.2f} s, {flag})", highlight=False)
+            console.print(f"    {row['result'][:width]}", highlight=False)
+        else:
+            detail = {k: v for k, v in row.items() if k not in ("seq", "time", "type", "system")}
+            console.print(f"{head} [magenta]{row['type']}[/] {json.dumps(detail)[:width]}", highlight=False)

@@ -1,0 +1,90 @@
+"""The evaluation server as an agent's tools see it: one client per agent token (never inside a sandbox),
+plus the orchestrator's ledger calls with the admin token."""
+
+from __future__ import annotations
+
+import base64
+from typing import Any
+
+import httpx
+
+from aar.errors import AarError
+
+
+class ServerError(AarError):
+    def __init__(self, status: int, message: str):
+        super().__init__(f"server said {status}: {message}")
+        self.status = status
+
+
+class AgentClient:
+    def __init__(self, base_url: str, token: str, timeout_s: float = 120.0):
+        self.http = httpx.Client(base_url=base_url, headers={"Authorization": f"Bearer {token}"}, timeout=timeout_s)
+
+    def _call(self, method: str, path: str, **kwargs) -> Any:
+        try:
+            response = self.http.request(method, path, **kwargs)
+        except httpx.HTTPError as exc:
+            raise ServerError(0, f"unreachable ({type(exc).__name__})") from None
+        if response.status_code >= 400:
+            try:
+                message = response.json().get("error", response.text)
+            except ValueError:
+                message = response.text[:300]
+            if isinstance(message, str) and response.status_code == 422 and "details" in response.text:
+                message = f"{message}: {response.json().get('details')}"
+            raise ServerError(response.status_code, str(message))
+        return response.json()
+
+    def evaluate(self, task: str, predictions: dict[str, float]) -> dict:
+        return self._call("POST", "/v1/evaluations", json={"task": task, "split": "dev", "predictions": predictions})
+
+    def submit(self, task: str, entry: str, archive: bytes, params: dict | None = None) -> dict:
+        return self._call("POST", "/v1/submissions", json={"task": task, "entry": entry, "params": params or {},
+                                                           "archive": base64.b64encode(archive).decode()})
+
+    def submission(self, submission_id: int) -> dict:
+        return self._call("GET", f"/v1/submissions/{submission_id}")
+
+    def submissions(self) -> list[dict]:
+        return self._call("GET", "/v1/submissions")["submissions"]
+
+    def leaderboard(self, task: str | None = None) -> list[dict]:
+        return self._call("GET", "/v1/leaderboard", params={"task": task} if task else {})["entries"]
+
+    def post(self, title: str, body: str, kind: str, tags: list[str] | None = None,
+             submission_id: int | None = None) -> dict:
+        payload = {"title": title, "body": body, "kind": kind, "tags": tags or []}
+        if submission_id is not None:
+            payload["submission_id"] = submission_id
+        return self._call("POST", "/v1/forum/posts", json=payload)
+
+    def reply(self, post_id: int, body: str) -> dict:
+        return self._call("POST", f"/v1/forum/posts/{post_id}/replies", json={"body": body})
+
+    def posts(self, since: int = 0, limit: int = 50, **filters) -> dict:
+        return self._call("GET", "/v1/forum/posts", params={"since": since, "limit": limit, **filters})
+
+    def thread(self, post_id: int) -> dict:
+        return self._call("GET", f"/v1/forum/posts/{post_id}")
+
+    def search(self, query: str, limit: int = 10) -> list[dict]:
+        return self._call("GET", "/v1/forum/search", params={"q": query, "limit": limit})["posts"]
+
+    def vote(self, post_id: int, value: int) -> dict:
+        return self._call("PUT", f"/v1/forum/posts/{post_id}/vote", json={"value": value})
+
+
+class Ledger:
+    """The orchestrator's accounting calls (admin token): record usage, read totals and budgets."""
+
+    def __init__(self, base_url: str, admin_token: str, campaign: str, agent: str):
+        self.client = AgentClient(base_url, admin_token)
+        self.path = f"/v1/admin/campaigns/{campaign}/agents/{agent}"
+
+    def record(self, **usage: Any) -> dict:
+        """Add usage; returns the agent's totals, budgets and, if a budget is now spent, ``exceeded``."""
+        return self.client._call("POST", f"{self.path}/usage", json=usage)
+
+    def set_state(self, state: str, reason: str | None = None) -> dict:
+        return self.client._call("PUT", f"{self.path}/state", json={"state": state, "reason": reason})

@@ -1,0 +1,94 @@
+"""Wiring one researcher: its folder, sandbox, experiment runner, server client, ledger, backend and loop.
+
+Layout of an agent folder (on the orchestrator's machine; only ``workspace/`` is writable in the sandbox,
+``bundles/`` and the public task data are mounted read-only, nothing else of ``AAR_HOME`` is visible)::
+
+    <agent dir>/workspace/         the agent's files and experiments
+    <agent dir>/bundles/           label-free experiment inputs written by the orchestrator
+    <agent dir>/notebook.md        persistent memory across context resets and restarts
+    <agent dir>/transcript.jsonl   every message and tool call
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from aar.errors import AarError
+from aar.methods.registry import available
+from aar.researchers.client import AgentClient, Ledger
+from aar.researchers.experiments import ExperimentRunner
+from aar.researchers.llm import DEFAULT_ANTHROPIC_MODEL, AnthropicBackend, LLMBackend, OpenAIBackend
+from aar.researchers.loop import AgentLoop, Limits, render_system_prompt
+from aar.researchers.pricing import PRICES, Price
+from aar.researchers.tools import ToolContext
+from aar.researchers.transcript import Transcript
+from aar.sandbox import Sandbox
+from aar.tasks import load_task
+from aar.tasks.registry import task_dir
+
+BACKENDS = ("heuristic", "anthropic", "openai")
+
+
+@dataclass
+class AgentConfig:
+    server: str
+    campaign: str
+    agent: str
+    token: str
+    directory: Path
+    direction: str
+    tasks: list[str]
+    backend: str = "heuristic"
+    model: str | None = None
+    base_url: str | None = None
+    admin_token: str | None = None  # for the ledger; without it usage is only in the transcript
+    dev_evals: int = 50
+    limits: Limits = field(default_factory=Limits)
+    unsafe_sandbox: bool = False
+    prices: dict[str, Price] = field(default_factory=lambda: dict(PRICES))
+    seed: int = 0
+    experiment_timeout_s: float = 900.0
+
+
+def make_backend(config: AgentConfig, formats: dict[str, str]) -> LLMBackend:
+    if config.backend == "heuristic":
+        from aar.researchers.heuristic import HeuristicResearcher
+
+        return HeuristicResearcher(formats, config.direction, config.dev_evals, seed=config.seed)
+    if config.backend == "anthropic":
+        return AnthropicBackend(model=config.model or DEFAULT_ANTHROPIC_MODEL, base_url=config.base_url)
+    if config.backend == "openai":
+        if not config.model:
+            raise AarError("the openai backend needs --model (the model name your server serves)")
+        return OpenAIBackend(model=config.model, base_url=config.base_url or os.environ.get("OPENAI_BASE_URL"))
+    raise AarError(f"unknown backend {config.backend!r}; use one of {', '.join(BACKENDS)}")
+
+
+def budgets_text(config: AgentConfig) -> str:
+    return (f"- dev evaluations: {config.dev_evals} in all (the server enforces this)\n"
+            f"- wall time: {config.limits.wall_s / 60:.0f} minutes; turns: {config.limits.max_turns}\n"
+            f"- dollars, tokens and experiment compute: set per campaign; the run stops when one is spent")
+
+
+def build(config: AgentConfig) -> AgentLoop:
+    tasks = {name: load_task(name).format for name in config.tasks}
+    workspace = config.directory / "workspace"
+    workspace.mkdir(parents=True, exist_ok=True)
+    sandbox = Sandbox(unsafe=config.unsafe_sandbox)
+    experiments = ExperimentRunner(sandbox, workspace, config.directory / "bundles",
+                                   timeout_s=config.experiment_timeout_s)
+    public = {task_dir(name) / "public": f"/data/{name}" for name in tasks}
+    ctx = ToolContext(workspace=workspace, notebook=config.directory / "notebook.md",
+                      client=AgentClient(config.server, config.token), sandbox=sandbox, experiments=experiments,
+                      tasks=list(tasks), read_only={p: inside for p, inside in public.items() if p.is_dir()})
+    ledger = Ledger(config.server, config.admin_token, config.campaign, config.agent) if config.admin_token else None
+    system = render_system_prompt(config.agent, config.campaign, config.direction, list(tasks),
+                                  list(available()), budgets_text(config))
+    return AgentLoop(make_backend(config, tasks), ctx, system, Transcript(config.directory / "transcript.jsonl"),
+                     ledger=ledger, limits=config.limits, prices=config.prices)
+
+
+def run_agent(config: AgentConfig) -> str:
+    return build(config).run()

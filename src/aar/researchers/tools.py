@@ -1,0 +1,356 @@
+"""The tools a researcher agent can call. They execute in the orchestrator, never in the sandbox that runs
+the agent's code: the agent's server token and every secret stay out there, and file tools are confined
+to the agent's workspace (paths are resolved, symlinks included, and must stay inside).
+
+Each tool has a pydantic argument model (its JSON schema is what the LLM sees) and returns text; long
+results are cut with a note saying how much was left out. Bad arguments raise :class:`ToolError`, which
+the loop returns to the agent as an error result instead of crashing.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from aar.errors import AarError
+from aar.fsio import write_text_atomic
+from aar.researchers.client import AgentClient
+from aar.researchers.experiments import ExperimentRunner
+from aar.sandbox import Sandbox, SandboxPolicy
+from aar.server.snapshots import pack
+
+MAX_RESULT_CHARS = 8000
+MAX_FILE_CHARS = 200_000
+
+
+class ToolError(AarError):
+    pass
+
+
+class Args(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+@dataclass
+class ToolContext:
+    workspace: Path
+    notebook: Path
+    client: AgentClient
+    sandbox: Sandbox
+    experiments: ExperimentRunner
+    tasks: list[str]
+    shell_timeout_s: float = 300.0
+    read_only: dict[Path, str] = field(default_factory=dict)  # public data mounted for shell/python tools
+    on_compute: Callable[[float], None] = lambda seconds: None
+    finished: str | None = None  # set by the finish tool
+
+    def path(self, relative: str) -> Path:
+        root = self.workspace.resolve()
+        target = (root / relative).resolve()
+        if not target.is_relative_to(root):
+            raise ToolError(f"path {relative!r} is outside your workspace")
+        return target
+
+    def task(self, name: str) -> str:
+        if name not in self.tasks:
+            raise ToolError(f"unknown task {name!r}; your tasks: {', '.join(self.tasks)}")
+        return name
+
+
+def truncate(text: str, limit: int = MAX_RESULT_CHARS) -> str:
+    if len(text) <= limit:
+        return text
+    half = limit // 2
+    return f"{text[:half]}\n[... {len(text) - limit} characters omitted ...]\n{text[-half:]}"
+
+
+def _json(obj: Any) -> str:
+    return json.dumps(obj, indent=1, sort_keys=True)
+
+
+# --- argument models ---------------------------------------------------------------------------------------
+class ShellArgs(Args):
+    command: str = Field(min_length=1, max_length=10_000, description="shell command, run in your workspace")
+    timeout_s: int = Field(default=120, ge=1, le=900)
+
+
+class PythonArgs(Args):
+    code: str = Field(min_length=1, max_length=100_000, description="Python source, run with the testbed library")
+    timeout_s: int = Field(default=300, ge=1, le=900)
+
+
+class ReadArgs(Args):
+    path: str = Field(max_length=500)
+    offset: int = Field(default=0, ge=0)
+    max_chars: int = Field(default=20_000, ge=1, le=MAX_FILE_CHARS)
+
+
+class WriteArgs(Args):
+    path: str = Field(max_length=500)
+    content: str = Field(max_length=MAX_FILE_CHARS)
+
+
+class ListArgs(Args):
+    path: str = Field(default=".", max_length=500)
+
+
+class ExperimentArgs(Args):
+    task: str
+    method: str = Field(max_length=200, description="built-in method name, or path/in/workspace.py:ClassName")
+    params: dict[str, str | int | float | bool] = Field(default_factory=dict)
+    seeds: list[int] = Field(default_factory=lambda: [0], min_length=1, max_length=5)
+
+
+class EvaluateArgs(Args):
+    task: str
+    predictions_path: str = Field(max_length=500, description="JSON {example_id: probability} in your workspace")
+
+
+class SubmitArgs(Args):
+    task: str
+    entry: str = Field(max_length=200, description="file.py:ClassName in your workspace")
+    params: dict[str, str | int | float | bool] = Field(default_factory=dict)
+    files: list[str] | None = Field(default=None, max_length=64, description="files to include (default: "
+                                    "every .py file of your workspace outside experiments/)")
+
+
+class SearchArgs(Args):
+    query: str = Field(min_length=1, max_length=200)
+
+
+class ReadForumArgs(Args):
+    post_id: int | None = Field(default=None, description="a thread; omit to list posts after `since`")
+    since: int = Field(default=0, ge=0)
+
+
+class PostArgs(Args):
+    title: str = Field(min_length=1, max_length=200)
+    body: str = Field(min_length=1, max_length=20_000)
+    kind: Literal["hypothesis", "result", "insight", "error"]
+    tags: list[str] = Field(default_factory=list, max_length=10)
+    submission_id: int | None = None
+
+
+class ReplyArgs(Args):
+    post_id: int
+    body: str = Field(min_length=1, max_length=20_000)
+
+
+class VoteArgs(Args):
+    post_id: int
+    value: Literal[-1, 0, 1]
+
+
+class LeaderboardArgs(Args):
+    task: str | None = None
+
+
+class NoArgs(Args):
+    pass
+
+
+class NotebookArgs(Args):
+    content: str = Field(min_length=1, max_length=50_000)
+    mode: Literal["append", "replace"] = "append"
+
+
+class FinishArgs(Args):
+    summary: str = Field(min_length=1, max_length=5000)
+
+
+# --- handlers ----------------------------------------------------------------------------------------------
+def _sandboxed(ctx: ToolContext, command: list[str], timeout_s: int, stdin: bytes | None = None) -> str:
+    policy = SandboxPolicy(workspace=ctx.workspace, read_only=dict(ctx.read_only), wall_s=timeout_s)
+    result = ctx.sandbox.run(policy, command, stdin=stdin)
+    ctx.on_compute(result.wall_s)  # compute seconds: wall time of the sandboxed process
+    status = "timed out" if result.timed_out else f"exit code {result.returncode}"
+    return f"[{status}, {result.wall_s:.1f} s]\n{result.output}"
+
+
+def run_shell(ctx: ToolContext, a: ShellArgs) -> str:
+    return _sandboxed(ctx, ["/bin/sh", "-c", a.command], a.timeout_s)
+
+
+def run_python(ctx: ToolContext, a: PythonArgs) -> str:
+    import sys
+
+    return _sandboxed(ctx, [sys.executable, "-"], a.timeout_s, stdin=a.code.encode())
+
+
+def read_file(ctx: ToolContext, a: ReadArgs) -> str:
+    path = ctx.path(a.path)
+    if not path.is_file():
+        raise ToolError(f"no file {a.path!r} in your workspace")
+    text = path.read_text(errors="replace")
+    chunk = text[a.offset:a.offset + a.max_chars]
+    rest = len(text) - a.offset - len(chunk)
+    return chunk + (f"\n[... {rest} more characters; read again with offset={a.offset + len(chunk)}]" if rest > 0
+                    else "")
+
+
+def write_file(ctx: ToolContext, a: WriteArgs) -> str:
+    path = ctx.path(a.path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    write_text_atomic(path, a.content)
+    return f"wrote {len(a.content)} characters to {a.path}"
+
+
+def list_files(ctx: ToolContext, a: ListArgs) -> str:
+    root = ctx.path(a.path)
+    if not root.is_dir():
+        raise ToolError(f"no directory {a.path!r} in your workspace")
+    base = ctx.workspace.resolve()
+    lines = [f"{p.relative_to(base)}{'/' if p.is_dir() else f'  ({p.stat().st_size} bytes)'}"
+             for p in sorted(root.rglob("*"))[:500] if "__pycache__" not in p.parts]
+    return "\n".join(lines) or "(empty)"
+
+
+def run_experiment(ctx: ToolContext, a: ExperimentArgs) -> str:
+    ctx.task(a.task)
+    if ":" in a.method:
+        ctx.path(a.method.rpartition(":")[0])
+    result = ctx.experiments.run(a.task, a.method, a.params, a.seeds)
+    ctx.on_compute(result["compute_s"])
+    return _json(result)
+
+
+def evaluate(ctx: ToolContext, a: EvaluateArgs) -> str:
+    ctx.task(a.task)
+    path = ctx.path(a.predictions_path)
+    try:
+        predictions = json.loads(path.read_text())
+    except (OSError, ValueError) as exc:
+        raise ToolError(f"cannot read predictions from {a.predictions_path!r}: {exc}") from None
+    if not isinstance(predictions, dict):
+        raise ToolError("predictions file must hold a JSON object {example_id: probability}")
+    return _json(ctx.client.evaluate(a.task, predictions))
+
+
+def submit_method(ctx: ToolContext, a: SubmitArgs) -> str:
+    ctx.task(a.task)
+    base = ctx.workspace.resolve()
+    files = a.files or sorted(p.relative_to(base).as_posix() for p in base.rglob("*.py")
+                              if "experiments" not in p.relative_to(base).parts and "__pycache__" not in p.parts)
+    for f in files:
+        if not ctx.path(f).is_file():
+            raise ToolError(f"no file {f!r} in your workspace")
+    return _json(ctx.client.submit(a.task, a.entry, pack(base, files), a.params))
+
+
+def forum_search(ctx: ToolContext, a: SearchArgs) -> str:
+    return _json([{k: p[k] for k in ("id", "author", "kind", "title", "score", "created_at")} | {
+        "body": truncate(p["body"], 600)} for p in ctx.client.search(a.query)])
+
+
+def forum_read(ctx: ToolContext, a: ReadForumArgs) -> str:
+    if a.post_id is not None:
+        return _json(ctx.client.thread(a.post_id))
+    page = ctx.client.posts(since=a.since, limit=30)
+    return _json({"posts": [p | {"body": truncate(p["body"], 600)} for p in page["posts"]],
+                  "next_since": page["next_since"], "more": page["more"]})
+
+
+def forum_post(ctx: ToolContext, a: PostArgs) -> str:
+    return _json(ctx.client.post(a.title, a.body, a.kind, a.tags, a.submission_id))
+
+
+def forum_reply(ctx: ToolContext, a: ReplyArgs) -> str:
+    return _json(ctx.client.reply(a.post_id, a.body))
+
+
+def vote(ctx: ToolContext, a: VoteArgs) -> str:
+    return _json(ctx.client.vote(a.post_id, a.value))
+
+
+def leaderboard(ctx: ToolContext, a: LeaderboardArgs) -> str:
+    if a.task:
+        ctx.task(a.task)
+    return _json(ctx.client.leaderboard(a.task))
+
+
+def my_submissions(ctx: ToolContext, a: NoArgs) -> str:
+    return _json(ctx.client.submissions())
+
+
+def notebook_read(ctx: ToolContext, a: NoArgs) -> str:
+    return ctx.notebook.read_text() if ctx.notebook.exists() else "(your notebook is empty)"
+
+
+def notebook_write(ctx: ToolContext, a: NotebookArgs) -> str:
+    old = ctx.notebook.read_text() if ctx.notebook.exists() and a.mode == "append" else ""
+    stamp = time.strftime("%Y-%m-%d %H:%M:%S")
+    write_text_atomic(ctx.notebook, f"{old}\n## {stamp}\n{a.content}\n" if a.mode == "append" else a.content)
+    return f"notebook now {ctx.notebook.stat().st_size} bytes"
+
+
+def finish(ctx: ToolContext, a: FinishArgs) -> str:
+    ctx.finished = a.summary
+    return "finished; the campaign will verify your submissions"
+
+
+@dataclass(frozen=True)
+class Tool:
+    name: str
+    description: str
+    args: type[Args]
+    handler: Callable[[ToolContext, Any], str]
+
+    def schema(self) -> dict:
+        schema = self.args.model_json_schema()
+        schema.pop("title", None)
+        return schema
+
+
+TOOLS: dict[str, Tool] = {t.name: t for t in [
+    Tool("run_shell", "Run a shell command in your sandboxed workspace (no network, no labels).", ShellArgs,
+         run_shell),
+    Tool("run_python", "Run Python code in your sandbox; the aar testbed library, numpy and torch are "
+                       "importable.", PythonArgs, run_python),
+    Tool("read_file", "Read a text file of your workspace.", ReadArgs, read_file),
+    Tool("write_file", "Create or overwrite a text file of your workspace.", WriteArgs, write_file),
+    Tool("list_files", "List files of your workspace.", ListArgs, list_files),
+    Tool("run_experiment", "Train a student with a method (built-in name or file.py:Class in your workspace) "
+                           "on the testbed for the given seeds; returns the dev predictions file to evaluate.",
+         ExperimentArgs, run_experiment),
+    Tool("evaluate", "Score a dev predictions file on the server (coarse accuracy and PGR; spends one of your "
+                     "dev evaluations).", EvaluateArgs, evaluate),
+    Tool("submit_method", "Submit a method for verification: the server re-runs it on fixed seeds and scores "
+                          "the hidden test split; only verified results count.", SubmitArgs, submit_method),
+    Tool("my_submissions", "Your submissions and their verification status.", NoArgs, my_submissions),
+    Tool("forum_search", "Full-text search of the shared forum.", SearchArgs, forum_search),
+    Tool("forum_read", "Read a forum thread, or list posts after a cursor.", ReadForumArgs, forum_read),
+    Tool("forum_post", "Post a hypothesis, result, insight or error to the shared forum.", PostArgs, forum_post),
+    Tool("forum_reply", "Reply to a forum post.", ReplyArgs, forum_reply),
+    Tool("vote", "Vote on another agent's post (+1, -1, or 0 to withdraw).", VoteArgs, vote),
+    Tool("leaderboard", "The server-verified leaderboard.", LeaderboardArgs, leaderboard),
+    Tool("notebook_read", "Read your persistent notebook (it survives context resets).", NoArgs, notebook_read),
+    Tool("notebook_write", "Append to or replace your persistent notebook.", NotebookArgs, notebook_write),
+    Tool("finish", "Declare your research done, with a summary.", FinishArgs, finish),
+]}
+
+
+def call_tool(ctx: ToolContext, name: str, arguments: Any) -> tuple[str, bool]:
+    """Run a tool; returns (result text, is_error). Never raises for agent mistakes."""
+    tool = TOOLS.get(name)
+    if tool is None:
+        return f"error: unknown tool {name!r}; tools: {', '.join(TOOLS)}", True
+    if isinstance(arguments, str):
+        try:
+            arguments = json.loads(arguments or "{}")
+        except ValueError:
+            return "error: tool arguments must be a JSON object", True
+    try:
+        args = tool.args.model_validate(arguments if arguments is not None else {})
+    except ValidationError as exc:
+        problems = "; ".join(f"{'.'.join(map(str, e['loc'])) or '(root)'}: {e['msg']}" for e in exc.errors()[:10])
+        return f"error: invalid arguments for {name}: {problems}", True
+    try:
+        return truncate(tool.handler(ctx, args)), False
+    except AarError as exc:  # ToolError, ServerError, experiment failures: the agent's to fix
+        return truncate(f"error: {exc}"), True

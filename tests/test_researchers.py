@@ -1,0 +1,162 @@
+"""Researcher agents end to end: the real anthropic and openai SDKs against local fake servers speaking
+their wire protocols, and the offline heuristic researcher, each through the real tools, sandbox,
+evaluation server (with a verification worker) and ledger."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+from tests.fake_llm import BIG_STEP, USAGE, Script, anthropic_server, openai_server
+from tests.postgres import start_aar_server
+from tests.serverkit import ADMIN, admin, campaign, wait_for
+
+from aar.researchers.client import AgentClient
+from aar.researchers.loop import RESET_NOTE, Limits
+from aar.researchers.runner import AgentConfig, build
+from aar.researchers.tools import ToolContext, call_tool
+from aar.researchers.transcript import read
+from aar.sandbox import Sandbox
+
+
+@pytest.fixture(scope="module")
+def live_server(tmp_path_factory: pytest.TempPathFactory):
+    from aar.server.scoring import DevScorer
+
+    DevScorer().dev_ids("chat")
+    url = f"sqlite:///{tmp_path_factory.mktemp('agents') / 'aar.db'}"
+    proc, base = start_aar_server(url, ADMIN, extra=("--workers", "1", "--lease-s", "10"))
+    yield base
+    proc.terminate()
+    proc.wait(timeout=30)
+
+
+def _new_agent(base: str, name: str) -> str:
+    r = admin(base).post(f"/v1/admin/campaigns/{name}/agents", json={"name": name})
+    assert r.status_code == 201, r.text
+    return r.json()["token"]
+
+
+def _config(base: str, name: str, tmp_path: Path, **kw) -> AgentConfig:
+    campaign(base, name, verify_seeds=[1], dev_budget=10)
+    return AgentConfig(server=base, campaign=name, agent=name, token=_new_agent(base, name),
+                       directory=tmp_path / name, direction="unsupervised elicitation", tasks=["chat"],
+                       admin_token=ADMIN, **kw)
+
+
+def test_tools_validate_arguments_and_stay_in_the_workspace(tmp_path: Path) -> None:
+    ws = tmp_path / "ws"
+    ws.mkdir()
+    (tmp_path / "secret.txt").write_text("outside")
+    (ws / "link").symlink_to(tmp_path / "secret.txt")
+    ctx = ToolContext(workspace=ws, notebook=tmp_path / "notebook.md", client=AgentClient("http://127.0.0.1:9", "t"),
+                      sandbox=Sandbox(), experiments=None, tasks=["chat"])  # type: ignore[arg-type]
+    assert call_tool(ctx, "write_file", {"path": "sub/a.py", "content": "x = 1\n"}) == (
+        "wrote 6 characters to sub/a.py", False)
+    assert call_tool(ctx, "read_file", {"path": "sub/a.py"}) == ("x = 1\n", False)
+    for path in ("../secret.txt", "/etc/passwd", "link"):
+        text, is_error = call_tool(ctx, "read_file", {"path": path})
+        assert is_error and "outside your workspace" in text and text != "outside"
+    assert call_tool(ctx, "nope", {})[1]
+    text, is_error = call_tool(ctx, "write_file", {"path": "a.py"})
+    assert is_error and "content" in text
+    assert call_tool(ctx, "read_file", '{"path": "sub/a.py", "extra": 1}')[1]  # unknown fields refused
+    assert "unknown task" in call_tool(ctx, "leaderboard", {"task": "poetry"})[0]
+    assert "unreachable" in call_tool(ctx, "leaderboard", {})[0]  # a dead server is an error result, not a crash
+    out, is_error = call_tool(ctx, "run_python", {"code": "print('y' * 50_000)"})
+    assert not is_error and "characters omitted" in out and len(out) < 9000
+    call_tool(ctx, "notebook_write", {"content": "first"})
+    call_tool(ctx, "notebook_write", {"content": "second"})
+    notebook = call_tool(ctx, "notebook_read", {})[0]
+    assert notebook.index("first") < notebook.index("second")
+
+
+def _check_run(config: AgentConfig, script: Script, expected_usd_per_call: float, big_call_usd: float) -> None:
+    base, name, directory = config.server, config.agent, config.directory
+    assert script.step == 8
+    status = admin(base).get(f"/v1/admin/campaigns/{name}").json()["agents"][0]
+    assert (status["state"], status["stop_reason"], status["llm_calls"]) == ("stopped", "finished", 8)
+    assert status["dev_evals_used"] == 1 and status["submissions_used"] == 1 and status["compute_s"] > 0
+    assert status["cost_usd"] == pytest.approx(7 * expected_usd_per_call + big_call_usd, rel=1e-6)
+    agent = httpx.Client(base_url=base, headers={"Authorization": f"Bearer {config.token}"}, timeout=60)
+    posts = agent.get("/v1/forum/posts").json()["posts"]
+    assert [(p["author"], p["title"]) for p in posts] == [(name, "sharpened soft labels")]
+    sub = agent.get("/v1/submissions").json()["submissions"][0]
+    assert wait_for(agent, sub["id"], ("verified", "failed"))["status"] == "verified"
+    rows = read(directory / "transcript.jsonl")
+    kinds = [r["type"] for r in rows]
+    assert kinds.count("assistant") == 8 and kinds.count("tool") == 8 and kinds.count("context_reset") == 1
+    assert kinds[0] == "start" and rows[-1] == rows[-1] | {"type": "stop", "reason": "finished"}
+    escape = next(r for r in rows if r["type"] == "tool" and r["name"] == "read_file")  # ../../etc/passwd
+    assert escape["is_error"] and "outside your workspace" in escape["result"]
+    assert "submitted method.py:Mine" in (directory / "notebook.md").read_text()
+
+
+def test_anthropic_backend_over_the_wire(live_server: str, tmp_path: Path, monkeypatch) -> None:
+    script = Script()
+    url, fake = anthropic_server(script)
+    monkeypatch.setenv("ANTHROPIC_API_KEY", "sk-ant-test-key")
+    config = _config(live_server, "claude", tmp_path, backend="anthropic", model="claude-sonnet-5-5",
+                     base_url=url, limits=Limits(context_tokens=50_000))
+    try:
+        assert build(config).run() == "finished"
+    finally:
+        fake.should_exit = True
+    first, second = script.requests[0], script.requests[1]
+    headers = first["headers"]
+    assert "sk-ant-test-key" in (headers.get("x-api-key", "") + headers.get("authorization", ""))
+    assert "anthropic-version" in headers
+    body = first["body"]
+    assert body["model"] == "claude-sonnet-5-5" and body["system"][0]["cache_control"] == {"type": "ephemeral"}
+    assert body["tools"][-1]["cache_control"] == {"type": "ephemeral"}
+    assert {t["name"] for t in body["tools"]} >= {"run_experiment", "evaluate", "submit_method", "forum_post"}
+    assert "unsupervised elicitation" in body["system"][0]["text"]
+    result = second["body"]["messages"][-1]["content"][0]
+    assert result["type"] == "tool_result" and result["tool_use_id"] == "toolu_01"
+    assert script.requests[BIG_STEP]["body"]["messages"][-1]["content"][-1] == {"type": "text", "text": RESET_NOTE}
+    after_reset = script.requests[BIG_STEP + 1]["body"]["messages"]
+    assert len(after_reset) == 1 and "submitted method.py:Mine" in after_reset[0]["content"]
+    rest = USAGE["output"] * 10 + USAGE["cache_read"] * 0.10 + USAGE["cache_write"] * 2.50
+    _check_run(config, script, (USAGE["input"] * 2 + rest) / 1e6, (100_000 * 2 + rest) / 1e6)
+
+
+def test_openai_compatible_backend_over_the_wire(live_server: str, tmp_path: Path) -> None:
+    script = Script()
+    url, fake = openai_server(script)
+    config = _config(live_server, "vllm", tmp_path, backend="openai", model="gpt-4o-mini", base_url=f"{url}/v1",
+                     limits=Limits(context_tokens=50_000))
+    try:
+        assert build(config).run() == "finished"
+    finally:
+        fake.should_exit = True
+    body = script.requests[1]["body"]
+    assert body["messages"][0]["role"] == "system" and body["tools"][0]["type"] == "function"
+    assert body["messages"][-1] == body["messages"][-1] | {"role": "tool", "tool_call_id": "call_01"}
+    assert script.requests[BIG_STEP]["body"]["messages"][-1] == {"role": "user", "content": RESET_NOTE}
+    after_reset = script.requests[BIG_STEP + 1]["body"]["messages"]
+    assert [m["role"] for m in after_reset] == ["system", "user"]
+    rest = USAGE["output"] * 0.60 + USAGE["cache_read"] * 0.075
+    _check_run(config, script, (USAGE["input"] * 0.15 + rest) / 1e6, (100_000 * 0.15 + rest) / 1e6)
+
+
+def test_heuristic_researcher_does_research(live_server: str, tmp_path: Path) -> None:
+    config = _config(live_server, "heur", tmp_path, dev_evals=4)
+    started = time.time()
+    assert build(config).run() == "finished"
+    agent = httpx.Client(base_url=live_server, headers={"Authorization": f"Bearer {config.token}"}, timeout=60)
+    status = admin(live_server).get("/v1/admin/campaigns/heur").json()["agents"][0]
+    assert status["dev_evals_used"] == 4 and status["submissions_used"] == 1 and status["cost_usd"] == 0
+    rows = read(config.directory / "transcript.jsonl")
+    experiments = [json.loads(r["result"]) for r in rows if r["type"] == "tool" and r["name"] == "run_experiment"]
+    assert len(experiments) == 4 and experiments[0]["method"] in ("ccs", "knn_consistency")  # its direction first
+    assert len({(e["method"], json.dumps(e["params"], sort_keys=True)) for e in experiments}) == 4  # no repeats
+    posts = agent.get("/v1/forum/posts").json()["posts"]
+    assert posts and all("config:" in p["body"] and "Dev PGR" in p["body"] for p in posts)
+    sub = agent.get("/v1/submissions").json()["submissions"][0]
+    assert sub["entry"] == "best_chat.py:Best"
+    assert wait_for(agent, sub["id"], ("verified", "failed"))["status"] == "verified"
+    assert "best" in (config.directory / "notebook.md").read_text()
+    assert time.time() - started < 900
