@@ -5,6 +5,9 @@ evaluation server (with a verification worker) and ledger."""
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -160,3 +163,33 @@ def test_heuristic_researcher_does_research(live_server: str, tmp_path: Path) ->
     assert wait_for(agent, sub["id"], ("verified", "failed"))["status"] == "verified"
     assert "best" in (config.directory / "notebook.md").read_text()
     assert time.time() - started < 900
+
+
+def test_budgets_stop_the_loop_cleanly_and_the_cli_shows_them(live_server: str, tmp_path: Path,
+                                                               monkeypatch) -> None:
+    script = Script()
+    url, fake = anthropic_server(script)
+    monkeypatch.setenv("ANTHROPIC_API_KEY", "sk-ant-test-key")
+    config = _config(live_server, "spender", tmp_path, backend="anthropic", base_url=url)
+    admin(live_server).patch("/v1/admin/campaigns/spender", json={"agent_usd_budget": 0.02})
+    try:
+        assert build(config).run() == "budget: dollars"  # $0.0079 per call: spent after the third
+        assert script.step == 3
+        config.directory = tmp_path / "again"
+        config.limits = Limits(wall_s=0.0)
+        assert build(config).run() == "wall time"
+    finally:
+        fake.should_exit = True
+    status = admin(live_server).get("/v1/admin/campaigns/spender").json()["agents"][0]
+    assert (status["state"], status["stop_reason"], status["llm_calls"]) == ("stopped", "wall time", 3)
+    env = {**os.environ, "AAR_ADMIN_TOKEN": ADMIN, "COLUMNS": "200"}
+    shown = subprocess.run([sys.executable, "-m", "aar.cli", "agent", "status", "--server", live_server,
+                            "--campaign", "spender"], env=env, capture_output=True, text=True, timeout=60)
+    assert shown.returncode == 0 and "spender" in shown.stdout and "wall time" in shown.stdout
+    assert f"{status['cost_usd']:.4f}" in shown.stdout
+    printed = subprocess.run([sys.executable, "-m", "aar.cli", "agent", "transcript", str(tmp_path / "spender")],
+                             env=env, capture_output=True, text=True, timeout=60)
+    assert printed.returncode == 0 and printed.stdout.count("assistant") == 3 and "write_file" in printed.stdout
+    missing = subprocess.run([sys.executable, "-m", "aar.cli", "agent", "transcript", str(tmp_path / "nope")],
+                             env=env, capture_output=True, text=True, timeout=60)
+    assert missing.returncode == 2 and "no transcript" in missing.stderr and "Traceback" not in missing.stderr
