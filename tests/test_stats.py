@@ -80,3 +80,14 @@ def test_groups_of_one_item_match_the_item_bootstrap() -> None:
     a = pgr_summary(w, c, s, rng_seed=7)
     b = pgr_summary(w, c, s, rng_seed=7, groups=np.arange(w.shape[1]))
     assert abs(a.pgr.lo - b.pgr.lo) < 0.05 and abs(a.pgr.hi - b.pgr.hi) < 0.05
+
+
+def test_holm_and_bh_match_their_definitions() -> None:
+    from aar.stats.multiple import benjamini_hochberg, holm
+
+    p = [0.01, 0.04, 0.03, 0.005]
+    # Holm: sorted 0.005, 0.01, 0.03, 0.04 times 4, 3, 2, 1 -> 0.02, 0.03, 0.06, 0.04 -> running max
+    assert holm(p) == pytest.approx([0.03, 0.06, 0.06, 0.02])
+    # BH: sorted times 4/1, 4/2, 4/3, 4/4 -> 0.02, 0.02, 0.04, 0.04 -> running min from the top
+    assert benjamini_hochberg(p) == pytest.approx([0.02, 0.04, 0.04, 0.02])
+    assert holm([0.9, 0.8]) == [1.0, 1.0] and holm([]) == [] and benjamini_hochberg([]) == []

@@ -137,6 +137,56 @@ def models_list() -> None:
     console.print(table)
 
 
+@app.command("run")
+def run_cmd(
+    name: Annotated[str | None, typer.Option(help="campaign name (default run-<date>-<time>)")] = None,
+    resume: Annotated[str | None, typer.Option(help="resume this campaign after a crash or kill")] = None,
+    agents: Annotated[int, typer.Option(min=1, max=64, help="researchers in parallel")] = 4,
+    task: Annotated[list[str] | None, typer.Option(help="task (repeatable; default all three)")] = None,
+    backend: Annotated[str, typer.Option(help="heuristic | anthropic | openai")] = "heuristic",
+    model: Annotated[str | None, typer.Option(help="LLM model name")] = None,
+    base_url: Annotated[str | None, typer.Option(help="LLM API base URL")] = None,
+    directions: Annotated[Path | None, typer.Option(help="file with one research direction per line")] = None,
+    direction_detail: Annotated[str, typer.Option(help="vague | specific")] = "vague",
+    dev_evals: Annotated[int, typer.Option(min=1, help="dev evaluations per researcher")] = 24,
+    submit_budget: Annotated[int, typer.Option(min=1, help="submissions per researcher")] = 6,
+    verify_seeds: Annotated[int, typer.Option(min=1, max=50, help="seeds of the final verification")] = 5,
+    wall_minutes: Annotated[float, typer.Option(min=0.5, help="wall time per researcher")] = 60,
+    seed: Annotated[int, typer.Option()] = 0,
+    db: Annotated[str | None, typer.Option(help="database URL (default SQLite in the campaign folder)")] = None,
+    unsafe_sandbox: Annotated[bool, typer.Option(help="run agent code without bubblewrap (UNSAFE)")] = False,
+) -> None:
+    """Run a whole research campaign: server, researchers in parallel, verification, corrected results."""
+    import time as _time
+
+    from aar.campaign.directions import DIRECTIONS, draw, load_directions
+    from aar.campaign.orchestrator import CampaignSpec, run_campaign
+    from aar.tasks import load_task
+
+    _sandbox_mode(unsafe_sandbox)
+    if direction_detail not in ("vague", "specific"):
+        raise AarError("--direction-detail must be vague or specific")
+    if backend not in ("heuristic", "anthropic", "openai"):
+        raise AarError(f"unknown backend {backend!r}; use heuristic, anthropic or openai")
+    if resume:
+        spec = CampaignSpec.load(resume)
+        result = run_campaign(spec, resume=True, console=console)
+    else:
+        pool = load_directions(directions) if directions else DIRECTIONS
+        tasks = task or ["chat", "math", "code"]
+        for t in tasks:
+            load_task(t)  # build missing tasks now, with a clear error for unknown names
+        spec = CampaignSpec(name=name or _time.strftime("run-%Y%m%d-%H%M%S"), agents=agents, tasks=tasks,
+                            backend=backend, model=model, base_url=base_url, detail=direction_detail,
+                            dev_evals=dev_evals, submit_budget=submit_budget,
+                            verify_seeds=list(range(1000, 1000 + verify_seeds)), wall_minutes=wall_minutes,
+                            seed=seed, db=db, unsafe_sandbox=unsafe_sandbox)
+        if directions:
+            spec.directions = [{"key": d.key, "text": d.text(direction_detail)} for d in draw(pool, agents, seed)]
+        result = run_campaign(spec, console=console)
+    console.print(f"results: {spec.folder() / 'results.json'} (total ${result['cost_usd']:.2f})")
+
+
 @app.command("baseline")
 def baseline(
     task: Annotated[str, typer.Option(help="task name, comma list, or 'all'")] = "all",

@@ -20,7 +20,8 @@ from __future__ import annotations
 import json
 import math
 import re
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -78,7 +79,7 @@ class HeuristicResearcher:
     model = "heuristic"
 
     def __init__(self, tasks: dict[str, str], direction: str, dev_evals: int, seed: int = 0,
-                 experiment_seeds: tuple[int, ...] = (0,), explore: float = 0.6):
+                 experiment_seeds: tuple[int, ...] = (0,), explore: float = 0.6, state_path: Path | None = None):
         self.rng = np.random.default_rng(seed)
         self.direction = direction
         per_task = max(1, dev_evals // max(1, len(tasks)))
@@ -93,6 +94,42 @@ class HeuristicResearcher:
         self.calls = 0
         self.phase = "start"
         self.finished = False
+        self.in_flight: tuple | None = None
+        self.state_path = state_path
+        if state_path is not None and state_path.exists():
+            self._load(json.loads(state_path.read_text()))
+
+    # --- persistence: a restarted researcher resumes its search instead of starting over ------------------
+    def _dump(self) -> dict:
+        def item(entry: tuple) -> list:
+            name, args, kind, payload = entry
+            return [name, args, kind, asdict(payload) if isinstance(payload, Trial) else payload]
+
+        return {"tasks": [asdict(t) for t in self.tasks], "forum_since": self.forum_since,
+                "forum_configs": [[pid, author, asdict(t)] for pid, author, t in self.forum_configs],
+                "queue": [item(e) for e in self.queue], "calls": self.calls, "phase": self.phase,
+                "finished": self.finished, "rng": self.rng.bit_generator.state,
+                "in_flight": item(self.in_flight) if self.in_flight else None}
+
+    def _load(self, data: dict) -> None:
+        def payload(kind: str, value: Any) -> Any:
+            return Trial(**value) if kind in ("experiment", "evaluate") and isinstance(value, dict) else value
+
+        self.tasks = [TaskState(**{**t, "trials": [Trial(**x) for x in t["trials"]]}) for t in data["tasks"]]
+        self.forum_since = data["forum_since"]
+        self.forum_configs = [(pid, author, Trial(**t)) for pid, author, t in data["forum_configs"]]
+        self.queue = [(n, a, k, payload(k, p)) for n, a, k, p in data["queue"]]
+        if data.get("in_flight"):  # its result never arrived (we were stopped mid-call): issue it again
+            n, a, k, p = data["in_flight"]
+            self.queue.insert(0, (n, a, k, payload(k, p)))
+        self.calls, self.phase, self.finished = data["calls"], data["phase"], data["finished"]
+        self.rng.bit_generator.state = data["rng"]
+
+    def _save(self) -> None:
+        if self.state_path is not None:
+            from aar.fsio import write_json_atomic
+
+            write_json_atomic(self.state_path, self._dump())
 
     # --- the backend interface ---------------------------------------------------------------------------
     def complete(self, system: str, messages: list[dict], tools: list[dict]) -> LLMResponse:
@@ -101,12 +138,15 @@ class HeuristicResearcher:
                 self._absorb(result)
             if messages[-1].get("note"):  # context nearly full: save state to the notebook first
                 self.queue.insert(0, ("notebook_write", {"content": self._summary(), "mode": "append"}, "note", None))
+        self.in_flight = None
         if not self.queue:
             self._plan()
         name, args, kind, payload = self.queue.pop(0)
         self.calls += 1
         call_id = f"h{self.calls}"
-        self.pending[call_id] = (kind, payload)
+        self.pending = {call_id: (kind, payload)}
+        self.in_flight = (name, args, kind, payload)
+        self._save()
         text = f"Next: {name} ({kind})."
         return LLMResponse(text, [{"id": call_id, "name": name, "arguments": args}], Usage(), self.model, "tool_use")
 

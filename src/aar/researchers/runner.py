@@ -56,7 +56,8 @@ def make_backend(config: AgentConfig, formats: dict[str, str]) -> LLMBackend:
     if config.backend == "heuristic":
         from aar.researchers.heuristic import HeuristicResearcher
 
-        return HeuristicResearcher(formats, config.direction, config.dev_evals, seed=config.seed)
+        return HeuristicResearcher(formats, config.direction, config.dev_evals, seed=config.seed,
+                                   state_path=config.directory / "heuristic_state.json")
     if config.backend == "anthropic":
         return AnthropicBackend(model=config.model or DEFAULT_ANTHROPIC_MODEL, base_url=config.base_url)
     if config.backend == "openai":

@@ -140,7 +140,9 @@ def create_agent(campaign: str, body: AgentIn, session: Session = Depends(db)) -
 def campaign_status(campaign: str, session: Session = Depends(db)) -> dict:
     owner = campaign_by_name(session, campaign)
     agents = session.scalars(select(Agent).where(Agent.campaign_id == owner.id).order_by(Agent.name)).all()
-    return {**_campaign_view(owner), "agents": [agent_view(a) for a in agents]}
+    best = dict(session.execute(select(Evaluation.agent_id, func.max(Evaluation.pgr))
+                                .where(Evaluation.campaign_id == owner.id).group_by(Evaluation.agent_id)).all())
+    return {**_campaign_view(owner), "agents": [agent_view(a) | {"best_dev_pgr": best.get(a.id)} for a in agents]}
 
 
 @router.post("/campaigns/{campaign}/agents/{agent}/usage")

@@ -1,0 +1,1 @@
+"""Campaigns: many researchers, one server, a budget, an honest final score."""

@@ -1,0 +1,323 @@
+"""`aar run`: one campaign end to end, resumable.
+
+The orchestrator starts the evaluation server as a child on loopback, creates the campaign and its agents
+(directions drawn without replacement), runs every researcher as its own process, restarts a researcher
+that dies or stalls (up to a limit; it resumes from its notebook and saved state), shows progress live,
+waits for the verification queue to drain, corrects the campaign's p-values for multiple comparisons
+and writes ``results.json``. All state is in the server database and the campaign folder, so after a
+crash ``aar run --resume NAME`` continues: finished agents stay finished, the others pick up where their
+state says.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import json
+import os
+import secrets
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import httpx
+from rich.console import Console
+from rich.live import Live
+from rich.table import Table
+
+from aar import paths
+from aar.campaign.directions import DIRECTIONS, Direction, draw
+from aar.errors import AarError
+from aar.fsio import write_json_atomic, write_text_atomic
+from aar.stats.multiple import benjamini_hochberg, holm
+
+DONE_REASONS = ("finished", "budget", "wall time", "idle", "max turns")
+
+
+def die_with_parent() -> None:
+    """Children get SIGTERM when the orchestrator dies, even by SIGKILL (Linux prctl PR_SET_PDEATHSIG)."""
+    with contextlib.suppress(OSError):
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)
+
+
+@dataclass
+class CampaignSpec:
+    name: str
+    agents: int = 4
+    tasks: list[str] = field(default_factory=lambda: ["chat", "math", "code"])
+    backend: str = "heuristic"
+    model: str | None = None
+    base_url: str | None = None
+    detail: str = "vague"
+    directions: list[dict] = field(default_factory=list)  # drawn once, saved: [{"key", "text"}]
+    dev_evals: int = 24
+    submit_budget: int = 6
+    verify_seeds: list[int] = field(default_factory=lambda: [1000, 1001, 1002, 1003, 1004])
+    wall_minutes: float = 60.0
+    stall_minutes: float = 15.0
+    max_restarts: int = 2
+    seed: int = 0
+    db: str | None = None
+    workers: int = 1
+    unsafe_sandbox: bool = False
+
+    def folder(self) -> Path:
+        return paths.home() / "campaigns" / self.name
+
+    def save(self) -> None:
+        self.folder().mkdir(parents=True, exist_ok=True)
+        write_json_atomic(self.folder() / "spec.json", asdict(self))
+
+    @classmethod
+    def load(cls, name: str) -> CampaignSpec:
+        path = paths.home() / "campaigns" / name / "spec.json"
+        if not path.exists():
+            raise AarError(f"no campaign {name!r} under {path.parent.parent} to resume")
+        return cls(**json.loads(path.read_text()))
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _secret_file(path: Path, value: str) -> None:
+    write_text_atomic(path, value)
+    path.chmod(0o600)
+
+
+class Orchestrator:
+    def __init__(self, spec: CampaignSpec, console: Console | None = None, pool: list[Direction] | None = None):
+        self.spec, self.console = spec, console or Console()
+        self.folder = spec.folder()
+        self.pool = pool or DIRECTIONS
+        self.server: subprocess.Popen | None = None
+        self.base = ""
+        self.admin_token = ""
+        self.procs: dict[str, subprocess.Popen] = {}
+        self.restarts: dict[str, int] = {}
+
+    # --- server ------------------------------------------------------------------------------------------
+    def start_server(self) -> None:
+        token_file = self.folder / "admin_token"
+        if not token_file.exists():
+            _secret_file(token_file, "aar_admin_" + secrets.token_urlsafe(32))
+        self.admin_token = token_file.read_text().strip()
+        db = self.spec.db or f"sqlite:///{self.folder / 'aar.db'}"
+        port = _free_port()
+        cmd = [sys.executable, "-m", "aar.cli", "serve", "--port", str(port), "--db", db,
+               "--workers", str(self.spec.workers)]
+        if self.spec.unsafe_sandbox:
+            cmd.append("--unsafe-sandbox")
+        log = (self.folder / "server.log").open("ab")
+        self.server = subprocess.Popen(cmd, env={**os.environ, "AAR_ADMIN_TOKEN": self.admin_token}, stdout=log,
+                                       stderr=subprocess.STDOUT, preexec_fn=die_with_parent)
+        self.base = f"http://127.0.0.1:{port}"
+        deadline = time.time() + 120
+        while time.time() < deadline:
+            if self.server.poll() is not None:
+                raise AarError(f"the evaluation server exited; see {self.folder / 'server.log'}")
+            try:
+                if httpx.get(f"{self.base}/healthz", timeout=1).status_code == 200:
+                    return
+            except httpx.HTTPError:
+                time.sleep(0.3)
+        raise AarError("the evaluation server did not start within 120 s")
+
+    def admin(self, method: str, path: str, **kwargs) -> dict:
+        r = httpx.request(method, f"{self.base}{path}", headers={"Authorization": f"Bearer {self.admin_token}"},
+                          timeout=120, **kwargs)
+        if r.status_code >= 400:
+            raise AarError(f"server said {r.status_code} to {method} {path}: {r.text[:300]}")
+        return r.json()
+
+    # --- setup -------------------------------------------------------------------------------------------
+    def agent_names(self) -> list[str]:
+        return [f"r{i + 1}-{d['key']}"[:64] for i, d in enumerate(self.spec.directions)]
+
+    def create(self) -> None:
+        spec = self.spec
+        if not spec.directions:
+            spec.directions = [{"key": d.key, "text": d.text(spec.detail)}
+                               for d in draw(self.pool, spec.agents, spec.seed)]
+        spec.save()
+        self.admin("POST", "/v1/admin/campaigns", json={
+            "name": spec.name, "dev_budget": spec.dev_evals, "submit_budget": spec.submit_budget,
+            "verify_seeds": spec.verify_seeds, "agent_wall_s_budget": spec.wall_minutes * 60})
+        for name in self.agent_names():
+            token = self.admin("POST", f"/v1/admin/campaigns/{spec.name}/agents", json={"name": name})["token"]
+            (self.folder / "agents" / name).mkdir(parents=True, exist_ok=True)
+            _secret_file(self.folder / "agents" / name / "token", token)
+
+    # --- agents ------------------------------------------------------------------------------------------
+    def spawn(self, index: int, name: str) -> None:
+        spec, folder = self.spec, self.folder / "agents" / name
+        cmd = [sys.executable, "-m", "aar.cli", "agent", "run", "--server", self.base, "--campaign", spec.name,
+               "--name", name, "--dir", str(folder), "--direction", spec.directions[index]["text"],
+               "--backend", spec.backend, "--dev-evals", str(spec.dev_evals), "--wall-minutes", str(spec.wall_minutes),
+               "--token-file", str(folder / "token"), "--seed", str(spec.seed * 1000 + index)]
+        for task in spec.tasks:
+            cmd += ["--task", task]
+        for flag, value in (("--model", spec.model), ("--base-url", spec.base_url)):
+            if value:
+                cmd += [flag, value]
+        if spec.unsafe_sandbox:
+            cmd.append("--unsafe-sandbox")
+        log = (folder / "agent.log").open("ab")
+        env = {**os.environ, "AAR_ADMIN_TOKEN": self.admin_token}
+        self.procs[name] = subprocess.Popen(cmd, env=env, stdout=log, stderr=subprocess.STDOUT,
+                                            preexec_fn=die_with_parent)
+
+    def status(self) -> dict:
+        return self.admin("GET", f"/v1/admin/campaigns/{self.spec.name}")
+
+    @staticmethod
+    def done(agent: dict) -> bool:
+        return agent["state"] == "stopped" and any(str(agent["stop_reason"]).startswith(r) for r in DONE_REASONS)
+
+    def table(self, status: dict) -> Table:
+        table = Table(title=f"campaign {self.spec.name}: {len(self.procs)} researchers, backend {self.spec.backend}")
+        for column in ("agent", "direction", "state", "dev evals", "best dev PGR", "submissions", "$", "compute s"):
+            table.add_column(column)
+        directions = dict(zip(self.agent_names(), self.spec.directions, strict=True))
+        for a in status["agents"]:
+            best = a.get("best_dev_pgr")
+            state = a["state"] + (f" ({a['stop_reason']})" if a["stop_reason"] else "")
+            table.add_row(a["name"], directions[a["name"]]["key"], state, str(a["dev_evals_used"]),
+                          "-" if best is None else f"{best:.2f}", str(a["submissions_used"]), f"{a['cost_usd']:.3f}",
+                          f"{a['compute_s']:.0f}")
+        return table
+
+    def supervise(self) -> None:
+        names = self.agent_names()
+        status = self.status()
+        by_name = {a["name"]: a for a in status["agents"]}
+        for i, name in enumerate(names):
+            if not self.done(by_name[name]):
+                self.spawn(i, name)
+        with Live(self.table(status), console=self.console, refresh_per_second=1, transient=False) as live:
+            while any(p.poll() is None for p in self.procs.values()):
+                time.sleep(2)
+                status = self.status()
+                live.update(self.table(status))
+                by_name = {a["name"]: a for a in status["agents"]}
+                for i, name in enumerate(names):
+                    proc = self.procs.get(name)
+                    if proc is None:
+                        continue
+                    stalled = self._stalled(by_name[name]) and proc.poll() is None
+                    if stalled:
+                        proc.kill()
+                        proc.wait()
+                    if proc.poll() not in (None, 0) or stalled:
+                        if self.restarts.get(name, 0) >= self.spec.max_restarts:
+                            self.console.print(f"[red]{name} died {self.spec.max_restarts + 1} times; giving up[/]")
+                            self.procs.pop(name)
+                            continue
+                        self.restarts[name] = self.restarts.get(name, 0) + 1
+                        self.console.print(f"[yellow]restarting {name} (exit {proc.returncode})[/]")
+                        self.spawn(i, name)
+
+    def _stalled(self, agent: dict) -> bool:
+        if not agent.get("last_seen"):
+            return False
+        from datetime import UTC, datetime
+
+        seen = datetime.fromisoformat(agent["last_seen"])
+        seen = seen if seen.tzinfo else seen.replace(tzinfo=UTC)
+        return (datetime.now(UTC) - seen).total_seconds() > self.spec.stall_minutes * 60
+
+    # --- the end -----------------------------------------------------------------------------------------
+    def wait_for_verification(self, timeout_s: float = 7200) -> None:
+        deadline = time.time() + timeout_s
+        while time.time() < deadline:
+            counts = self.admin("GET", "/v1/admin/submissions", params={"campaign": self.spec.name})["counts"]
+            if not counts.get("queued") and not counts.get("running"):
+                return
+            self.console.print(f"verifying: {counts}", highlight=False)
+            time.sleep(5)
+        raise AarError("verification did not finish in time; run `aar run --resume` to wait again")
+
+    def results(self, started: float) -> dict:
+        queue = self.admin("GET", "/v1/admin/submissions", params={"campaign": self.spec.name, "limit": 1000})
+        verified = [s for s in queue["submissions"] if s["status"] == "verified" and s["result"]]
+        pvalues = [s["result"]["vs_vanilla"]["p_value"] if s["result"]["vs_vanilla"]["p_value"] is not None
+                   else 1.0 for s in verified]
+        for s, p_holm, p_bh in zip(verified, holm(pvalues), benjamini_hochberg(pvalues), strict=True):
+            s["p_holm"], s["p_bh"] = p_holm, p_bh
+        status = self.status()
+        per_task = {}
+        for task in self.spec.tasks:
+            rows = sorted((s for s in verified if s["task"] == task), key=lambda s: -(s["result"]["pgr"]["mean"] or -9))
+            best = rows[0] if rows else None
+            per_task[task] = {
+                "vanilla_pgr": best["result"]["vanilla_pgr"] if best else None,
+                "best": None if best is None else {
+                    "submission": best["id"], "agent": best["agent"], "entry": best["entry"],
+                    "pgr": best["result"]["pgr"], "dev_pgr": best["result"]["dev_pgr"],
+                    "p_vs_vanilla": best["result"]["vs_vanilla"]["p_value"], "p_holm": best["p_holm"],
+                    "p_bh": best["p_bh"], "significant_holm_0.05": best["p_holm"] < 0.05,
+                    "dev_test_gap": (best["result"]["dev_pgr"]["mean"] or 0) - (best["result"]["pgr"]["mean"] or 0)},
+                "verified_submissions": len(rows)}
+        result = {"campaign": self.spec.name, "wall_s": time.time() - started,
+                  "cost_usd": sum(a["cost_usd"] for a in status["agents"]),
+                  "dev_evaluations": sum(a["dev_evals_used"] for a in status["agents"]),
+                  "agents": status["agents"], "tasks": per_task,
+                  "submissions": [{k: s[k] for k in ("id", "agent", "task", "entry", "status", "result")}
+                                  | {"p_holm": s.get("p_holm"), "p_bh": s.get("p_bh")} for s in queue["submissions"]]}
+        write_json_atomic(self.folder / "results.json", result)
+        return result
+
+    def print_summary(self, result: dict) -> None:
+        table = Table(title=f"campaign {result['campaign']}: ${result['cost_usd']:.2f}, "
+                            f"{result['wall_s'] / 60:.1f} min, {result['dev_evaluations']} dev evaluations")
+        for column in ("task", "vanilla PGR [95% CI]", "best verified PGR [95% CI]", "p vs vanilla", "Holm p",
+                       "dev-test gap", "by"):
+            table.add_column(column)
+        for task, row in result["tasks"].items():
+            v, b = row["vanilla_pgr"], row["best"]
+            table.add_row(task, fmt(v), fmt(b["pgr"]) if b else "none verified",
+                          f"{b['p_vs_vanilla']:.3f}" if b else "-", f"{b['p_holm']:.3f}" if b else "-",
+                          f"{b['dev_test_gap']:+.2f}" if b else "-", f"{b['agent']}" if b else "-")
+        self.console.print(table)
+
+    def stop(self) -> None:
+        for proc in [*self.procs.values(), *([self.server] if self.server else [])]:
+            if proc.poll() is None:
+                proc.terminate()
+        for proc in [*self.procs.values(), *([self.server] if self.server else [])]:
+            try:
+                proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+
+
+def fmt(interval: dict | None) -> str:
+    if not interval or interval.get("mean") is None:
+        return "-"
+    return f"{interval['mean']:.2f} [{interval['lo']:.2f}, {interval['hi']:.2f}]"
+
+
+def run_campaign(spec: CampaignSpec, resume: bool = False, console: Console | None = None) -> dict:
+    orchestrator = Orchestrator(spec, console)
+    started = time.time()
+    if not resume and (spec.folder() / "spec.json").exists():
+        raise AarError(f"campaign {spec.name!r} exists; resume it with `aar run --resume {spec.name}`")
+    spec.folder().mkdir(parents=True, exist_ok=True)
+    try:
+        orchestrator.start_server()
+        if not resume:
+            orchestrator.create()
+        orchestrator.supervise()
+        orchestrator.wait_for_verification()
+        result = orchestrator.results(started)
+        orchestrator.print_summary(result)
+        return result
+    finally:
+        orchestrator.stop()
