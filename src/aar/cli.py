@@ -172,11 +172,14 @@ def run_cmd(
         spec = CampaignSpec.load(resume)
         result = run_campaign(spec, resume=True, console=console)
     else:
+        campaign_name = name or _time.strftime("run-%Y%m%d-%H%M%S")
+        if (CampaignSpec(name=campaign_name).folder() / "spec.json").exists():
+            raise AarError(f"campaign {campaign_name!r} exists; resume it with `aar run --resume {campaign_name}`")
         pool = load_directions(directions) if directions else DIRECTIONS
         tasks = task or ["chat", "math", "code"]
         for t in tasks:
             load_task(t)  # build missing tasks now, with a clear error for unknown names
-        spec = CampaignSpec(name=name or _time.strftime("run-%Y%m%d-%H%M%S"), agents=agents, tasks=tasks,
+        spec = CampaignSpec(name=campaign_name, agents=agents, tasks=tasks,
                             backend=backend, model=model, base_url=base_url, detail=direction_detail,
                             dev_evals=dev_evals, submit_budget=submit_budget,
                             verify_seeds=list(range(1000, 1000 + verify_seeds)), wall_minutes=wall_minutes,

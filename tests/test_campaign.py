@@ -1,0 +1,77 @@
+"""`aar run` end to end on the embedded default, killed with SIGKILL mid-campaign and resumed."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from aar.campaign.directions import DIRECTIONS, draw, load_directions
+from aar.errors import AarError
+
+
+def test_directions_are_drawn_without_replacement(tmp_path: Path) -> None:
+    drawn = draw(DIRECTIONS, len(DIRECTIONS), seed=3)
+    assert sorted(d.key for d in drawn) == sorted(d.key for d in DIRECTIONS)
+    assert len(draw(DIRECTIONS, 8, seed=1)) == 8
+    assert all(d.vague != d.specific for d in DIRECTIONS)
+    custom = tmp_path / "dirs.txt"
+    custom.write_text("# mine\nlook at the data\n\nask why the teacher fails\n")
+    assert [d.vague for d in load_directions(custom)] == ["look at the data", "ask why the teacher fails"]
+    custom.write_text("# nothing\n")
+    with pytest.raises(AarError, match="no directions"):
+        load_directions(custom)
+
+
+def _evaluations(db: Path) -> int:
+    try:
+        with sqlite3.connect(db, timeout=30) as con:
+            return con.execute("SELECT count(*) FROM evaluations").fetchone()[0]
+    except sqlite3.Error:
+        return 0
+
+
+def test_kill_9_then_resume_finishes_with_nothing_lost_or_doubled(tmp_path: Path) -> None:
+    cmd = [sys.executable, "-m", "aar.cli", "run", "--name", "crashy", "--agents", "2", "--task", "chat",
+           "--dev-evals", "4", "--verify-seeds", "1"]
+    folder = Path(os.environ["AAR_HOME"]) / "campaigns" / "crashy"
+    with (tmp_path / "first.log").open("w") as log:
+        first = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT)
+        deadline = time.time() + 600
+        while _evaluations(folder / "aar.db") < 2 and time.time() < deadline and first.poll() is None:
+            time.sleep(0.5)
+        assert first.poll() is None, (tmp_path / "first.log").read_text()[-2000:]
+        first.send_signal(signal.SIGKILL)
+        first.wait()
+    time.sleep(3)  # the server and researchers got SIGTERM from the kernel (PR_SET_PDEATHSIG)
+    leftover = subprocess.run(["pgrep", "-f", "--campaign crashy"], capture_output=True, text=True)
+    assert leftover.stdout.strip() == ""
+    again = subprocess.run([sys.executable, "-m", "aar.cli", "run", "--name", "crashy"], capture_output=True,
+                           text=True, timeout=60)
+    assert again.returncode == 2 and "--resume crashy" in again.stderr
+    resumed = subprocess.run([sys.executable, "-m", "aar.cli", "run", "--resume", "crashy"], capture_output=True,
+                             text=True, timeout=1200)
+    assert resumed.returncode == 0, resumed.stdout[-3000:] + resumed.stderr[-3000:]
+    result = json.loads((folder / "results.json").read_text())
+    agents = result["agents"]
+    assert [a["state"] for a in agents] == ["stopped", "stopped"]
+    assert all(a["stop_reason"] == "finished" and a["dev_evals_used"] == 4 for a in agents)
+    assert _evaluations(folder / "aar.db") == sum(a["dev_evals_used"] for a in agents) == 8
+    per_agent = {}
+    for s in result["submissions"]:
+        per_agent.setdefault(s["agent"], []).append(s)
+    assert {a: len(subs) for a, subs in per_agent.items()} == {a["name"]: 1 for a in agents}  # no double submit
+    assert all(s["status"] == "verified" for s in result["submissions"])
+    chat = result["tasks"]["chat"]
+    assert chat["best"]["pgr"]["lo"] <= chat["best"]["pgr"]["mean"] <= chat["best"]["pgr"]["hi"]
+    assert 0 <= chat["best"]["p_holm"] <= 1 and chat["best"]["p_holm"] >= chat["best"]["p_vs_vanilla"]
+    for a in agents:
+        transcript = (folder / "agents" / a["name"] / "transcript.jsonl").read_text()
+        assert '"type": "stop"' in transcript
