@@ -138,6 +138,17 @@ class Orchestrator:
         return r.json()
 
     # --- setup -------------------------------------------------------------------------------------------
+    def warm(self) -> None:
+        """Build data, features and the reference runs once, here, before N researchers and the server would
+        each compute the same things at the same time (content-addressed caches make this a no-op when warm)."""
+        from aar.server.scoring import DevScorer
+
+        scorer = DevScorer()
+        for task in self.spec.tasks:
+            started = time.time()
+            scorer.dev_ids(task)  # features + weak/ceiling reference runs used by the dev scores
+            self.console.print(f"prepared {task} in {time.time() - started:.0f} s", highlight=False)
+
     def agent_names(self) -> list[str]:
         return [f"r{i + 1}-{d['key']}"[:64] for i, d in enumerate(self.spec.directions)]
 
@@ -311,6 +322,7 @@ def run_campaign(spec: CampaignSpec, resume: bool = False, console: Console | No
         raise AarError(f"campaign {spec.name!r} exists; resume it with `aar run --resume {spec.name}`")
     spec.folder().mkdir(parents=True, exist_ok=True)
     try:
+        orchestrator.warm()
         orchestrator.start_server()
         if not resume:
             orchestrator.create()
