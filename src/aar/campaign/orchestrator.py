@@ -181,7 +181,9 @@ class Orchestrator:
         if spec.unsafe_sandbox:
             cmd.append("--unsafe-sandbox")
         log = (folder / "agent.log").open("ab")
-        env = {**os.environ, "AAR_ADMIN_TOKEN": self.admin_token}
+        threads = str(max(1, (os.cpu_count() or 1) // max(1, len(self.spec.directions))))
+        env = {**os.environ, "AAR_ADMIN_TOKEN": self.admin_token, "OMP_NUM_THREADS": threads,
+               "MKL_NUM_THREADS": threads}  # N researchers share the cores instead of oversubscribing them
         self.procs[name] = subprocess.Popen(cmd, env=env, stdout=log, stderr=subprocess.STDOUT,
                                             preexec_fn=die_with_parent)
 
