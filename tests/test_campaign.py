@@ -75,3 +75,12 @@ def test_kill_9_then_resume_finishes_with_nothing_lost_or_doubled(tmp_path: Path
     for a in agents:
         transcript = (folder / "agents" / a["name"] / "transcript.jsonl").read_text()
         assert '"type": "stop"' in transcript
+    report = (folder / "report.html").read_text()  # written by `aar run` at the end
+    assert report.count("data:image/png;base64,") == 4 and "Headline" in report and "Holm" in report
+    assert all(a["name"] in report for a in agents) and "<script" not in report
+    again = subprocess.run([sys.executable, "-m", "aar.cli", "report", "crashy"], capture_output=True, text=True,
+                           timeout=300)
+    assert again.returncode == 0 and "report.html" in again.stdout
+    missing = subprocess.run([sys.executable, "-m", "aar.cli", "report", "no-such-campaign"], capture_output=True,
+                             text=True, timeout=60)
+    assert missing.returncode == 2 and "no campaign" in missing.stderr

@@ -190,6 +190,21 @@ def run_cmd(
     console.print(f"results: {spec.folder() / 'results.json'} (total ${result['cost_usd']:.2f})")
 
 
+@app.command("report")
+def report_cmd(
+    campaign: Annotated[str, typer.Argument(help="campaign name (under AAR_HOME/campaigns)")],
+) -> None:
+    """Write the campaign's self-contained HTML report and print its headline table."""
+    from aar.campaign.orchestrator import CampaignSpec, Orchestrator
+    from aar.report.html import write_report
+
+    spec = CampaignSpec.load(campaign)
+    path = write_report(spec.folder(), spec.db_url())
+    result = json.loads((spec.folder() / "results.json").read_text())
+    Orchestrator(spec, console).print_summary(result)
+    console.print(f"report: {path}")
+
+
 @app.command("baseline")
 def baseline(
     task: Annotated[str, typer.Option(help="task name, comma list, or 'all'")] = "all",

@@ -67,6 +67,9 @@ class CampaignSpec:
     def folder(self) -> Path:
         return paths.home() / "campaigns" / self.name
 
+    def db_url(self) -> str:
+        return self.db or f"sqlite:///{self.folder() / 'aar.db'}"
+
     def save(self) -> None:
         self.folder().mkdir(parents=True, exist_ok=True)
         write_json_atomic(self.folder() / "spec.json", asdict(self))
@@ -109,7 +112,7 @@ class Orchestrator:
         if not token_file.exists():
             _secret_file(token_file, "aar_admin_" + secrets.token_urlsafe(32))
         self.admin_token = token_file.read_text().strip()
-        db = self.spec.db or f"sqlite:///{self.folder / 'aar.db'}"
+        db = self.spec.db_url()
         port = _free_port()
         cmd = [sys.executable, "-m", "aar.cli", "serve", "--port", str(port), "--db", db,
                "--workers", str(self.spec.workers)]
@@ -332,6 +335,9 @@ def run_campaign(spec: CampaignSpec, resume: bool = False, console: Console | No
         orchestrator.wait_for_verification()
         result = orchestrator.results(started)
         orchestrator.print_summary(result)
+        from aar.report.html import write_report
+
+        orchestrator.console.print(f"report: {write_report(spec.folder(), spec.db_url())}")
         return result
     finally:
         orchestrator.stop()

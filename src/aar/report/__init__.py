@@ -1,0 +1,1 @@
+"""Campaign reports: a self-contained HTML file and a Rich terminal summary."""
