@@ -8,7 +8,7 @@ export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 export TOKENIZERS_PARALLELISM := false
 
-.PHONY: run test lint bench setup clean postgres bubblewrap
+.PHONY: run baseline test lint bench setup clean postgres bubblewrap
 
 setup: $(STAMP)
 
@@ -22,6 +22,9 @@ $(STAMP): pyproject.toml requirements-assets.txt
 	touch $(STAMP)
 
 run: $(STAMP) bubblewrap
+	$(BIN)/aar run --dev-evals 12
+
+baseline: $(STAMP)
 	$(BIN)/aar baseline --task all --method all --seeds 5
 
 test: $(STAMP) postgres bubblewrap
