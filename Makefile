@@ -31,9 +31,10 @@ test: $(STAMP) postgres bubblewrap
 	$(BIN)/ruff check src tests benchmarks
 	$(BIN)/python -m pytest -q
 
-bench: $(STAMP) postgres
+bench: $(STAMP) postgres bubblewrap
 	$(BIN)/python benchmarks/bench_testbed.py
 	$(BIN)/python benchmarks/bench_server.py
+	$(BIN)/python benchmarks/bench_campaign.py
 
 # The test suite starts a real PostgreSQL server on loopback; install Debian's package if it is missing.
 postgres:
