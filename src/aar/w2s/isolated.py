@@ -108,14 +108,28 @@ def _child(bundle: Path, code_dir: Path, entry: str, params: dict, out_dir: Path
         print(f"seed {seed} done", flush=True)
 
 
+def _user_error(exc: BaseException, code_dir: str) -> str:
+    """The submitter's view of a failure: frames of its own files (shown relative to the snapshot) and the
+    exception; frames of the server's code and every server path are left out."""
+    if isinstance(exc, AarError):
+        text = f"{type(exc).__name__}: {exc}"
+    else:
+        frames = [f for f in traceback.extract_tb(exc.__traceback__) if f.filename.startswith(code_dir + "/")]
+        lines = [f'  File "{f.filename[len(code_dir) + 1:]}", line {f.lineno}, in {f.name}\n    {f.line or ""}'
+                 for f in frames[-5:]]
+        text = "\n".join(["Traceback (your code, most recent call last):", *lines,
+                          "".join(traceback.format_exception_only(exc)).strip()])
+    return text.replace(code_dir + "/", "")
+
+
 def main(argv: list[str]) -> int:
     bundle, code_dir, entry, params, out_dir = argv
     out = Path(out_dir)
     try:
         _child(Path(bundle), Path(code_dir), entry, json.loads(params), out)
     except BaseException as exc:  # report user-code failures as text, with server paths removed
-        text = f"{type(exc).__name__}: {exc}" if isinstance(exc, AarError) else traceback.format_exc(limit=-3)
-        for secret_path in (code_dir + "/", out_dir + "/", bundle):
+        text = _user_error(exc, code_dir.rstrip("/"))
+        for secret_path in (out_dir + "/", bundle, str(Path(__file__).resolve().parents[2]) + "/"):
             text = text.replace(secret_path, "")
         (out / ERROR_FILE).write_text(text[-MAX_ERROR_CHARS:])
         return 3
