@@ -193,3 +193,34 @@ def test_budgets_stop_the_loop_cleanly_and_the_cli_shows_them(live_server: str, 
     missing = subprocess.run([sys.executable, "-m", "aar.cli", "agent", "transcript", str(tmp_path / "nope")],
                              env=env, capture_output=True, text=True, timeout=60)
     assert missing.returncode == 2 and "no transcript" in missing.stderr and "Traceback" not in missing.stderr
+
+
+def test_the_tools_over_mcp(live_server: str, tmp_path: Path) -> None:
+    """The official MCP client drives `aar agent mcp` over stdio: the same tools, confinement and server."""
+    import anyio
+    from mcp.client.session import ClientSession
+    from mcp.client.stdio import StdioServerParameters, stdio_client
+
+    campaign(live_server, "mcp")
+    token = _new_agent(live_server, "mcp")
+    params = StdioServerParameters(command=sys.executable, args=[
+        "-m", "aar.cli", "agent", "mcp", "--server", live_server, "--campaign", "mcp", "--name", "mcp",
+        "--dir", str(tmp_path / "mcp"), "--task", "chat"], env={"AAR_AGENT_TOKEN": token,
+                                                                 "AAR_HOME": os.environ["AAR_HOME"]})
+
+    async def session() -> dict:
+        async with stdio_client(params) as (read, write), ClientSession(read, write) as s:
+            await s.initialize()
+            names = {t.name for t in (await s.list_tools()).tools}
+            wrote = await s.call_tool("write_file", {"path": "notes.md", "content": "hello"})
+            back = await s.call_tool("read_file", {"path": "notes.md"})
+            escape = await s.call_tool("read_file", {"path": "../../etc/passwd"})
+            post = await s.call_tool("forum_post", {"title": "via mcp", "body": "b", "kind": "insight"})
+            return {"names": names, "wrote": wrote, "back": back, "escape": escape, "post": post}
+
+    out = anyio.run(session)
+    assert {"run_experiment", "evaluate", "submit_method", "forum_post", "notebook_write"} <= out["names"]
+    assert not out["wrote"].is_error and out["back"].content[0].text == "hello"
+    assert out["escape"].is_error and "outside your workspace" in out["escape"].content[0].text
+    assert json.loads(out["post"].content[0].text)["author"] == "mcp"  # the token's agent, nothing else
+    assert (tmp_path / "mcp" / "workspace" / "notes.md").read_text() == "hello"

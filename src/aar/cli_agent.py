@@ -127,3 +127,25 @@ def transcript(
         else:
             detail = {k: v for k, v in row.items() if k not in ("seq", "time", "type", "system")}
             console.print(f"{head} [magenta]{row['type']}[/] {json.dumps(detail)[:width]}", highlight=False)
+
+
+@agent_app.command("mcp")
+def mcp_server(
+    server: Annotated[str, typer.Option(help="evaluation server URL")],
+    campaign: Annotated[str, typer.Option()],
+    name: Annotated[str, typer.Option(help="agent name (as created on the server)")],
+    directory: Annotated[Path, typer.Option("--dir", help="agent folder (workspace, notebook)")],
+    task: Annotated[list[str] | None, typer.Option(help="task (repeatable; default all three)")] = None,
+    token_file: Annotated[Path | None, typer.Option(help="file with the agent token (or AAR_AGENT_TOKEN)")] = None,
+    unsafe_sandbox: Annotated[bool, typer.Option(help="run agent code without bubblewrap (UNSAFE)")] = False,
+) -> None:
+    """Serve the researcher tools over MCP (stdio) for Claude Code or any MCP client, with one agent's token."""
+    import anyio
+
+    from aar.researchers.mcp_server import serve_stdio
+    from aar.researchers.runner import AgentConfig, tool_context
+
+    config = AgentConfig(server=server, campaign=campaign, agent=name, directory=directory, direction="",
+                         token=_secret(token_file, "AAR_AGENT_TOKEN", "agent token") or "",
+                         tasks=task or ["chat", "math", "code"], unsafe_sandbox=unsafe_sandbox)
+    anyio.run(serve_stdio, tool_context(config))

@@ -73,17 +73,23 @@ def budgets_text(config: AgentConfig) -> str:
             f"- dollars, tokens and experiment compute: set per campaign; the run stops when one is spent")
 
 
-def build(config: AgentConfig) -> AgentLoop:
-    tasks = {name: load_task(name).format for name in config.tasks}
+def tool_context(config: AgentConfig) -> ToolContext:
+    """The tools' world for one agent: workspace, sandbox, experiments, server client, public data."""
+    tasks = [load_task(name).name for name in config.tasks]
     workspace = config.directory / "workspace"
     workspace.mkdir(parents=True, exist_ok=True)
     sandbox = Sandbox(unsafe=config.unsafe_sandbox)
     experiments = ExperimentRunner(sandbox, workspace, config.directory / "bundles",
                                    timeout_s=config.experiment_timeout_s)
     public = {task_dir(name) / "public": f"/data/{name}" for name in tasks}
-    ctx = ToolContext(workspace=workspace, notebook=config.directory / "notebook.md",
-                      client=AgentClient(config.server, config.token), sandbox=sandbox, experiments=experiments,
-                      tasks=list(tasks), read_only={p: inside for p, inside in public.items() if p.is_dir()})
+    return ToolContext(workspace=workspace, notebook=config.directory / "notebook.md",
+                       client=AgentClient(config.server, config.token), sandbox=sandbox, experiments=experiments,
+                       tasks=tasks, read_only={p: inside for p, inside in public.items() if p.is_dir()})
+
+
+def build(config: AgentConfig) -> AgentLoop:
+    tasks = {name: load_task(name).format for name in config.tasks}
+    ctx = tool_context(config)
     ledger = Ledger(config.server, config.admin_token, config.campaign, config.agent) if config.admin_token else None
     system = render_system_prompt(config.agent, config.campaign, config.direction, list(tasks),
                                   list(available()), budgets_text(config))
