@@ -48,9 +48,8 @@ class ExperimentRunner:
             tmp.replace(path)
         return path
 
-    def policy(self, extra_ro: dict[Path, str] | None = None) -> SandboxPolicy:
-        return SandboxPolicy(workspace=self.workspace, read_only={self.bundles: "/bundles", **(extra_ro or {})},
-                             wall_s=self.timeout_s)
+    def policy(self) -> SandboxPolicy:
+        return SandboxPolicy(workspace=self.workspace, read_only={self.bundles: "/bundles"}, wall_s=self.timeout_s)
 
     def run(self, task: str, method: str, params: dict, seeds: list[int]) -> dict:
         if not seeds or len(seeds) > MAX_SEEDS or len(set(seeds)) != len(seeds):

@@ -27,6 +27,17 @@ class Base(DeclarativeBase):
     pass
 
 
+class UsageColumns:
+    """LLM and compute usage: totals on an agent, increments on a usage event (same names, added 1:1)."""
+
+    llm_calls: Mapped[int] = mapped_column(Integer, default=0)
+    input_tokens: Mapped[int] = mapped_column(BigInteger, default=0)
+    output_tokens: Mapped[int] = mapped_column(BigInteger, default=0)
+    cached_tokens: Mapped[int] = mapped_column(BigInteger, default=0)
+    cost_usd: Mapped[float] = mapped_column(Float, default=0.0)
+    compute_s: Mapped[float] = mapped_column(Float, default=0.0)
+
+
 class Campaign(Base):
     __tablename__ = "campaigns"
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -44,7 +55,7 @@ class Campaign(Base):
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
 
-class Agent(Base):
+class Agent(UsageColumns, Base):
     __tablename__ = "agents"
     __table_args__ = (UniqueConstraint("campaign_id", "name"),)
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -53,12 +64,6 @@ class Agent(Base):
     token_sha256: Mapped[str] = mapped_column(String(64), unique=True)
     dev_evals_used: Mapped[int] = mapped_column(Integer, default=0)
     submissions_used: Mapped[int] = mapped_column(Integer, default=0)
-    llm_calls: Mapped[int] = mapped_column(Integer, default=0)
-    input_tokens: Mapped[int] = mapped_column(BigInteger, default=0)
-    output_tokens: Mapped[int] = mapped_column(BigInteger, default=0)
-    cached_tokens: Mapped[int] = mapped_column(BigInteger, default=0)
-    cost_usd: Mapped[float] = mapped_column(Float, default=0.0)
-    compute_s: Mapped[float] = mapped_column(Float, default=0.0)
     state: Mapped[str] = mapped_column(String(16), default="created")
     stop_reason: Mapped[str | None] = mapped_column(String(200), nullable=True)
     last_seen: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
@@ -161,16 +166,10 @@ class Vote(Base):
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
 
-class UsageEvent(Base):
+class UsageEvent(UsageColumns, Base):
     """One accounting record from the orchestrator: an LLM call or an experiment's compute."""
 
     __tablename__ = "usage_events"
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     agent_id: Mapped[int] = mapped_column(ForeignKey("agents.id", ondelete="CASCADE"), index=True)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
-    llm_calls: Mapped[int] = mapped_column(Integer, default=0)
-    input_tokens: Mapped[int] = mapped_column(BigInteger, default=0)
-    output_tokens: Mapped[int] = mapped_column(BigInteger, default=0)
-    cached_tokens: Mapped[int] = mapped_column(BigInteger, default=0)
-    cost_usd: Mapped[float] = mapped_column(Float, default=0.0)
-    compute_s: Mapped[float] = mapped_column(Float, default=0.0)
