@@ -8,7 +8,7 @@ export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 export TOKENIZERS_PARALLELISM := false
 
-.PHONY: run baseline test lint bench setup clean postgres bubblewrap
+.PHONY: run baseline test lint bench setup clean postgres bubblewrap chromium
 
 setup: $(STAMP)
 
@@ -27,7 +27,7 @@ run: $(STAMP) bubblewrap
 baseline: $(STAMP)
 	$(BIN)/aar baseline --task all --method all --seeds 5
 
-test: $(STAMP) postgres bubblewrap
+test: $(STAMP) postgres bubblewrap chromium
 	$(BIN)/ruff check src tests benchmarks
 	$(BIN)/python -m pytest -q
 
@@ -48,6 +48,13 @@ bubblewrap:
 	  echo "installing bubblewrap (Debian package) for agent sandboxes"; \
 	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
 	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq bubblewrap; }
+
+# Dashboard tests drive Debian's chromium through Playwright (no browser download from the internet).
+chromium:
+	@command -v chromium >/dev/null 2>&1 || { \
+	  echo "installing chromium (Debian package) for the dashboard's browser tests"; \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq chromium; }
 
 clean:
 	rm -rf .aar

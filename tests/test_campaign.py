@@ -15,6 +15,7 @@ import pytest
 
 from aar.campaign.directions import DIRECTIONS, draw, load_directions
 from aar.errors import AarError
+from aar.researchers.transcript import read as read_transcript
 
 
 def test_directions_are_drawn_without_replacement(tmp_path: Path) -> None:
@@ -72,9 +73,14 @@ def test_kill_9_then_resume_finishes_with_nothing_lost_or_doubled(tmp_path: Path
     chat = result["tasks"]["chat"]
     assert chat["best"]["pgr"]["lo"] <= chat["best"]["pgr"]["mean"] <= chat["best"]["pgr"]["hi"]
     assert 0 <= chat["best"]["p_holm"] <= 1 and chat["best"]["p_holm"] >= chat["best"]["p_vs_vanilla"]
-    for a in agents:
-        transcript = (folder / "agents" / a["name"] / "transcript.jsonl").read_text()
-        assert '"type": "stop"' in transcript
+    with sqlite3.connect(folder / "aar.db") as con:
+        for a in agents:
+            path = folder / "agents" / a["name"] / "transcript.jsonl"
+            assert '"type": "stop"' in path.read_text()
+            mirrored = [seq for (seq,) in con.execute(
+                "SELECT seq FROM transcript_events JOIN agents ON agents.id = transcript_events.agent_id "
+                "WHERE agents.name = ? ORDER BY seq", (a["name"],))]
+            assert mirrored == [row["seq"] for row in read_transcript(path)]  # the dashboard lost nothing
     report = (folder / "report.html").read_text()  # written by `aar run` at the end
     assert report.count("data:image/png;base64,") == 4 and "Headline" in report and "Holm" in report
     assert all(a["name"] in report for a in agents) and "<script" not in report

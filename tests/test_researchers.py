@@ -224,3 +224,34 @@ def test_the_tools_over_mcp(live_server: str, tmp_path: Path) -> None:
     assert out["escape"].is_error and "outside your workspace" in out["escape"].content[0].text
     assert json.loads(out["post"].content[0].text)["author"] == "mcp"  # the token's agent, nothing else
     assert (tmp_path / "mcp" / "workspace" / "notes.md").read_text() == "hello"
+
+
+def test_transcript_mirror_retries_and_resends_after_restart(tmp_path: Path) -> None:
+    """A failed send leaves lines pending (sent with the next line); a new Transcript over the same file
+    sends what the server lacks; a line torn by a kill does not corrupt the next one."""
+    from aar.researchers.transcript import Transcript, read
+
+    server: dict[int, dict] = {}
+    down = {"now": True}
+
+    def mirror(rows: list[dict]) -> int:
+        if down["now"]:
+            raise ConnectionError("server down")
+        server.update({r["seq"]: r for r in rows})
+        return max(server)
+
+    path = tmp_path / "t.jsonl"
+    t = Transcript(path, mirror=mirror)
+    t.write("assistant", text="one")
+    t.write("assistant", text="two")
+    assert server == {} and [r["seq"] for r in t.pending] == [1, 2]
+    down["now"] = False
+    t.write("tool", name="evaluate")
+    assert sorted(server) == [1, 2, 3] and t.pending == []
+    with path.open("a") as f:
+        f.write('{"seq": 4, "type": "assist')  # killed mid-line
+    restarted = Transcript(path, mirror=mirror, mirrored_seq=2)  # the server said it holds up to 2
+    assert [r["seq"] for r in restarted.pending] == [3]
+    restarted.write("stop", reason="finished")
+    assert [r["seq"] for r in read(path)] == [1, 2, 3, 4] and sorted(server) == [1, 2, 3, 4]
+    assert server[4]["type"] == "stop"

@@ -86,5 +86,12 @@ class Ledger:
         """Add usage; returns the agent's totals, budgets and, if a budget is now spent, ``exceeded``."""
         return self.client._call("POST", f"{self.path}/usage", json=usage)
 
+    def send_transcript(self, events: list[dict]) -> int:
+        """Mirror transcript lines to the server; answers the highest line number it holds."""
+        return int(self.client._call("POST", f"{self.path}/transcript", json={"events": events})["max_seq"])
+
+    def transcript_seq(self) -> int:
+        return int(self.client._call("GET", f"{self.path}/transcript", params={"limit": 1})["max_seq"])
+
     def set_state(self, state: str, reason: str | None = None) -> dict:
         return self.client._call("PUT", f"{self.path}/state", json={"state": state, "reason": reason})

@@ -93,8 +93,19 @@ def build(config: AgentConfig) -> AgentLoop:
     ledger = Ledger(config.server, config.admin_token, config.campaign, config.agent) if config.admin_token else None
     system = render_system_prompt(config.agent, config.campaign, config.direction, list(tasks),
                                   list(available()), budgets_text(config))
-    return AgentLoop(make_backend(config, tasks), ctx, system, Transcript(config.directory / "transcript.jsonl"),
+    return AgentLoop(make_backend(config, tasks), ctx, system, _transcript(config.directory, ledger),
                      ledger=ledger, limits=config.limits, prices=config.prices)
+
+
+def _transcript(directory: Path, ledger: Ledger | None) -> Transcript:
+    path = directory / "transcript.jsonl"
+    if ledger is None:
+        return Transcript(path)
+    try:
+        mirrored = ledger.transcript_seq()
+    except Exception:
+        mirrored = 0
+    return Transcript(path, mirror=ledger.send_transcript, mirrored_seq=mirrored)
 
 
 def run_agent(config: AgentConfig) -> str:

@@ -13,9 +13,10 @@ import uuid
 
 from fastapi import FastAPI, HTTPException, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, RedirectResponse
 from sqlalchemy.orm import sessionmaker
 
+from aar.server import dashboard
 from aar.server.api import admin, evaluations, forum, submissions
 from aar.server.auth import token_digest
 from aar.server.scoring import DevScorer
@@ -64,6 +65,13 @@ def create_app(sessions: sessionmaker, admin_token_sha256: str, scorer: DevScore
     def health() -> dict:
         return {"ok": True}
 
+    @app.get("/", include_in_schema=False)
+    def root() -> RedirectResponse:
+        return RedirectResponse("/dashboard/", 303)
+
     for module in (evaluations, submissions, forum, admin):
         app.include_router(module.router)
+    app.include_router(dashboard.router)
+    app.include_router(dashboard.pages)
+    app.mount("/dashboard/static", dashboard.static, name="dashboard-static")
     return app

@@ -52,6 +52,10 @@ class Campaign(Base):
     agent_compute_s_budget: Mapped[float] = mapped_column(Float, default=7200.0)
     agent_wall_s_budget: Mapped[float] = mapped_column(Float, default=7200.0)
     campaign_usd_budget: Mapped[float] = mapped_column(Float, default=50.0)
+    campaign_token_budget: Mapped[int] = mapped_column(BigInteger, default=100_000_000)
+    campaign_compute_s_budget: Mapped[float] = mapped_column(Float, default=86400.0)
+    campaign_wall_s_budget: Mapped[float] = mapped_column(Float, default=86400.0)  # from created_at
+    campaign_dev_budget: Mapped[int] = mapped_column(Integer, default=100_000)  # all agents together
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
 
@@ -173,3 +177,17 @@ class UsageEvent(UsageColumns, Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     agent_id: Mapped[int] = mapped_column(ForeignKey("agents.id", ondelete="CASCADE"), index=True)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class TranscriptEvent(Base):
+    """One transcript line of an agent (a message, a tool call, a start or stop), mirrored from the agent's
+    own transcript file so the dashboard can show it live; ``seq`` is the agent's line number."""
+
+    __tablename__ = "transcript_events"
+    __table_args__ = (UniqueConstraint("agent_id", "seq"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    agent_id: Mapped[int] = mapped_column(ForeignKey("agents.id", ondelete="CASCADE"), index=True)
+    seq: Mapped[int] = mapped_column(Integer)
+    time: Mapped[str] = mapped_column(String(40))
+    kind: Mapped[str] = mapped_column(String(32))
+    data: Mapped[dict] = mapped_column(JSON)

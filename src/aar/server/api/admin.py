@@ -6,11 +6,12 @@ from __future__ import annotations
 import json
 import secrets
 from collections.abc import Iterator
+from datetime import UTC
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, HTTPException, Query
 from fastapi.responses import StreamingResponse
-from pydantic import Field
+from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
@@ -18,7 +19,16 @@ from sqlalchemy.orm import Session
 from aar.server.api import Body
 from aar.server.api.submissions import leaderboard_rows
 from aar.server.auth import NAME, TASK, campaign_by_name, db, require_admin, token_digest
-from aar.server.models import Agent, Campaign, Evaluation, SeedPrediction, Submission, UsageEvent, utcnow
+from aar.server.models import (
+    Agent,
+    Campaign,
+    Evaluation,
+    SeedPrediction,
+    Submission,
+    TranscriptEvent,
+    UsageEvent,
+    utcnow,
+)
 
 router = APIRouter(prefix="/v1/admin", dependencies=[Depends(require_admin)])
 Seeds = Annotated[list[Annotated[int, Field(ge=0, le=2**31 - 1)]], Field(min_length=1, max_length=50)]
@@ -36,6 +46,10 @@ class CampaignIn(Body):
     agent_compute_s_budget: float = Field(default=7200.0, ge=0, le=1e8)
     agent_wall_s_budget: float = Field(default=7200.0, ge=0, le=1e8)
     campaign_usd_budget: float = Field(default=50.0, ge=0, le=1e7)
+    campaign_token_budget: int = Field(default=100_000_000, ge=0, le=10**13)
+    campaign_compute_s_budget: float = Field(default=86400.0, ge=0, le=1e9)
+    campaign_wall_s_budget: float = Field(default=86400.0, ge=0, le=1e9)
+    campaign_dev_budget: int = Field(default=100_000, ge=0, le=10**7)
 
 
 class CampaignPatch(Body):
@@ -49,6 +63,10 @@ class CampaignPatch(Body):
     agent_compute_s_budget: float | None = Field(default=None, ge=0, le=1e8)
     agent_wall_s_budget: float | None = Field(default=None, ge=0, le=1e8)
     campaign_usd_budget: float | None = Field(default=None, ge=0, le=1e7)
+    campaign_token_budget: int | None = Field(default=None, ge=0, le=10**13)
+    campaign_compute_s_budget: float | None = Field(default=None, ge=0, le=1e9)
+    campaign_wall_s_budget: float | None = Field(default=None, ge=0, le=1e9)
+    campaign_dev_budget: int | None = Field(default=None, ge=0, le=10**7)
 
 
 class UsageIn(Body):
@@ -69,6 +87,20 @@ class AgentIn(Body):
     name: str = Field(pattern=NAME.pattern)
 
 
+class TranscriptEventIn(BaseModel):
+    """One transcript line; its fields other than these four are kept as they are (free-form, size-capped
+    by the request body limit)."""
+
+    model_config = ConfigDict(extra="allow")
+    seq: int = Field(ge=1, le=10**9)
+    time: str = Field(max_length=40)
+    type: str = Field(pattern=r"^[a-z_]{1,32}$")
+
+
+class TranscriptIn(Body):
+    events: list[TranscriptEventIn] = Field(min_length=1, max_length=1000)
+
+
 class QuarantineIn(Body):
     reason: str = Field(min_length=1, max_length=4000)
 
@@ -80,7 +112,8 @@ def _campaign_view(c: Campaign) -> dict:
 
 
 BUDGET_FIELDS = ("agent_usd_budget", "agent_token_budget", "agent_compute_s_budget", "agent_wall_s_budget",
-                 "campaign_usd_budget")
+                 "campaign_usd_budget", "campaign_token_budget", "campaign_compute_s_budget",
+                 "campaign_wall_s_budget", "campaign_dev_budget")
 USAGE_FIELDS = ("llm_calls", "input_tokens", "output_tokens", "cached_tokens", "cost_usd", "compute_s")
 
 
@@ -142,7 +175,8 @@ def campaign_status(campaign: str, session: Session = Depends(db)) -> dict:
     agents = session.scalars(select(Agent).where(Agent.campaign_id == owner.id).order_by(Agent.name)).all()
     best = dict(session.execute(select(Evaluation.agent_id, func.max(Evaluation.pgr))
                                 .where(Evaluation.campaign_id == owner.id).group_by(Evaluation.agent_id)).all())
-    return {**_campaign_view(owner), "agents": [agent_view(a) | {"best_dev_pgr": best.get(a.id)} for a in agents]}
+    return {**_campaign_view(owner), "totals": campaign_totals(session, owner),
+            "agents": [agent_view(a) | {"best_dev_pgr": best.get(a.id)} for a in agents]}
 
 
 @router.post("/campaigns/{campaign}/agents/{agent}/usage")
@@ -156,14 +190,30 @@ def record_usage(campaign: str, agent: str, body: UsageIn, session: Session = De
     session.add(UsageEvent(agent_id=me.id, **values))
     session.commit()
     session.refresh(me)
-    campaign_usd = session.scalar(select(func.sum(Agent.cost_usd)).where(Agent.campaign_id == owner.id)) or 0.0
+    totals = campaign_totals(session, owner)
     exceeded = [name for name, used, limit in (
         ("dollars", me.cost_usd, owner.agent_usd_budget),
         ("tokens", me.input_tokens + me.output_tokens + me.cached_tokens, owner.agent_token_budget),
         ("compute seconds", me.compute_s, owner.agent_compute_s_budget),
-        ("campaign dollars", campaign_usd, owner.campaign_usd_budget)) if used >= limit]
+        ("campaign dollars", totals["cost_usd"], owner.campaign_usd_budget),
+        ("campaign tokens", totals["tokens"], owner.campaign_token_budget),
+        ("campaign compute seconds", totals["compute_s"], owner.campaign_compute_s_budget),
+        ("campaign wall time", totals["wall_s"], owner.campaign_wall_s_budget)) if used >= limit]
     return {**agent_view(me), "budgets": {k: getattr(owner, k) for k in BUDGET_FIELDS},
-            "campaign_cost_usd": campaign_usd, "exceeded": exceeded}
+            "campaign_cost_usd": totals["cost_usd"], "campaign": totals, "exceeded": exceeded}
+
+
+def campaign_totals(session: Session, campaign: Campaign) -> dict:
+    """Usage of all agents together; wall time counts from the campaign's creation (downtime included)."""
+    row = session.execute(select(func.coalesce(func.sum(Agent.cost_usd), 0.0),
+                                 func.coalesce(func.sum(Agent.input_tokens + Agent.output_tokens
+                                                        + Agent.cached_tokens), 0),
+                                 func.coalesce(func.sum(Agent.compute_s), 0.0),
+                                 func.coalesce(func.sum(Agent.dev_evals_used), 0))
+                          .where(Agent.campaign_id == campaign.id)).one()
+    created = campaign.created_at if campaign.created_at.tzinfo else campaign.created_at.replace(tzinfo=UTC)
+    return {"cost_usd": float(row[0]), "tokens": int(row[1]), "compute_s": float(row[2]), "dev_evals": int(row[3]),
+            "wall_s": (utcnow() - created).total_seconds()}
 
 
 @router.put("/campaigns/{campaign}/agents/{agent}/state")
@@ -172,6 +222,40 @@ def set_state(campaign: str, agent: str, body: StateIn, session: Session = Depen
     me.state, me.stop_reason, me.last_seen = body.state, body.reason, utcnow()
     session.commit()
     return agent_view(me)
+
+
+@router.post("/campaigns/{campaign}/agents/{agent}/transcript")
+def append_transcript(campaign: str, agent: str, body: TranscriptIn, session: Session = Depends(db)) -> dict:
+    """Mirror transcript lines; idempotent per ``seq`` (a line sent twice after a lost answer is kept once)."""
+    me = _agent(session, campaign_by_name(session, campaign), agent)
+    seqs = [e.seq for e in body.events]
+    have = set(session.scalars(select(TranscriptEvent.seq).where(TranscriptEvent.agent_id == me.id,
+                                                                 TranscriptEvent.seq.in_(seqs))))
+    fresh = {e.seq: e for e in body.events if e.seq not in have}
+    for event in fresh.values():
+        session.add(TranscriptEvent(agent_id=me.id, seq=event.seq, time=event.time, kind=event.type,
+                                    data=event.model_extra or {}))
+    try:
+        session.commit()
+    except IntegrityError:  # a concurrent duplicate: the other request stored it
+        session.rollback()
+    return {"stored": len(fresh), "max_seq": transcript_max_seq(session, me.id)}
+
+
+def transcript_max_seq(session: Session, agent_id: int) -> int:
+    return int(session.scalar(select(func.coalesce(func.max(TranscriptEvent.seq), 0))
+                              .where(TranscriptEvent.agent_id == agent_id)) or 0)
+
+
+@router.get("/campaigns/{campaign}/agents/{agent}/transcript")
+def read_transcript(campaign: str, agent: str, after: Annotated[int, Query(ge=0)] = 0,
+                    limit: Annotated[int, Query(ge=1, le=1000)] = 200, session: Session = Depends(db)) -> dict:
+    me = _agent(session, campaign_by_name(session, campaign), agent)
+    rows = session.scalars(select(TranscriptEvent).where(TranscriptEvent.agent_id == me.id,
+                                                         TranscriptEvent.seq > after)
+                           .order_by(TranscriptEvent.seq).limit(limit)).all()
+    return {"events": [{"seq": r.seq, "time": r.time, "type": r.kind, **r.data} for r in rows],
+            "max_seq": transcript_max_seq(session, me.id)}
 
 
 @router.get("/campaigns/{campaign}/evaluations.jsonl")

@@ -6,7 +6,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, HTTPException, Request
 from pydantic import Field, field_validator
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from aar.errors import AarError
@@ -42,13 +42,21 @@ def evaluate(body: EvaluationIn, request: Request, me: Agent = Depends(current_a
         accuracy, pgr = request.app.state.scorer.score(body.task, body.predictions)  # validate before spending
     except AarError as exc:
         raise HTTPException(422, str(exc)) from None
-    campaign = session.get(Campaign, me.campaign_id)
+    # The campaign row lock (PostgreSQL; SQLite serializes writers anyway) makes the campaign-wide budget
+    # check and the increment one step, so concurrent agents can never exceed either budget.
+    campaign = session.scalar(select(Campaign).where(Campaign.id == me.campaign_id).with_for_update())
     assert campaign is not None
-    spent = session.execute(update(Agent).where(Agent.id == me.id, Agent.dev_evals_used < campaign.dev_budget)
+    campaign_used = (select(func.coalesce(func.sum(Agent.dev_evals_used), 0))
+                     .where(Agent.campaign_id == campaign.id).scalar_subquery())
+    spent = session.execute(update(Agent).where(Agent.id == me.id, Agent.dev_evals_used < campaign.dev_budget,
+                                                campaign_used < campaign.campaign_dev_budget)
                             .values(dev_evals_used=Agent.dev_evals_used + 1))
-    if spent.rowcount != 1:  # atomic: concurrent requests can never exceed the budget
+    if spent.rowcount != 1:
         session.rollback()
-        raise HTTPException(429, f"dev evaluation budget of {campaign.dev_budget} is used up")
+        mine = session.scalar(select(Agent.dev_evals_used).where(Agent.id == me.id)) or 0
+        if mine >= campaign.dev_budget:
+            raise HTTPException(429, f"dev evaluation budget of {campaign.dev_budget} is used up")
+        raise HTTPException(429, f"the campaign's dev evaluation budget of {campaign.campaign_dev_budget} is used up")
     session.add(Evaluation(agent_id=me.id, campaign_id=campaign.id, task=body.task, split=body.split,
                            predictions_sha256=sha256_json(body.predictions), predictions=body.predictions,
                            accuracy=accuracy, pgr=pgr, request_id=request.state.request_id))

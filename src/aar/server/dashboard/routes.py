@@ -1,0 +1,197 @@
+"""Dashboard pages and their live fragments (JSON ``{"html", "cursor"}`` for the rows past a cursor)."""
+
+from __future__ import annotations
+
+import hmac
+from datetime import datetime
+from importlib.resources import files
+from pathlib import Path
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Form, HTTPException, Query, Request
+from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
+from fastapi.staticfiles import StaticFiles
+from fastapi.templating import Jinja2Templates
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from aar.server.api.admin import campaign_totals
+from aar.server.auth import NAME, campaign_by_name, db, token_digest
+from aar.server.dashboard import queries
+from aar.server.dashboard.session import COOKIE, require_session, session_value
+from aar.server.models import Agent, Campaign
+
+HERE = Path(str(files("aar.server.dashboard")))
+templates = Jinja2Templates(directory=str(HERE / "templates"))
+router = APIRouter(prefix="/dashboard")
+pages = APIRouter(prefix="/dashboard", dependencies=[Depends(require_session)])
+static = StaticFiles(directory=str(HERE / "static"))
+Cursor = Annotated[int, Query(ge=0, le=2**62)]
+
+
+def _interval(value: object) -> str:
+    if not isinstance(value, dict) or value.get("mean") is None:
+        return "–"
+    lo, hi = value.get("lo"), value.get("hi")
+    ci = f" [{lo:.2f}, {hi:.2f}]" if lo is not None and hi is not None else ""
+    return f"{value['mean']:.2f}{ci}"
+
+
+def _number(value: object, digits: int = 2) -> str:
+    """Missing values (None, or a key a row does not have: Jinja's Undefined) show as a dash."""
+    return f"{value:.{digits}f}" if isinstance(value, int | float) else "–"
+
+
+def _when(value: datetime | str | None) -> str:
+    if value is None:
+        return "–"
+    if isinstance(value, str):
+        value = datetime.fromisoformat(value)
+    return value.strftime("%Y-%m-%d %H:%M:%S")
+
+
+templates.env.filters.update(interval=_interval, number=_number, when=_when)
+
+
+def _page(request: Request, name: str, **context) -> HTMLResponse:
+    return templates.TemplateResponse(request, name, context)
+
+
+def _fragment(request: Request, name: str, rows: queries.Rows, **context) -> JSONResponse:
+    html = templates.get_template(name).render(rows=rows.rows, request=request, **context)
+    return JSONResponse({"html": html, "cursor": rows.cursor, "count": len(rows.rows)},
+                        headers={"Cache-Control": "no-store"})
+
+
+def _agent(session: Session, campaign: Campaign, name: str) -> Agent:
+    found = session.scalar(select(Agent).where(Agent.campaign_id == campaign.id, Agent.name == name)) \
+        if NAME.match(name) else None
+    if found is None:
+        raise HTTPException(404, "no such agent")
+    return found
+
+
+# --- sign-in ---------------------------------------------------------------------------------------------
+@router.get("/login", response_class=HTMLResponse)
+def login_form(request: Request) -> HTMLResponse:
+    return _page(request, "login.html", error=None)
+
+
+@router.post("/login", response_model=None)
+def login(request: Request, token: Annotated[str, Form(max_length=200)]) -> Response:
+    if not hmac.compare_digest(token_digest(token.strip()), request.app.state.admin_digest):
+        response = _page(request, "login.html", error="That is not the admin token.")
+        response.status_code = 403
+        return response
+    response = RedirectResponse("/dashboard/", 303)
+    response.set_cookie(COOKIE, session_value(request.app.state.admin_digest), httponly=True, samesite="strict",
+                        path="/dashboard", max_age=7 * 86400, secure=request.url.scheme == "https")
+    return response
+
+
+@router.post("/logout")
+def logout() -> RedirectResponse:
+    response = RedirectResponse("/dashboard/login", 303)
+    response.delete_cookie(COOKIE, path="/dashboard")
+    return response
+
+
+# --- pages -----------------------------------------------------------------------------------------------
+@pages.get("/", response_class=HTMLResponse)
+def campaigns_page(request: Request, session: Session = Depends(db)) -> HTMLResponse:
+    return _page(request, "campaigns.html", campaigns=queries.campaigns(session))
+
+
+@pages.get("/c/{campaign}", response_class=HTMLResponse)
+def campaign_page(request: Request, campaign: str, session: Session = Depends(db)) -> HTMLResponse:
+    c = campaign_by_name(session, campaign)
+    return _page(request, "campaign.html", campaign=c, tab="overview", totals=campaign_totals(session, c),
+                 agents=queries.agents(session, c), best=queries.best_by_task(session, c))
+
+
+@pages.get("/c/{campaign}/agents.json")
+def agents_fragment(request: Request, campaign: str, session: Session = Depends(db)) -> JSONResponse:
+    """The agents table is a status board (one row per agent), so a poll re-renders it whole."""
+    c = campaign_by_name(session, campaign)
+    rows = queries.Rows(queries.agents(session, c), 0)
+    return _fragment(request, "_agent_rows.html", rows, campaign=c)
+
+
+@pages.get("/c/{campaign}/agents/{agent}", response_class=HTMLResponse)
+def agent_page(request: Request, campaign: str, agent: str, session: Session = Depends(db)) -> HTMLResponse:
+    c = campaign_by_name(session, campaign)
+    a = _agent(session, c, agent)
+    view = next(row for row in queries.agents(session, c) if row["name"] == a.name)
+    events = queries.transcript(session, a, 0)
+    return _page(request, "agent.html", campaign=c, tab="overview", agent=view, events=events)
+
+
+@pages.get("/c/{campaign}/agents/{agent}/transcript.json")
+def transcript_fragment(request: Request, campaign: str, agent: str, after: Cursor = 0,
+                        session: Session = Depends(db)) -> JSONResponse:
+    c = campaign_by_name(session, campaign)
+    return _fragment(request, "_transcript_rows.html", queries.transcript(session, _agent(session, c, agent), after))
+
+
+@pages.get("/c/{campaign}/leaderboard", response_class=HTMLResponse)
+def leaderboard_page(request: Request, campaign: str, session: Session = Depends(db)) -> HTMLResponse:
+    c = campaign_by_name(session, campaign)
+    return _page(request, "leaderboard.html", campaign=c, tab="leaderboard", rows=queries.leaderboard(session, c))
+
+
+@pages.get("/c/{campaign}/leaderboard.json")
+def leaderboard_fragment(request: Request, campaign: str, session: Session = Depends(db)) -> JSONResponse:
+    """Ranks move when a submission is verified, so the (short, one row per submission) table is re-sent."""
+    c = campaign_by_name(session, campaign)
+    return _fragment(request, "_leaderboard_rows.html", queries.Rows(queries.leaderboard(session, c), 0))
+
+
+@pages.get("/c/{campaign}/forum", response_class=HTMLResponse)
+def forum_page(request: Request, campaign: str, session: Session = Depends(db)) -> HTMLResponse:
+    c = campaign_by_name(session, campaign)
+    return _page(request, "forum.html", campaign=c, tab="forum", posts=queries.posts(session, c, 0))
+
+
+@pages.get("/c/{campaign}/forum.json")
+def forum_fragment(request: Request, campaign: str, after: Cursor = 0, session: Session = Depends(db)) -> JSONResponse:
+    c = campaign_by_name(session, campaign)
+    return _fragment(request, "_post_rows.html", queries.posts(session, c, after), campaign=c)
+
+
+@pages.get("/c/{campaign}/forum/{post_id}", response_class=HTMLResponse)
+def thread_page(request: Request, campaign: str, post_id: int, session: Session = Depends(db)) -> HTMLResponse:
+    c = campaign_by_name(session, campaign)
+    posts = queries.thread(session, c, post_id)
+    if not posts:
+        raise HTTPException(404, "no such post")
+    return _page(request, "thread.html", campaign=c, tab="forum", posts=posts)
+
+
+@pages.get("/c/{campaign}/evaluations", response_class=HTMLResponse)
+def evaluations_page(request: Request, campaign: str, session: Session = Depends(db)) -> HTMLResponse:
+    c = campaign_by_name(session, campaign)
+    return _page(request, "evaluations.html", campaign=c, tab="evaluations",
+                 evaluations=queries.evaluations(session, c, 0))
+
+
+@pages.get("/c/{campaign}/evaluations.json")
+def evaluations_fragment(request: Request, campaign: str, after: Cursor = 0,
+                         session: Session = Depends(db)) -> JSONResponse:
+    c = campaign_by_name(session, campaign)
+    return _fragment(request, "_evaluation_rows.html", queries.evaluations(session, c, after))
+
+
+@pages.get("/c/{campaign}/submissions", response_class=HTMLResponse)
+def submissions_page(request: Request, campaign: str, session: Session = Depends(db)) -> HTMLResponse:
+    c = campaign_by_name(session, campaign)
+    return _page(request, "submissions.html", campaign=c, tab="submissions",
+                 submissions=queries.submissions(session, c, 0, []))
+
+
+@pages.get("/c/{campaign}/submissions.json")
+def submissions_fragment(request: Request, campaign: str, after: Cursor = 0,
+                         open: Annotated[str, Query(max_length=2000, pattern=r"^[0-9,]*$")] = "",
+                         session: Session = Depends(db)) -> JSONResponse:
+    c = campaign_by_name(session, campaign)
+    open_ids = [int(x) for x in open.split(",") if x][: queries.PAGE]
+    return _fragment(request, "_submission_rows.html", queries.submissions(session, c, after, open_ids))
