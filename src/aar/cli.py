@@ -155,6 +155,9 @@ def run_cmd(
     seed: Annotated[int, typer.Option()] = 0,
     db: Annotated[str | None, typer.Option(help="database URL (default SQLite in the campaign folder)")] = None,
     unsafe_sandbox: Annotated[bool, typer.Option(help="run agent code without bubblewrap (UNSAFE)")] = False,
+    executor: Annotated[str, typer.Option(help="where verification (and experiments) run: local | ray")] = "local",
+    ray_address: Annotated[str | None, typer.Option(help="Ray cluster address for --executor ray "
+                                                    "(e.g. 10.0.0.5:6379, or 'auto')")] = None,
 ) -> None:
     """Run a whole research campaign: server, researchers in parallel, verification, corrected results."""
     import time as _time
@@ -168,6 +171,7 @@ def run_cmd(
         raise AarError("--direction-detail must be vague or specific")
     if backend not in ("heuristic", "anthropic", "openai"):
         raise AarError(f"unknown backend {backend!r}; use heuristic, anthropic or openai")
+    address = _ray_address(executor, ray_address)
     if resume:
         spec = CampaignSpec.load(resume)
         result = run_campaign(spec, resume=True, console=console)
@@ -183,7 +187,7 @@ def run_cmd(
                             backend=backend, model=model, base_url=base_url, detail=direction_detail,
                             dev_evals=dev_evals, submit_budget=submit_budget,
                             verify_seeds=list(range(1000, 1000 + verify_seeds)), wall_minutes=wall_minutes,
-                            seed=seed, db=db, unsafe_sandbox=unsafe_sandbox)
+                            seed=seed, db=db, unsafe_sandbox=unsafe_sandbox, ray_address=address)
         if directions:
             spec.directions = [{"key": d.key, "text": d.text(direction_detail)} for d in draw(pool, agents, seed)]
         result = run_campaign(spec, console=console)
@@ -235,6 +239,9 @@ def serve(
     lease_s: Annotated[float, typer.Option(min=2, max=3600, help="verification lease; a worker silent this "
                                            "long is presumed dead and its submission re-queued")] = 30,
     unsafe_sandbox: Annotated[bool, typer.Option(help="run submitted code without bubblewrap (UNSAFE)")] = False,
+    executor: Annotated[str, typer.Option(help="where verification (and experiments) run: local | ray")] = "local",
+    ray_address: Annotated[str | None, typer.Option(help="Ray cluster address for --executor ray "
+                                                    "(e.g. 10.0.0.5:6379, or 'auto')")] = None,
 ) -> None:
     """Run the evaluation server (migrates the database first) and its verification workers."""
     import logging
@@ -248,9 +255,10 @@ def serve(
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     _sandbox_mode(unsafe_sandbox)
+    address = _ray_address(executor, ray_address)
     url = _migrated_db(db)
     app_ = create_app(session_factory(make_engine(url)), admin_token_digest())
-    pool = WorkerPool(url, workers, lease_s)
+    pool = WorkerPool(url, workers, lease_s, ray_address=address)
     pool.start()
     console.print(f"[green]aar serve[/] on http://{host}:{port} (db {url.split('@')[-1]}, {workers} worker(s))")
     try:
@@ -265,6 +273,9 @@ def worker(
     lease_s: Annotated[float, typer.Option(min=2, max=3600)] = 30,
     once: Annotated[bool, typer.Option(help="exit when the queue is empty")] = False,
     unsafe_sandbox: Annotated[bool, typer.Option(help="run submitted code without bubblewrap (UNSAFE)")] = False,
+    executor: Annotated[str, typer.Option(help="where verification (and experiments) run: local | ray")] = "local",
+    ray_address: Annotated[str | None, typer.Option(help="Ray cluster address for --executor ray "
+                                                    "(e.g. 10.0.0.5:6379, or 'auto')")] = None,
 ) -> None:
     """Run one verification worker against a server's database (e.g. on a GPU machine)."""
     import logging
@@ -274,8 +285,25 @@ def worker(
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     _sandbox_mode(unsafe_sandbox)
+    address = _ray_address(executor, ray_address)
     url = _migrated_db(db)
-    Worker(session_factory(make_engine(url)), lease_s=lease_s).run(once=once)
+    Worker(session_factory(make_engine(url)), lease_s=lease_s, ray_address=address).run(once=once)
+
+
+def _ray_address(executor: str, address: str | None) -> str | None:
+    """Validate the executor choice and check the cluster is reachable before anything starts."""
+    if executor not in ("local", "ray"):
+        raise AarError(f"--executor must be local or ray, not {executor!r}")
+    if executor == "local":
+        if address:
+            raise AarError("--ray-address needs --executor ray")
+        return None
+    if not address:
+        raise AarError("--executor ray needs --ray-address (the head node's host:port, or 'auto')")
+    from aar.campaign.ray_executor import connect
+
+    connect(address)
+    return address
 
 
 def _sandbox_mode(unsafe: bool) -> None:

@@ -49,6 +49,7 @@ def run(
     price: Annotated[list[str] | None, typer.Option(help="MODEL=in,out[,cache_read[,cache_write]] USD/Mtok")] = None,
     seed: Annotated[int, typer.Option()] = 0,
     unsafe_sandbox: Annotated[bool, typer.Option(help="run agent code without bubblewrap (UNSAFE)")] = False,
+    ray_address: Annotated[str | None, typer.Option(help="run experiments as Ray tasks on this cluster")] = None,
 ) -> None:
     """Run one researcher until it finishes or a budget is spent (usage goes to the server's ledger when
     AAR_ADMIN_TOKEN is set)."""
@@ -65,7 +66,7 @@ def run(
                          tasks=task or ["chat", "math", "code"], backend=backend, model=model, base_url=base_url,
                          admin_token=_secret(None, "AAR_ADMIN_TOKEN", "admin token", required=False),
                          dev_evals=dev_evals, limits=Limits(wall_s=wall_minutes * 60, max_turns=max_turns),
-                         unsafe_sandbox=unsafe_sandbox, prices=prices, seed=seed)
+                         unsafe_sandbox=unsafe_sandbox, prices=prices, seed=seed, ray_address=ray_address)
     reason = run_agent(config)
     console.print(f"[green]{name}[/] stopped: {reason}")
 
@@ -138,6 +139,7 @@ def mcp_server(
     task: Annotated[list[str] | None, typer.Option(help="task (repeatable; default all three)")] = None,
     token_file: Annotated[Path | None, typer.Option(help="file with the agent token (or AAR_AGENT_TOKEN)")] = None,
     unsafe_sandbox: Annotated[bool, typer.Option(help="run agent code without bubblewrap (UNSAFE)")] = False,
+    ray_address: Annotated[str | None, typer.Option(help="run experiments as Ray tasks on this cluster")] = None,
 ) -> None:
     """Serve the researcher tools over MCP (stdio) for Claude Code or any MCP client, with one agent's token."""
     import anyio
@@ -147,5 +149,6 @@ def mcp_server(
 
     config = AgentConfig(server=server, campaign=campaign, agent=name, directory=directory, direction="",
                          token=_secret(token_file, "AAR_AGENT_TOKEN", "agent token") or "",
-                         tasks=task or ["chat", "math", "code"], unsafe_sandbox=unsafe_sandbox)
+                         tasks=task or ["chat", "math", "code"], unsafe_sandbox=unsafe_sandbox,
+                         ray_address=ray_address)
     anyio.run(serve_stdio, tool_context(config))

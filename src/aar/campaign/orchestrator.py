@@ -63,6 +63,7 @@ class CampaignSpec:
     db: str | None = None
     workers: int = 1
     unsafe_sandbox: bool = False
+    ray_address: str | None = None  # verification and experiments as Ray tasks on this cluster
 
     def folder(self) -> Path:
         return paths.home() / "campaigns" / self.name
@@ -118,6 +119,8 @@ class Orchestrator:
                "--workers", str(self.spec.workers)]
         if self.spec.unsafe_sandbox:
             cmd.append("--unsafe-sandbox")
+        if self.spec.ray_address:
+            cmd += ["--executor", "ray", "--ray-address", self.spec.ray_address]
         log = (self.folder / "server.log").open("ab")
         self.server = subprocess.Popen(cmd, env={**os.environ, "AAR_ADMIN_TOKEN": self.admin_token}, stdout=log,
                                        stderr=subprocess.STDOUT, preexec_fn=die_with_parent)
@@ -178,7 +181,8 @@ class Orchestrator:
                "--token-file", str(folder / "token"), "--seed", str(spec.seed * 1000 + index)]
         for task in spec.tasks:
             cmd += ["--task", task]
-        for flag, value in (("--model", spec.model), ("--base-url", spec.base_url)):
+        for flag, value in (("--model", spec.model), ("--base-url", spec.base_url),
+                            ("--ray-address", spec.ray_address)):
             if value:
                 cmd += [flag, value]
         if spec.unsafe_sandbox:

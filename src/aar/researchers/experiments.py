@@ -9,8 +9,11 @@ file in the workspace, ready for the ``evaluate`` tool.
 
 from __future__ import annotations
 
+import gzip
+import io
 import json
 import sys
+import tarfile
 import time
 import uuid
 from pathlib import Path
@@ -20,6 +23,7 @@ import numpy as np
 from aar.errors import AarError
 from aar.fsio import write_text_atomic
 from aar.sandbox import Sandbox, SandboxPolicy
+from aar.server.snapshots import pack
 from aar.w2s import Testbed, TestbedConfig
 from aar.w2s.isolated import ERROR_FILE, read_outputs, write_bundle
 
@@ -28,10 +32,11 @@ MAX_SEEDS = 5
 
 class ExperimentRunner:
     def __init__(self, sandbox: Sandbox, workspace: Path, bundles: Path, weak: str | None = None,
-                 strong: str | None = None, timeout_s: float = 900.0):
+                 strong: str | None = None, timeout_s: float = 900.0, ray_address: str | None = None):
         self.sandbox, self.workspace, self.bundles = sandbox, workspace, bundles
         self.models = {k: v for k, v in (("weak", weak), ("strong", strong)) if v}
         self.timeout_s = timeout_s
+        self.ray_address = ray_address  # run the method as a Ray task (the workspace's code travels)
         self._beds: dict[str, Testbed] = {}
 
     def testbed(self, task: str) -> Testbed:
@@ -60,6 +65,20 @@ class ExperimentRunner:
         exp_id = time.strftime("%Y%m%d-%H%M%S-") + uuid.uuid4().hex[:6]
         out = self.workspace / "experiments" / exp_id
         out.mkdir(parents=True)
+        run = self._run_on_ray if self.ray_address else self._run_here
+        outputs, run_s, where = run(host_bundle, method, params, out)
+        dev_ids = [e.id for e in self.testbed(task).task.splits["dev"]]
+        mean_dev = np.mean([outputs[s]["dev"] for s in sorted(outputs)], axis=0)
+        predictions = dict(zip(dev_ids, map(float, mean_dev), strict=True))
+        path = out / "dev_predictions.json"
+        write_text_atomic(path, json.dumps(predictions))
+        return {"experiment_id": exp_id, "task": task, "method": method, "params": params, "seeds": sorted(seeds),
+                "dev_predictions_path": str(path.relative_to(self.workspace)),
+                "per_seed_files": sorted(p.name for p in out.glob("seed_*.npz")),
+                "seconds": {"prepare": round(prepared, 2), "run": round(run_s, 2)},
+                "compute_s": round(prepared + run_s, 2), "executed_on": where}
+
+    def _run_here(self, host_bundle: Path, method: str, params: dict, out: Path) -> tuple[dict, float, dict]:
         inside_bundle = f"/bundles/{host_bundle.name}" if self.sandbox.isolated else str(host_bundle)
         cmd = [sys.executable, "-I", "-m", "aar.w2s.isolated", inside_bundle, str(self.workspace), method,
                json.dumps(params), str(out)]
@@ -69,14 +88,27 @@ class ExperimentRunner:
         if result.returncode != 0:
             error = out / ERROR_FILE
             raise AarError(error.read_text()[-2000:] if error.exists() else result.output[-2000:])
-        outputs = read_outputs(host_bundle, out)
-        dev_ids = [e.id for e in self.testbed(task).task.splits["dev"]]
-        mean_dev = np.mean([outputs[s]["dev"] for s in sorted(outputs)], axis=0)
-        predictions = dict(zip(dev_ids, map(float, mean_dev), strict=True))
-        path = out / "dev_predictions.json"
-        write_text_atomic(path, json.dumps(predictions))
-        return {"experiment_id": exp_id, "task": task, "method": method, "params": params, "seeds": sorted(seeds),
-                "dev_predictions_path": str(path.relative_to(self.workspace)),
-                "per_seed_files": sorted(p.name for p in out.glob("seed_*.npz")),
-                "seconds": {"prepare": round(prepared, 2), "run": round(result.wall_s, 2)},
-                "compute_s": round(prepared + result.wall_s, 2)}
+        return read_outputs(host_bundle, out), result.wall_s, {"executor": "local"}
+
+    def _run_on_ray(self, host_bundle: Path, method: str, params: dict, out: Path) -> tuple[dict, float, dict]:
+        """The agent's ``*.py`` files (snapshot limits apply) and the bundle go to a Ray node; the per-seed
+        predictions come back and are written where a local run would have put them."""
+        from aar.campaign.ray_executor import connect, experiment_on_ray
+
+        connect(self.ray_address)  # type: ignore[arg-type]
+        job = experiment_on_ray(workspace_code(self.workspace), host_bundle, method, params, self.timeout_s,
+                                unsafe_sandbox=not self.sandbox.isolated)
+        for seed, splits in job["outputs"].items():
+            np.savez(out / f"seed_{seed}.npz", **splits)
+        return job["outputs"], float(job["seconds"]), job["executed_on"]
+
+
+def workspace_code(workspace: Path) -> bytes:
+    """The workspace's Python files as a snapshot archive (an empty archive when there are none)."""
+    names = [p.relative_to(workspace).as_posix() for p in workspace.rglob("*.py")
+             if "__pycache__" not in p.parts and "experiments" not in p.relative_to(workspace).parts[:1]]
+    if names:
+        return pack(workspace, names)
+    raw = io.BytesIO()
+    tarfile.open(fileobj=raw, mode="w").close()
+    return gzip.compress(raw.getvalue(), mtime=0)

@@ -50,6 +50,7 @@ class AgentConfig:
     prices: dict[str, Price] = field(default_factory=lambda: dict(PRICES))
     seed: int = 0
     experiment_timeout_s: float = 900.0
+    ray_address: str | None = None  # experiments as Ray tasks
 
 
 def make_backend(config: AgentConfig, formats: dict[str, str]) -> LLMBackend:
@@ -80,7 +81,7 @@ def tool_context(config: AgentConfig) -> ToolContext:
     workspace.mkdir(parents=True, exist_ok=True)
     sandbox = Sandbox(unsafe=config.unsafe_sandbox)
     experiments = ExperimentRunner(sandbox, workspace, config.directory / "bundles",
-                                   timeout_s=config.experiment_timeout_s)
+                                   timeout_s=config.experiment_timeout_s, ray_address=config.ray_address)
     public = {task_dir(name) / "public": f"/data/{name}" for name in tasks}
     return ToolContext(workspace=workspace, notebook=config.directory / "notebook.md",
                        client=AgentClient(config.server, config.token), sandbox=sandbox, experiments=experiments,

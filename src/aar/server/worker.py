@@ -43,8 +43,9 @@ def now() -> datetime:
 
 class Worker:
     def __init__(self, sessions: sessionmaker, lease_s: float = 30.0, poll_s: float = 1.0,
-                 watch_parent: bool = False):
+                 watch_parent: bool = False, ray_address: str | None = None):
         self.sessions, self.lease_s, self.poll_s = sessions, lease_s, poll_s
+        self.ray_address = ray_address  # verify on a Ray cluster instead of in this process
         self.name = f"{socket.gethostname()[:40]}:{os.getpid()}"
         self.parent = os.getppid() if watch_parent else None
         self.abort = threading.Event()
@@ -125,7 +126,13 @@ class Worker:
         try:
             with tempfile.TemporaryDirectory(prefix="aar-verify-") as tmp:
                 try:
-                    verified = verify(task, entry, params, seeds, data, Path(tmp), timeout, self._check)
+                    if self.ray_address:
+                        from aar.campaign.ray_executor import connect, verify_on_ray
+
+                        connect(self.ray_address)
+                        verified = verify_on_ray(task, entry, params, seeds, data, timeout, self._check)
+                    else:
+                        verified = verify(task, entry, params, seeds, data, Path(tmp), timeout, self._check)
                 except LeaseLost:
                     raise
                 except AarError as exc:
@@ -183,8 +190,8 @@ class WorkerPool:
     """Worker subprocesses of ``aar serve``, restarted when they die. The database URL travels in the
     environment (not argv, where other users could read a password); the admin token does not travel."""
 
-    def __init__(self, url: str, count: int, lease_s: float):
-        self.url, self.count, self.lease_s = url, count, lease_s
+    def __init__(self, url: str, count: int, lease_s: float, ray_address: str | None = None):
+        self.url, self.count, self.lease_s, self.ray_address = url, count, lease_s, ray_address
         self.procs: list[subprocess.Popen] = []
         self.stop = threading.Event()
         self.thread = threading.Thread(target=self._supervise, daemon=True)
@@ -192,8 +199,9 @@ class WorkerPool:
     def _spawn(self) -> subprocess.Popen:
         env = {k: v for k, v in os.environ.items() if k != "AAR_ADMIN_TOKEN"}
         env["AAR_DB_URL"] = self.url
+        ray = ["--ray-address", self.ray_address] if self.ray_address else []
         return subprocess.Popen([sys.executable, "-m", "aar.server.worker", "--lease-s", str(self.lease_s),
-                                 "--watch-parent"], env=env)
+                                 "--watch-parent", *ray], env=env)
 
     def start(self) -> None:
         self.procs = [self._spawn() for _ in range(self.count)]
@@ -225,6 +233,7 @@ def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="aar-worker")
     parser.add_argument("--lease-s", type=float, default=30.0)
     parser.add_argument("--watch-parent", action="store_true")
+    parser.add_argument("--ray-address", default=None)
     args = parser.parse_args(argv)
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
@@ -232,7 +241,8 @@ def main(argv: list[str]) -> int:
     if not url:
         print("error: AAR_DB_URL is not set", file=sys.stderr)
         return 2
-    Worker(session_factory(make_engine(url)), lease_s=args.lease_s, watch_parent=args.watch_parent).run()
+    Worker(session_factory(make_engine(url)), lease_s=args.lease_s, watch_parent=args.watch_parent,
+           ray_address=args.ray_address).run()
     return 0
 
 
