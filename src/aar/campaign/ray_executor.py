@@ -10,6 +10,7 @@ Ray: Moritz et al. 2018, "Ray: A Distributed Framework for Emerging AI Applicati
 
 from __future__ import annotations
 
+import logging
 import os
 import socket
 import tempfile
@@ -19,6 +20,8 @@ from pathlib import Path
 from typing import Any
 
 from aar.errors import AarError
+
+log = logging.getLogger("aar.ray")
 
 OFFLINE_ENV = {"HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false"}
 POLL_S = 1.0
@@ -33,12 +36,26 @@ def connect(address: str) -> None:
         raise AarError("the ray executor needs Ray: pip install 'aar[ray]' (ray==2.60.0)") from None
     if ray.is_initialized():
         return
+    _probe(address)
     env = {k: v for k, v in os.environ.items() if k == "AAR_HOME"} | OFFLINE_ENV
     try:
         ray.init(address=address, namespace="aar", log_to_driver=False, runtime_env={"env_vars": env},
                  configure_logging=False)
     except (ConnectionError, RuntimeError, ValueError) as exc:
         raise AarError(f"cannot join the Ray cluster at {address!r}: {exc}") from None
+
+
+def _probe(address: str) -> None:
+    """Fail in seconds on an address nobody listens on (Ray itself retries for minutes)."""
+    if address == "auto" or address.startswith(("ray://", "anyscale://")):
+        return
+    host, _, port = address.rpartition(":")
+    if not host or not port.isdigit():
+        raise AarError(f"Ray address must be host:port, 'auto' or ray://host:port, not {address!r}")
+    try:
+        socket.create_connection((host, int(port)), timeout=5).close()
+    except OSError as exc:
+        raise AarError(f"cannot join the Ray cluster at {address!r}: {exc.strerror or exc}") from None
 
 
 def _where() -> dict:
@@ -60,7 +77,7 @@ def _verify_job(task: str, entry: str, params: dict, seeds: list[int], snapshot:
     return "ok", verified
 
 
-def _experiment_job(code: bytes, bundle: bytes, method: str, params: dict, timeout_s: float,
+def _experiment_job(code: bytes | None, bundle: bytes, method: str, params: dict, timeout_s: float,
                     unsafe_sandbox: bool) -> tuple[str, Any]:
     from aar.sandbox import Sandbox
     from aar.server.snapshots import unpack
@@ -69,9 +86,11 @@ def _experiment_job(code: bytes, bundle: bytes, method: str, params: dict, timeo
     started = time.monotonic()
     with tempfile.TemporaryDirectory(prefix="aar-experiment-") as tmp:
         root = Path(tmp)
-        unpack(code, root / "code")
+        (root / "code").mkdir()
         (root / "bundle.pkl").write_bytes(bundle)
         try:
+            if code is not None:  # None: a built-in method, no workspace code
+                unpack(code, root / "code")
             outputs = run_isolated(root / "bundle.pkl", root / "code", method, params, root / "out", timeout_s,
                                    sandbox=Sandbox(unsafe=unsafe_sandbox))
         except AarError as exc:
@@ -98,8 +117,9 @@ def _await(ref, heartbeat: Callable[[], None] | None, deadline_s: float):
         raise
     try:
         status, value = ray.get(ref)
-    except ray.exceptions.RayError as exc:  # the node died, the task was killed, ...
-        raise RuntimeError(f"Ray task failed: {type(exc).__name__}") from exc
+    except ray.exceptions.RayError as exc:  # the node died, the task was killed, a bug of ours on the node
+        log.error("Ray task failed: %s", exc)
+        raise AarError(f"the job failed on the Ray cluster ({type(exc).__name__}); see the cluster's logs") from None
     if status == "error":
         raise AarError(value)
     return value
@@ -114,7 +134,7 @@ def verify_on_ray(task: str, entry: str, params: dict, seeds: list[int], snapsho
     return _await(job.remote(task, entry, params, seeds, snapshot, timeout_s), heartbeat, timeout_s + 1800)
 
 
-def experiment_on_ray(code: bytes, bundle_path: Path, method: str, params: dict, timeout_s: float,
+def experiment_on_ray(code: bytes | None, bundle_path: Path, method: str, params: dict, timeout_s: float,
                       unsafe_sandbox: bool) -> dict:
     import ray
 

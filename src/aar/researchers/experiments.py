@@ -9,11 +9,8 @@ file in the workspace, ready for the ``evaluate`` tool.
 
 from __future__ import annotations
 
-import gzip
-import io
 import json
 import sys
-import tarfile
 import time
 import uuid
 from pathlib import Path
@@ -103,12 +100,8 @@ class ExperimentRunner:
         return job["outputs"], float(job["seconds"]), job["executed_on"]
 
 
-def workspace_code(workspace: Path) -> bytes:
-    """The workspace's Python files as a snapshot archive (an empty archive when there are none)."""
+def workspace_code(workspace: Path) -> bytes | None:
+    """The workspace's Python files as a snapshot archive (None when there are none)."""
     names = [p.relative_to(workspace).as_posix() for p in workspace.rglob("*.py")
              if "__pycache__" not in p.parts and "experiments" not in p.relative_to(workspace).parts[:1]]
-    if names:
-        return pack(workspace, names)
-    raw = io.BytesIO()
-    tarfile.open(fileobj=raw, mode="w").close()
-    return gzip.compress(raw.getvalue(), mtime=0)
+    return pack(workspace, names) if names else None
