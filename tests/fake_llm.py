@@ -73,6 +73,26 @@ class Script:
         return None
 
 
+class Scripts:
+    """One scripted session per researcher, told apart by the system prompt (it names the agent), for a
+    fake server shared by a whole campaign."""
+
+    def __init__(self) -> None:
+        self.sessions: dict[str, Script] = {}
+        self._lock = threading.Lock()
+
+    def for_system(self, system: str) -> Script:
+        with self._lock:
+            return self.sessions.setdefault(system, Script())
+
+
+def _script(script: Script | Scripts, system: Any) -> Script:
+    if isinstance(script, Script):
+        return script
+    text = system if isinstance(system, str) else json.dumps(system)
+    return script.for_system(text)
+
+
 def _serve(app: FastAPI) -> tuple[str, uvicorn.Server]:
     port = free_port()
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
@@ -83,12 +103,13 @@ def _serve(app: FastAPI) -> tuple[str, uvicorn.Server]:
     return f"http://127.0.0.1:{port}", server
 
 
-def anthropic_server(script: Script) -> tuple[str, uvicorn.Server]:
+def anthropic_server(scripts: Script | Scripts) -> tuple[str, uvicorn.Server]:
     app = FastAPI()
 
     @app.post("/v1/messages")
     async def messages(request: Request) -> dict:
         body = await request.json()
+        script = _script(scripts, body.get("system"))
         script.requests.append({"headers": dict(request.headers), "body": body})
         last = body["messages"][-1]
         results = {}
@@ -107,12 +128,14 @@ def anthropic_server(script: Script) -> tuple[str, uvicorn.Server]:
     return _serve(app)
 
 
-def openai_server(script: Script) -> tuple[str, uvicorn.Server]:
+def openai_server(scripts: Script | Scripts) -> tuple[str, uvicorn.Server]:
     app = FastAPI()
 
     @app.post("/v1/chat/completions")
     async def completions(request: Request) -> dict:
         body = await request.json()
+        script = _script(scripts, body["messages"][0]["content"] if body["messages"][0]["role"] == "system"
+                         else "")
         script.requests.append({"headers": dict(request.headers), "body": body})
         results = {}
         for m in reversed(body["messages"]):

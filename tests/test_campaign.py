@@ -90,3 +90,32 @@ def test_kill_9_then_resume_finishes_with_nothing_lost_or_doubled(tmp_path: Path
     missing = subprocess.run([sys.executable, "-m", "aar.cli", "report", "no-such-campaign"], capture_output=True,
                              text=True, timeout=60)
     assert missing.returncode == 2 and "no campaign" in missing.stderr
+
+
+@pytest.mark.parametrize("backend", ["anthropic", "openai"])
+def test_campaign_with_llm_researchers(backend: str, tmp_path: Path) -> None:
+    """`aar run --backend anthropic|openai`: two LLM researchers (a local fake server speaking the real wire
+    protocol, one scripted session per researcher) do a whole campaign; cost is priced from real usage."""
+    from tests.fake_llm import Scripts, anthropic_server, openai_server
+
+    scripts = Scripts()
+    base, server = (anthropic_server if backend == "anthropic" else openai_server)(scripts)
+    model = "claude-sonnet-5-5" if backend == "anthropic" else "gpt-5.4"
+    name = f"llm-{backend}"
+    env = {**os.environ, "ANTHROPIC_API_KEY": "sk-ant-test", "OPENAI_API_KEY": "sk-test"}
+    try:
+        run = subprocess.run([sys.executable, "-m", "aar.cli", "run", "--name", name, "--agents", "2", "--task",
+                              "chat", "--backend", backend, "--model", model, "--base-url",
+                              base if backend == "anthropic" else f"{base}/v1", "--dev-evals", "3",
+                              "--verify-seeds", "1"], env=env, capture_output=True, text=True, timeout=1200)
+    finally:
+        server.should_exit = True
+    assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
+    result = json.loads((Path(os.environ["AAR_HOME"]) / "campaigns" / name / "results.json").read_text())
+    assert len(scripts.sessions) == 2 and all(s.step >= 8 for s in scripts.sessions.values())
+    assert [a["stop_reason"] for a in result["agents"]] == ["finished", "finished"]
+    assert all(a["llm_calls"] == 8 and a["input_tokens"] > 0 for a in result["agents"])
+    if backend == "anthropic":  # priced from the built-in list; an OpenAI-compatible model needs --price
+        assert all(a["cost_usd"] > 0 for a in result["agents"])
+    assert len(result["submissions"]) == 2 and all(s["status"] == "verified" for s in result["submissions"])
+    assert result["cost_usd"] == pytest.approx(sum(a["cost_usd"] for a in result["agents"]))
