@@ -106,6 +106,18 @@ def test_verification_leaderboard_and_quarantine(server, tmp_path: Path) -> None
     assert admin(base).post(f"/v1/admin/submissions/{sub['id']}/clear").json()["status"] == "verified"
     assert admin(base).post(f"/v1/admin/submissions/{bad.json()['id']}/clear").status_code == 409
 
+    # bo submits amy's exact method: its own row and credit, the verified result reused (deterministic)
+    twin = _submit(bo, good, "method.py:Trusting", params={"temperature": 0.5})
+    assert twin.status_code == 202 and twin.json()["id"] != sub["id"]
+    assert wait_for(bo, twin.json()["id"], ("verified", "failed"))["pgr"] == pgr
+    rows = {r["id"]: r for r in admin(base).get("/v1/admin/submissions", params={"campaign": "verify"})
+            .json()["submissions"]}
+    assert rows[twin.json()["id"]]["result"]["reused_from"] == sub["id"]
+    assert "reused_from" not in rows[sub["id"]]["result"]
+    twin_preds = admin(base).get(f"/v1/admin/submissions/{twin.json()['id']}/predictions.jsonl").text.splitlines()
+    assert sorted(map(json.loads, twin_preds), key=lambda p: (p["seed"], p["split"])) == \
+        sorted(preds, key=lambda p: (p["seed"], p["split"]))
+
 
 def test_bad_submissions_are_refused_and_budgeted(server, tmp_path: Path) -> None:
     base, _ = server

@@ -154,6 +154,8 @@ def run_cmd(
     wall_minutes: Annotated[float, typer.Option(min=0.5, help="wall time per researcher")] = 60,
     seed: Annotated[int, typer.Option()] = 0,
     db: Annotated[str | None, typer.Option(help="database URL (default SQLite in the campaign folder)")] = None,
+    workers: Annotated[int | None, typer.Option(min=1, max=64, help="verification workers (default: up to 2, "
+                                                "one per core)")] = None,
     unsafe_sandbox: Annotated[bool, typer.Option(help="run agent code without bubblewrap (UNSAFE)")] = False,
     executor: Annotated[str, typer.Option(help="where verification (and experiments) run: local | ray")] = "local",
     ray_address: Annotated[str | None, typer.Option(help="Ray cluster address for --executor ray "
@@ -188,6 +190,8 @@ def run_cmd(
                             dev_evals=dev_evals, submit_budget=submit_budget,
                             verify_seeds=list(range(1000, 1000 + verify_seeds)), wall_minutes=wall_minutes,
                             seed=seed, db=db, unsafe_sandbox=unsafe_sandbox, ray_address=address)
+        if workers:
+            spec.workers = workers
         if directions:
             spec.directions = [{"key": d.key, "text": d.text(direction_detail)} for d in draw(pool, agents, seed)]
         result = run_campaign(spec, console=console)

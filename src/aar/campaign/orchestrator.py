@@ -61,7 +61,7 @@ class CampaignSpec:
     max_restarts: int = 2
     seed: int = 0
     db: str | None = None
-    workers: int = 1
+    workers: int = field(default_factory=lambda: min(2, os.cpu_count() or 1))  # verification workers
     unsafe_sandbox: bool = False
     ray_address: str | None = None  # verification and experiments as Ray tasks on this cluster
 

@@ -119,6 +119,9 @@ class Worker:
             assert snapshot is not None and campaign is not None
             task, entry, params, seeds, data = sub.task, sub.entry, dict(sub.params), list(sub.seeds), snapshot.data
             timeout = float(campaign.verify_timeout_s)
+            twin = self._verified_twin(s, sub)
+        if twin is not None:  # the same code, entry, params, task and seeds were verified already
+            return self._finish(sub_id, "verified", verified=twin)
         self.abort.clear()
         done = threading.Event()
         beat = threading.Thread(target=self._heartbeat_loop, args=(sub_id, done), daemon=True)
@@ -146,6 +149,26 @@ class Worker:
         finally:
             done.set()
             beat.join()
+
+    @staticmethod
+    def _verified_twin(s, sub: Submission):
+        """A verified submission of the same campaign identical in everything that determines the result
+        (verification is deterministic given these), whose result and per-seed predictions can be reused.
+        Only within a campaign: across campaigns the installed data or code may have changed in between."""
+        from aar.server.verify import Verified
+
+        for twin in s.scalars(select(Submission).where(
+                Submission.id != sub.id, Submission.campaign_id == sub.campaign_id,
+                Submission.snapshot_sha256 == sub.snapshot_sha256,
+                Submission.task == sub.task, Submission.entry == sub.entry, Submission.result.is_not(None),
+                Submission.status.in_(("verified", "quarantined"))).order_by(Submission.id)):
+            if twin.params != sub.params or list(twin.seeds) != list(sub.seeds):
+                continue
+            predictions: dict[int, dict[str, dict[str, float]]] = {}
+            for row in s.scalars(select(SeedPrediction).where(SeedPrediction.submission_id == twin.id)):
+                predictions.setdefault(row.seed, {})[row.split] = row.predictions
+            return Verified({**twin.result, "reused_from": twin.id}, predictions)
+        return None
 
     def _finish(self, sub_id: int, status: str, error: str | None = None, verified=None) -> str:
         with self.sessions() as s:
@@ -199,6 +222,9 @@ class WorkerPool:
     def _spawn(self) -> subprocess.Popen:
         env = {k: v for k, v in os.environ.items() if k != "AAR_ADMIN_TOKEN"}
         env["AAR_DB_URL"] = self.url
+        if "OMP_NUM_THREADS" not in os.environ:  # N workers share the cores instead of oversubscribing them
+            threads = str(max(1, (os.cpu_count() or 1) // max(1, self.count)))
+            env.update(OMP_NUM_THREADS=threads, MKL_NUM_THREADS=threads)
         ray = ["--ray-address", self.ray_address] if self.ray_address else []
         return subprocess.Popen([sys.executable, "-m", "aar.server.worker", "--lease-s", str(self.lease_s),
                                  "--watch-parent", *ray], env=env)
