@@ -333,6 +333,8 @@ def run_campaign(spec: CampaignSpec, resume: bool = False, console: Console | No
     try:
         orchestrator.warm()
         orchestrator.start_server()
+        orchestrator.console.print(f"dashboard: {orchestrator.base}/dashboard/ (sign in with the token in "
+                                   f"{spec.folder() / 'admin_token'})", highlight=False)
         if not resume:
             orchestrator.create()
         orchestrator.supervise()
