@@ -56,7 +56,7 @@ def server(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFact
     from contextlib import ExitStack
 
     from tests.postgres import postgres_server, start_aar_server
-    from tests.serverkit import ADMIN
+    from tests.serverkit import ADMIN, DB_URLS
 
     from aar.server.scoring import DevScorer
 
@@ -71,6 +71,7 @@ def server(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFact
             proc, base = start_aar_server(url, ADMIN, extra=("--workers", "1", "--lease-s", "4"))
         except RuntimeError as exc:
             pytest.fail(str(exc))
+        DB_URLS[base] = url
         yield base, db
         proc.terminate()
         try:

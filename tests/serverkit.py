@@ -12,6 +12,7 @@ from aar.server.snapshots import pack
 from aar.tasks import load_task
 
 ADMIN = "aar_admin_test_" + "x" * 20
+DB_URLS: dict[str, str] = {}  # server base URL -> its database URL (admin-side tools use the database)
 
 
 def admin(base: str) -> httpx.Client:

@@ -14,6 +14,7 @@ from rich.console import Console
 from rich.table import Table
 
 from aar.cli_agent import agent_app
+from aar.cli_integrity import integrity_app
 from aar.errors import AarError
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -25,6 +26,7 @@ app = typer.Typer(help="Automated alignment research on weak-to-strong supervisi
 data_app = typer.Typer(help="Build, inspect, import and export task datasets.", no_args_is_help=True)
 app.add_typer(data_app, name="data")
 app.add_typer(agent_app, name="agent")
+app.add_typer(integrity_app, name="integrity")
 console = Console()
 err_console = Console(stderr=True)
 

@@ -27,6 +27,7 @@ import httpx
 from rich.console import Console
 from rich.live import Live
 from rich.table import Table
+from sqlalchemy import select
 
 from aar import paths
 from aar.campaign.directions import DIRECTIONS, Direction, draw
@@ -106,6 +107,7 @@ class Orchestrator:
         self.admin_token = ""
         self.procs: dict[str, subprocess.Popen] = {}
         self.restarts: dict[str, int] = {}
+        self.findings: list[dict] = []
 
     # --- server ------------------------------------------------------------------------------------------
     def start_server(self) -> None:
@@ -264,6 +266,26 @@ class Orchestrator:
             time.sleep(5)
         raise AarError("verification did not finish in time; run `aar run --resume` to wait again")
 
+    def integrity(self) -> None:
+        """Scan for evaluation gaming before anything is ranked: flagged submissions are quarantined and
+        leave the results until an admin clears them (`aar integrity review`). The best method per task
+        gets a teacher ablation."""
+        from aar.integrity.scan import scan
+        from aar.server.db import make_engine, session_factory
+        from aar.server.models import Campaign
+
+        engine = make_engine(self.spec.db_url())
+        try:
+            with session_factory(engine)() as session:
+                campaign = session.scalar(select(Campaign).where(Campaign.name == self.spec.name))
+                findings, counts = scan(session, campaign, ablation=True, ablate_top=1)
+        finally:
+            engine.dispose()
+        self.findings = [{"detector": f.detector, "severity": f.severity, "agent": f.agent, "task": f.task,
+                          "submission": f.submission_id, "summary": f.summary} for f in findings]
+        self.console.print(f"integrity: {len(findings)} finding(s), quarantined {counts['quarantined'] or 'none'}"
+                           " (details: `aar integrity review " + self.spec.name + "`)", highlight=False)
+
     def results(self, started: float) -> dict:
         queue = self.admin("GET", "/v1/admin/submissions", params={"campaign": self.spec.name, "limit": 1000})
         verified = [s for s in queue["submissions"] if s["status"] == "verified" and s["result"]]
@@ -288,7 +310,7 @@ class Orchestrator:
         result = {"campaign": self.spec.name, "wall_s": time.time() - started,
                   "cost_usd": sum(a["cost_usd"] for a in status["agents"]),
                   "dev_evaluations": sum(a["dev_evals_used"] for a in status["agents"]),
-                  "agents": status["agents"], "tasks": per_task,
+                  "agents": status["agents"], "tasks": per_task, "integrity": self.findings,
                   "submissions": [{k: s[k] for k in ("id", "agent", "task", "entry", "status", "result")}
                                   | {"p_holm": s.get("p_holm"), "p_bh": s.get("p_bh")} for s in queue["submissions"]]}
         write_json_atomic(self.folder / "results.json", result)
@@ -339,6 +361,7 @@ def run_campaign(spec: CampaignSpec, resume: bool = False, console: Console | No
             orchestrator.create()
         orchestrator.supervise()
         orchestrator.wait_for_verification()
+        orchestrator.integrity()
         result = orchestrator.results(started)
         orchestrator.print_summary(result)
         from aar.report.html import write_report

@@ -79,6 +79,7 @@ def _verify_job(task: str, entry: str, params: dict, seeds: list[int], snapshot:
 
 def _experiment_job(code: bytes | None, bundle: bytes, method: str, params: dict, timeout_s: float,
                     unsafe_sandbox: bool) -> tuple[str, Any]:
+    from aar.integrity.audit import AUDIT_FILE
     from aar.sandbox import Sandbox
     from aar.server.snapshots import unpack
     from aar.w2s.isolated import run_isolated
@@ -95,7 +96,9 @@ def _experiment_job(code: bytes | None, bundle: bytes, method: str, params: dict
                                    sandbox=Sandbox(unsafe=unsafe_sandbox))
         except AarError as exc:
             return "error", str(exc)
-    return "ok", {"outputs": outputs, "seconds": time.monotonic() - started, "executed_on": _where()}
+        audit = (root / "out" / AUDIT_FILE).read_bytes()
+    return "ok", {"outputs": outputs, "seconds": time.monotonic() - started, "executed_on": _where(),
+                  "audit": audit}
 
 
 def _await(ref, heartbeat: Callable[[], None] | None, deadline_s: float):

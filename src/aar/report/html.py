@@ -41,9 +41,9 @@ def _p(value: float | None) -> str:
     return "–" if value is None else f"{value:.3f}"
 
 
-def _load_log(db_url: str, campaign: str) -> tuple[list, list]:
+def _load_log(db_url: str, campaign: str) -> tuple[list, list, list]:
     from aar.server.db import make_engine, session_factory
-    from aar.server.models import Agent, Campaign, Evaluation, Post
+    from aar.server.models import Agent, Campaign, Evaluation, IntegrityFinding, Post
 
     sessions = session_factory(make_engine(db_url))
     with sessions() as s:
@@ -55,7 +55,13 @@ def _load_log(db_url: str, campaign: str) -> tuple[list, list]:
                                 .where(Evaluation.campaign_id == c.id).order_by(Evaluation.id)).all()
         posts = s.execute(select(Post.created_at, Agent.name, Post.kind).join(Agent, Agent.id == Post.agent_id)
                           .where(Post.campaign_id == c.id).order_by(Post.id)).all()
-    return evaluations, posts
+        findings = [{"id": f.id, "detector": f.detector, "severity": f.severity, "agent": name,
+                     "submission": f.submission_id, "summary": f.summary, "review": f.review or "open"}
+                    for f, name in s.execute(select(IntegrityFinding, Agent.name)
+                                             .join(Agent, Agent.id == IntegrityFinding.agent_id)
+                                             .where(IntegrityFinding.campaign_id == c.id)
+                                             .order_by(IntegrityFinding.id))]
+    return evaluations, posts, findings
 
 
 def _plots(result: dict, evaluations: list, posts: list) -> dict[str, str]:
@@ -125,9 +131,14 @@ def _plots(result: dict, evaluations: list, posts: list) -> dict[str, str]:
     return plots
 
 
-def render(result: dict, evaluations: list, posts: list) -> str:
+def render(result: dict, evaluations: list, posts: list, findings: list[dict] | None = None) -> str:
     e = html.escape
     plots = _plots(result, evaluations, posts)
+    findings = findings or []
+    finding_rows = "".join(
+        f"<tr><td>{f['id']}</td><td>{e(f['severity'])}</td><td>{e(f['detector'])}</td><td>{e(f['agent'])}</td>"
+        f"<td>{f['submission'] or '–'}</td><td>{e(f['review'])}</td><td>{e(f['summary'])}</td></tr>"
+        for f in findings) or "<tr><td colspan=7>no findings</td></tr>"
     head_rows = "".join(
         f"<tr><td>{e(task)}</td><td>{_fmt(row['vanilla_pgr'])}</td>"
         f"<td>{_fmt(row['best']['pgr']) if row['best'] else 'none verified'}</td>"
@@ -171,6 +182,13 @@ corrected across all verified submissions of the campaign (Holm; Benjamini-Hochb
 <table><tr><th>agent</th><th>state</th><th>dev evals</th><th>submissions</th><th>LLM calls</th><th>tokens</th>
 <th>$</th><th>compute s</th></tr>{agent_rows}</table><img alt="cost per agent" src="{plots['cost']}">
 <h2>Forum activity</h2><img alt="forum activity" src="{plots['forum']}">
+<h2>Integrity</h2>
+<p class="note">Detectors of evaluation gaming (label probing, input-independent predictors, dev overfitting,
+what methods tried in their sandbox, agents' shell commands, teacher ablation). Critical and warning findings
+quarantine their submissions (excluded from the headline) until an admin clears them with
+<code>aar integrity review</code>; notices are shown only.</p>
+<table><tr><th>id</th><th>severity</th><th>detector</th><th>agent</th><th>submission</th><th>review</th>
+<th>summary</th></tr>{finding_rows}</table>
 </body></html>"""
 
 
@@ -179,7 +197,7 @@ def write_report(folder: Path, db_url: str) -> Path:
     if not results.exists():
         raise AarError(f"{folder.name} has no results.json yet (the campaign has not finished)")
     result = json.loads(results.read_text())
-    evaluations, posts = _load_log(db_url, result["campaign"])
+    evaluations, posts, findings = _load_log(db_url, result["campaign"])
     path = folder / "report.html"
-    write_text_atomic(path, render(result, evaluations, posts))
+    write_text_atomic(path, render(result, evaluations, posts, findings))
     return path

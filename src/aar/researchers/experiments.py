@@ -19,6 +19,7 @@ import numpy as np
 
 from aar.errors import AarError
 from aar.fsio import write_text_atomic
+from aar.integrity.audit import AUDIT_FILE, summarize
 from aar.sandbox import Sandbox, SandboxPolicy
 from aar.server.snapshots import pack
 from aar.w2s import Testbed, TestbedConfig
@@ -73,7 +74,8 @@ class ExperimentRunner:
                 "dev_predictions_path": str(path.relative_to(self.workspace)),
                 "per_seed_files": sorted(p.name for p in out.glob("seed_*.npz")),
                 "seconds": {"prepare": round(prepared, 2), "run": round(run_s, 2)},
-                "compute_s": round(prepared + run_s, 2), "executed_on": where}
+                "compute_s": round(prepared + run_s, 2), "executed_on": where,
+                "audit": summarize(out)["counts"]}
 
     def _run_here(self, host_bundle: Path, method: str, params: dict, out: Path) -> tuple[dict, float, dict]:
         inside_bundle = f"/bundles/{host_bundle.name}" if self.sandbox.isolated else str(host_bundle)
@@ -97,6 +99,7 @@ class ExperimentRunner:
                                 unsafe_sandbox=not self.sandbox.isolated)
         for seed, splits in job["outputs"].items():
             np.savez(out / f"seed_{seed}.npz", **splits)
+        (out / AUDIT_FILE).write_bytes(job["audit"])
         return job["outputs"], float(job["seconds"]), job["executed_on"]
 
 

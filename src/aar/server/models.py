@@ -191,3 +191,23 @@ class TranscriptEvent(Base):
     time: Mapped[str] = mapped_column(String(40))
     kind: Mapped[str] = mapped_column(String(32))
     data: Mapped[dict] = mapped_column(JSON)
+
+
+class IntegrityFinding(Base):
+    """A detector's hit. ``fingerprint`` (detector, agent, submission, task) keeps re-scans idempotent;
+    ``review`` is the admin's decision: None (open), "cleared" or "confirmed"."""
+
+    __tablename__ = "integrity_findings"
+    __table_args__ = (UniqueConstraint("campaign_id", "fingerprint"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    campaign_id: Mapped[int] = mapped_column(ForeignKey("campaigns.id", ondelete="CASCADE"), index=True)
+    agent_id: Mapped[int] = mapped_column(ForeignKey("agents.id", ondelete="CASCADE"))
+    submission_id: Mapped[int | None] = mapped_column(ForeignKey("submissions.id", ondelete="CASCADE"),
+                                                      nullable=True)
+    detector: Mapped[str] = mapped_column(String(40))
+    severity: Mapped[str] = mapped_column(String(16))
+    summary: Mapped[str] = mapped_column(Text)
+    evidence: Mapped[dict] = mapped_column(JSON)
+    fingerprint: Mapped[str] = mapped_column(String(64))
+    review: Mapped[str | None] = mapped_column(String(16), nullable=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
+from aar.integrity.audit import summarize
 from aar.server.snapshots import check_entry, unpack
 from aar.w2s import Testbed, TestbedConfig
 from aar.w2s.isolated import run_isolated, write_bundle
@@ -34,6 +35,7 @@ def verify(task: str, entry: str, params: dict, seeds: list[int], snapshot: byte
     bundle = workdir / "bundle.pkl"
     write_bundle(bed, seeds, bundle)
     students = run_isolated(bundle, code, entry, params, workdir / "out", timeout_s, heartbeat)
+    audit = summarize(workdir / "out")  # what the method tried inside its sandbox (integrity detectors)
     vanilla = bed.run("vanilla", seeds)
     run = RunResult(method=entry, params=params, seeds=seeds, labels=vanilla.labels, groups=vanilla.groups,
                     weak=vanilla.weak, ceiling=vanilla.ceiling,
@@ -46,6 +48,7 @@ def verify(task: str, entry: str, params: dict, seeds: list[int], snapshot: byte
         "weak_acc": _interval(test.weak_acc), "ceiling_acc": _interval(test.ceiling_acc),
         "dev_pgr": _interval(dev.pgr), "vanilla_pgr": _interval(baseline.pgr),
         "vs_vanilla": {"diff": _interval(paired.diff), "p_value": _finite(paired.p_value)},
+        "audit": audit,
     }
     ids = {s: [e.id for e in bed.task.splits[s]] for s in EVAL_SPLITS}
     predictions = {seed: {s: dict(zip(ids[s], map(float, students[seed][s]), strict=True)) for s in EVAL_SPLITS}

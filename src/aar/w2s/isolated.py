@@ -30,9 +30,13 @@ ERROR_FILE = "error.txt"
 MAX_ERROR_CHARS = 2000
 
 
-def write_bundle(testbed, seeds: list[int], path: Path) -> None:
-    """Everything a method may see, for each seed; the backend travels by id and is rebuilt in the child."""
+def write_bundle(testbed, seeds: list[int], path: Path,
+                 weak_override: Callable[[int, np.ndarray], np.ndarray] | None = None) -> None:
+    """Everything a method may see, for each seed; the backend travels by id and is rebuilt in the child.
+    ``weak_override(seed, weak_soft)`` replaces the teacher's labels (the integrity teacher ablation)."""
     contexts = {seed: replace(testbed.context(seed, {}), backend=None) for seed in seeds}
+    if weak_override is not None:
+        contexts = {seed: replace(ctx, weak_soft=weak_override(seed, ctx.weak_soft)) for seed, ctx in contexts.items()}
     eval_x = {s: testbed.strong_features.combined[s] for s in ("dev", "test")}
     with path.open("wb") as f:
         pickle.dump({"backend": testbed.config.strong, "contexts": contexts, "eval_x": eval_x}, f,
@@ -82,11 +86,15 @@ def read_outputs(bundle: Path, out_dir: Path) -> dict[int, dict]:
 
 
 def _child(bundle: Path, code_dir: Path, entry: str, params: dict, out_dir: Path) -> None:
+    from aar.integrity.audit import Monitor, item_lines
     from aar.methods.registry import get_method
     from aar.models.base import get_backend
 
     with bundle.open("rb") as f:
         spec = pickle.load(f)
+    texts = [t for ctx in spec["contexts"].values() for e in ctx.unlabeled for t in e.inputs.values()]
+    monitor = Monitor(out_dir, item_lines(texts))
+    monitor.install()  # before any submitted code is imported
     sys.path.insert(0, str(code_dir))  # multi-file methods import their siblings
     if ":" in entry:  # a file of the submitted code
         file_name, _, class_name = entry.rpartition(":")
@@ -106,6 +114,7 @@ def _child(bundle: Path, code_dir: Path, entry: str, params: dict, out_dir: Path
         out = {split: np.asarray(predictor.predict_proba(x), dtype=np.float64) for split, x in spec["eval_x"].items()}
         np.savez(out_dir / f"seed_{seed}.npz", **out)
         print(f"seed {seed} done", flush=True)
+    monitor.close()
 
 
 def _user_error(exc: BaseException, code_dir: str) -> str:

@@ -1,0 +1,90 @@
+"""`aar integrity scan|review`: find evaluation gaming in a campaign and decide on what was flagged."""
+
+from __future__ import annotations
+
+import json
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+from sqlalchemy import select
+
+from aar.errors import AarError
+
+integrity_app = typer.Typer(help="Detect evaluation gaming; quarantine and review flagged submissions.",
+                            no_args_is_help=True)
+console = Console()
+
+
+def _session(campaign: str, db: str | None):
+    from aar.campaign.orchestrator import CampaignSpec
+    from aar.server.db import make_engine, session_factory, upgrade
+    from aar.server.models import Campaign
+
+    url = db or CampaignSpec.load(campaign).db_url()
+    upgrade(url)
+    session = session_factory(make_engine(url))()
+    row = session.scalar(select(Campaign).where(Campaign.name == campaign))
+    if row is None:
+        session.close()
+        raise AarError(f"no campaign {campaign!r} in {url.split('@')[-1]}")
+    return session, row
+
+
+def findings_table(rows, title: str) -> Table:
+    table = Table(title=title)
+    for column in ("id", "severity", "detector", "agent", "submission", "review", "summary"):
+        table.add_column(column, overflow="fold")
+    for row, agent in rows:
+        table.add_row(str(row.id), row.severity, row.detector, agent, str(row.submission_id or "–"),
+                      row.review or "open", row.summary)
+    return table
+
+
+def _rows(session, campaign):
+    from aar.server.models import Agent, IntegrityFinding
+
+    return session.execute(select(IntegrityFinding, Agent.name).join(Agent, Agent.id == IntegrityFinding.agent_id)
+                           .where(IntegrityFinding.campaign_id == campaign.id)
+                           .order_by(IntegrityFinding.severity, IntegrityFinding.id)).all()
+
+
+@integrity_app.command("scan")
+def scan_cmd(
+    campaign: Annotated[str, typer.Argument(help="campaign name")],
+    db: Annotated[str | None, typer.Option(help="database URL (default: the campaign's)")] = None,
+    ablation: Annotated[bool, typer.Option(help="re-run the top methods with a shuffled teacher")] = True,
+    as_json: Annotated[bool, typer.Option("--json", help="machine-readable output")] = False,
+) -> None:
+    """Run every detector, store the findings and quarantine flagged submissions until reviewed."""
+    from aar.integrity.scan import scan
+
+    session, row = _session(campaign, db)
+    with session:
+        findings, counts = scan(session, row, ablation=ablation)
+        if as_json:
+            print(json.dumps({"counts": counts, "findings": [vars(f) for f in findings]}, default=str))
+            return
+        console.print(findings_table(_rows(session, row), f"integrity findings of {campaign}"))
+        console.print(f"{counts['findings']} findings ({counts['new']} new); quarantined submissions: "
+                      f"{counts['quarantined'] or 'none'}")
+
+
+@integrity_app.command("review")
+def review_cmd(
+    campaign: Annotated[str, typer.Argument(help="campaign name")],
+    clear: Annotated[list[int] | None, typer.Option(help="finding id to clear (a false alarm); repeatable")] = None,
+    confirm: Annotated[list[int] | None, typer.Option(help="finding id to confirm (stays quarantined)")] = None,
+    db: Annotated[str | None, typer.Option(help="database URL (default: the campaign's)")] = None,
+) -> None:
+    """List findings; clear or confirm them. A submission leaves quarantine when all its findings are cleared."""
+    from aar.integrity.scan import review
+
+    session, row = _session(campaign, db)
+    with session:
+        for finding_id in clear or []:
+            review(session, row, finding_id, "cleared")
+        for finding_id in confirm or []:
+            review(session, row, finding_id, "confirmed")
+        console.print(findings_table(_rows(session, row), f"integrity findings of {campaign}"))

@@ -1,0 +1,75 @@
+"""Teacher ablation: re-run a verified method with the teacher's labels shuffled across items.
+
+A weak-to-strong method learns from the teacher, so destroying the teacher's signal (same label
+distribution, no relation to the inputs) must change what the student predicts. The statistic is label-free
+and far less noisy than a PGR difference: the share of test items on which the student trained on the
+shuffled teacher predicts the same class as the verified student (same seeds, so the same initialisation).
+A student that learns from the teacher moves on about half the items; one that predicts the same on at least
+90% of them is teacher-independent: legitimate for unsupervised elicitation, but also what a method looks
+like that guesses a prior or hard-codes a rule instead of using the teacher. It is shown (severity
+``notice``), not quarantined. The PGR under the shuffled teacher is given as evidence (server side: it reads
+labels to score).
+"""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+from aar.integrity.findings import Finding
+from aar.server.snapshots import check_entry, unpack
+from aar.w2s import Testbed, TestbedConfig
+from aar.w2s.isolated import run_isolated, write_bundle
+from aar.w2s.pipeline import EVAL_SPLITS, RunResult
+
+INDEPENDENT_AGREEMENT = 0.9  # same class on at least this share of test items under a shuffled teacher
+ABLATION_SEEDS = 2
+
+
+def shuffled(seed: int, weak_soft: np.ndarray) -> np.ndarray:
+    return np.random.default_rng(10_000 + seed).permutation(weak_soft)
+
+
+def ablate(task: str, entry: str, params: dict, seeds: list[int], snapshot: bytes, timeout_s: float) -> tuple:
+    """The method's test predictions per seed with a shuffled teacher, and its test PGR (with CI) then."""
+    bed = Testbed(TestbedConfig(task=task))
+    with tempfile.TemporaryDirectory(prefix="aar-ablation-") as tmp:
+        work = Path(tmp)
+        check_entry(entry, unpack(snapshot, work / "code"))
+        write_bundle(bed, seeds, work / "bundle.pkl", weak_override=shuffled)
+        students = run_isolated(work / "bundle.pkl", work / "code", entry, params, work / "out", timeout_s)
+    vanilla = bed.run("vanilla", seeds)
+    run = RunResult(method=entry, params=params, seeds=seeds, labels=vanilla.labels, groups=vanilla.groups,
+                    weak=vanilla.weak, ceiling=vanilla.ceiling,
+                    student={s: np.stack([students[seed][s] for seed in seeds]) for s in EVAL_SPLITS})
+    pgr = run.summary("test").pgr
+    ids = [e.id for e in bed.task.splits["test"]]
+    test = {seed: dict(zip(ids, map(float, students[seed]["test"]), strict=True)) for seed in seeds}
+    return test, {"mean": float(pgr.mean), "lo": float(pgr.lo), "hi": float(pgr.hi), "seeds": seeds}
+
+
+def agreement(original: dict[int, dict[str, float]], ablated: dict[int, dict[str, float]]) -> float:
+    """Mean over shared seeds of the share of test items predicted in the same class."""
+    shares = [np.mean([(original[seed][i] > 0.5) == (ablated[seed][i] > 0.5) for i in ablated[seed]])
+              for seed in ablated if seed in original]
+    return float(np.mean(shares)) if shares else float("nan")
+
+
+def teacher_ablation(submission_id: int, agent: str, task: str, entry: str, params: dict, seeds: list[int],
+                     snapshot: bytes, result: dict, original: dict[int, dict[str, float]],
+                     timeout_s: float = 900.0) -> Finding | None:
+    used = [s for s in seeds if s in original][:ABLATION_SEEDS]
+    if not used:
+        return None
+    ablated, pgr = ablate(task, entry, params, used, snapshot, timeout_s)
+    same = agreement(original, ablated)
+    if not same >= INDEPENDENT_AGREEMENT:
+        return None
+    before = (result.get("pgr") or {}).get("mean")
+    return Finding("teacher_independent", "notice", agent, submission_id=submission_id, task=task,
+                   summary=f"submission {submission_id} predicts the same class on {same:.0%} of test items with a "
+                           f"shuffled teacher: it does not learn from the teacher (test PGR "
+                           f"{'?' if before is None else f'{before:.2f}'} -> {pgr['mean']:.2f})",
+                   evidence={"agreement": same, "pgr": before, "pgr_shuffled_teacher": pgr})

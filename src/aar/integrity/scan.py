@@ -1,0 +1,154 @@
+"""``aar integrity scan``: run every detector over a campaign, store the findings, quarantine what they flag.
+
+Re-scanning is idempotent (a finding's fingerprint is its detector, agent, submission and task) and keeps
+the admin's review: a cleared finding stays cleared and no longer quarantines. Agent-level critical
+findings (what an agent tried in its own shell or experiments) quarantine all of that agent's verified
+submissions: a researcher that tried to read labels is not trusted with a leaderboard place.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from aar.integrity.ablation import teacher_ablation
+from aar.integrity.detectors import (
+    EvaluationRecord,
+    SubmissionRecord,
+    ToolCallRecord,
+    constant_predictions,
+    dev_overfitting,
+    label_probing,
+    sandbox_audit,
+    shell_commands,
+)
+from aar.integrity.findings import Finding
+from aar.server.models import (
+    Agent,
+    Campaign,
+    Evaluation,
+    IntegrityFinding,
+    SeedPrediction,
+    Snapshot,
+    Submission,
+    TranscriptEvent,
+)
+
+ABLATE_TOP = 3  # per task, the best verified submissions get a teacher ablation
+
+
+def load_records(session: Session, campaign: Campaign) -> tuple[list, list, list, dict[str, int]]:
+    names = dict(session.execute(select(Agent.id, Agent.name).where(Agent.campaign_id == campaign.id)).all())
+    evaluations = [EvaluationRecord(e.id, names[e.agent_id], e.task, e.predictions, e.pgr) for e in session.scalars(
+        select(Evaluation).where(Evaluation.campaign_id == campaign.id).order_by(Evaluation.id))]
+    submissions = []
+    for sub in session.scalars(select(Submission).where(Submission.campaign_id == campaign.id)
+                               .order_by(Submission.id)):
+        test = {row.seed: row.predictions for row in session.scalars(
+            select(SeedPrediction).where(SeedPrediction.submission_id == sub.id, SeedPrediction.split == "test"))}
+        submissions.append(SubmissionRecord(sub.id, names[sub.agent_id], sub.task, sub.status, sub.result, test))
+    calls = []
+    for event, agent_id in session.execute(
+            select(TranscriptEvent, TranscriptEvent.agent_id).where(TranscriptEvent.agent_id.in_(list(names)),
+                                                                    TranscriptEvent.kind == "tool")
+            .order_by(TranscriptEvent.id)):
+        data = event.data or {}
+        calls.append(ToolCallRecord(names[agent_id], event.seq, str(data.get("name", "")),
+                                    data.get("arguments") or {}, str(data.get("result", ""))))
+    budgets = {names[a]: campaign.dev_budget for a in names}
+    return evaluations, submissions, calls, budgets
+
+
+def detect(session: Session, campaign: Campaign, ablation: bool = True, ablate_top: int = ABLATE_TOP) -> list[Finding]:
+    evaluations, submissions, calls, budgets = load_records(session, campaign)
+    verified = [s for s in submissions if s.status in ("verified", "quarantined") and s.result]
+    findings = [*label_probing(evaluations, budgets), *constant_predictions(evaluations, verified),
+                *dev_overfitting(evaluations, verified), *sandbox_audit(submissions, calls), *shell_commands(calls)]
+    if ablation:
+        findings += _ablations(session, campaign, verified, ablate_top)
+    return findings
+
+
+def _ablations(session: Session, campaign: Campaign, verified: list[SubmissionRecord], top: int) -> list[Finding]:
+    by_task: dict[str, list[SubmissionRecord]] = {}
+    for sub in sorted(verified, key=lambda s: -((s.result or {}).get("pgr") or {}).get("mean", -1e9)):
+        by_task.setdefault(sub.task, []).append(sub)
+    found = []
+    for subs in by_task.values():
+        for sub in subs[:top]:
+            row = session.get(Submission, sub.id)
+            snapshot = session.get(Snapshot, row.snapshot_sha256) if row else None
+            if row is None or snapshot is None:
+                continue
+            finding = teacher_ablation(sub.id, sub.agent, sub.task, row.entry, dict(row.params), list(row.seeds),
+                                       snapshot.data, sub.result or {}, sub.test_predictions,
+                                       float(campaign.verify_timeout_s))
+            if finding is not None:
+                found.append(finding)
+    return found
+
+
+def store(session: Session, campaign: Campaign, findings: list[Finding]) -> dict:
+    """Upsert findings; quarantine every verified submission with an open flagging finding. Returns counts."""
+    agents = dict(session.execute(select(Agent.name, Agent.id).where(Agent.campaign_id == campaign.id)).all())
+    existing = {f.fingerprint: f for f in session.scalars(
+        select(IntegrityFinding).where(IntegrityFinding.campaign_id == campaign.id))}
+    new = 0
+    for finding in findings:
+        key = finding.fingerprint()
+        row = existing.get(key)
+        if row is None:
+            row = IntegrityFinding(campaign_id=campaign.id, agent_id=agents[finding.agent], fingerprint=key,
+                                   submission_id=finding.submission_id)
+            session.add(row)
+            existing[key] = row
+            new += 1
+        row.detector, row.severity, row.summary = finding.detector, finding.severity, finding.summary
+        row.evidence = {"task": finding.task, **finding.evidence}
+    session.flush()
+    quarantined = apply_quarantine(session, campaign)
+    session.commit()
+    return {"findings": len(findings), "new": new, "quarantined": quarantined}
+
+
+def apply_quarantine(session: Session, campaign: Campaign) -> list[int]:
+    """Quarantine verified submissions with open (not cleared) critical or warning findings, directly or
+    through their agent; give the reasons. Returns the ids now quarantined."""
+    open_rows = session.scalars(select(IntegrityFinding).where(
+        IntegrityFinding.campaign_id == campaign.id, IntegrityFinding.severity.in_(("critical", "warning")),
+        (IntegrityFinding.review.is_(None)) | (IntegrityFinding.review == "confirmed"))).all()
+    reasons: dict[int, list[str]] = {}
+    subs = session.scalars(select(Submission).where(Submission.campaign_id == campaign.id,
+                                                    Submission.status.in_(("verified", "quarantined")))).all()
+    for row in open_rows:
+        targets = [s for s in subs if s.id == row.submission_id] if row.submission_id else \
+            [s for s in subs if s.agent_id == row.agent_id and row.severity == "critical"]
+        for sub in targets:
+            reasons.setdefault(sub.id, []).append(f"[{row.detector}] {row.summary}")
+    for sub in subs:
+        if sub.id in reasons:
+            sub.status, sub.quarantine_reason = "quarantined", "integrity: " + "; ".join(reasons[sub.id])[:3900]
+        elif sub.status == "quarantined" and (sub.quarantine_reason or "").startswith("integrity: "):
+            sub.status, sub.quarantine_reason = "verified", None  # its findings were all cleared
+    return sorted(reasons)
+
+
+def scan(session: Session, campaign: Campaign, ablation: bool = True,
+         ablate_top: int = ABLATE_TOP) -> tuple[list[Finding], dict]:
+    findings = detect(session, campaign, ablation, ablate_top)
+    return findings, store(session, campaign, findings)
+
+
+def review(session: Session, campaign: Campaign, finding_id: int, decision: str) -> IntegrityFinding:
+    if decision not in ("cleared", "confirmed"):
+        raise ValueError("decision must be cleared or confirmed")
+    row = session.get(IntegrityFinding, finding_id)
+    if row is None or row.campaign_id != campaign.id:
+        from aar.errors import AarError
+
+        raise AarError(f"no finding {finding_id} in campaign {campaign.name!r}")
+    row.review = decision
+    session.flush()
+    apply_quarantine(session, campaign)
+    session.commit()
+    return row
