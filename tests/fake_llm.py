@@ -43,7 +43,8 @@ def usage(step: int) -> dict[str, int]:
 class Script:
     """The scripted researcher: each step sees the previous tool results (name -> parsed content)."""
 
-    def __init__(self) -> None:
+    def __init__(self, escape: bool = True) -> None:
+        self.escape = escape  # step 7 tries to leave the workspace (an integrity finding in a campaign)
         self.step = 0
         self.requests: list[dict] = []
         self.results: list[dict[str, Any]] = []  # decoded tool results per request
@@ -67,7 +68,8 @@ class Script:
         if self.step == 6:
             return "notebook_write", {"content": "submitted method.py:Mine; dev PGR posted"}
         if self.step == 7:
-            return "read_file", {"path": "../../etc/passwd"}  # must come back as an error, not a crash
+            path = "../../etc/passwd" if self.escape else "notes/missing.txt"
+            return "read_file", {"path": path}  # must come back as an error, not a crash
         if self.step == 8:
             return "finish", {"summary": "done"}
         return None
@@ -77,13 +79,14 @@ class Scripts:
     """One scripted session per researcher, told apart by the system prompt (it names the agent), for a
     fake server shared by a whole campaign."""
 
-    def __init__(self) -> None:
+    def __init__(self, escape: bool = True) -> None:
+        self.escape = escape
         self.sessions: dict[str, Script] = {}
         self._lock = threading.Lock()
 
     def for_system(self, system: str) -> Script:
         with self._lock:
-            return self.sessions.setdefault(system, Script())
+            return self.sessions.setdefault(system, Script(self.escape))
 
 
 def _script(script: Script | Scripts, system: Any) -> Script:

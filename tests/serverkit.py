@@ -40,7 +40,7 @@ def method_archive(directory: Path, source: str, name: str = "method.py") -> str
     return base64.b64encode(pack(directory)).decode()
 
 
-def wait_for(client: httpx.Client, submission_id: int, statuses: tuple[str, ...], timeout_s: float = 300) -> dict:
+def wait_for(client: httpx.Client, submission_id: int, statuses: tuple[str, ...], timeout_s: float = 600) -> dict:
     deadline = time.time() + timeout_s
     while time.time() < deadline:
         view = client.get(f"/v1/submissions/{submission_id}").json()

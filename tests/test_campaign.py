@@ -70,6 +70,7 @@ def test_kill_9_then_resume_finishes_with_nothing_lost_or_doubled(tmp_path: Path
         per_agent.setdefault(s["agent"], []).append(s)
     assert {a: len(subs) for a, subs in per_agent.items()} == {a["name"]: 1 for a in agents}  # no double submit
     assert all(s["status"] == "verified" for s in result["submissions"])
+    assert [f for f in result["integrity"] if f["severity"] != "notice"] == []  # honest: nothing flagged
     chat = result["tasks"]["chat"]
     assert chat["best"]["pgr"]["lo"] <= chat["best"]["pgr"]["mean"] <= chat["best"]["pgr"]["hi"]
     assert 0 <= chat["best"]["p_holm"] <= 1 and chat["best"]["p_holm"] >= chat["best"]["p_vs_vanilla"]
@@ -83,6 +84,7 @@ def test_kill_9_then_resume_finishes_with_nothing_lost_or_doubled(tmp_path: Path
             assert mirrored == [row["seq"] for row in read_transcript(path)]  # the dashboard lost nothing
     report = (folder / "report.html").read_text()  # written by `aar run` at the end
     assert report.count("data:image/png;base64,") == 4 and "Headline" in report and "Holm" in report
+    assert "<h2>Integrity</h2>" in report
     assert all(a["name"] in report for a in agents) and "<script" not in report
     again = subprocess.run([sys.executable, "-m", "aar.cli", "report", "crashy"], capture_output=True, text=True,
                            timeout=300)
@@ -98,7 +100,7 @@ def test_campaign_with_llm_researchers(backend: str, tmp_path: Path) -> None:
     protocol, one scripted session per researcher) do a whole campaign; cost is priced from real usage."""
     from tests.fake_llm import Scripts, anthropic_server, openai_server
 
-    scripts = Scripts()
+    scripts = Scripts(escape=False)  # honest researchers (a path escape would be an integrity finding)
     base, server = (anthropic_server if backend == "anthropic" else openai_server)(scripts)
     model = "claude-sonnet-5-5" if backend == "anthropic" else "gpt-5.4"
     name = f"llm-{backend}"
@@ -118,4 +120,5 @@ def test_campaign_with_llm_researchers(backend: str, tmp_path: Path) -> None:
     if backend == "anthropic":  # priced from the built-in list; an OpenAI-compatible model needs --price
         assert all(a["cost_usd"] > 0 for a in result["agents"])
     assert len(result["submissions"]) == 2 and all(s["status"] == "verified" for s in result["submissions"])
+    assert [f for f in result["integrity"] if f["severity"] != "notice"] == []
     assert result["cost_usd"] == pytest.approx(sum(a["cost_usd"] for a in result["agents"]))

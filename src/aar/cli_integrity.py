@@ -55,6 +55,8 @@ def scan_cmd(
     campaign: Annotated[str, typer.Argument(help="campaign name")],
     db: Annotated[str | None, typer.Option(help="database URL (default: the campaign's)")] = None,
     ablation: Annotated[bool, typer.Option(help="re-run the top methods with a shuffled teacher")] = True,
+    ablate_top: Annotated[int, typer.Option(min=1, max=1000, help="per task, how many of the best unflagged "
+                                            "submissions get the teacher ablation")] = 3,
     as_json: Annotated[bool, typer.Option("--json", help="machine-readable output")] = False,
 ) -> None:
     """Run every detector, store the findings and quarantine flagged submissions until reviewed."""
@@ -62,7 +64,7 @@ def scan_cmd(
 
     session, row = _session(campaign, db)
     with session:
-        findings, counts = scan(session, row, ablation=ablation)
+        findings, counts = scan(session, row, ablation=ablation, ablate_top=ablate_top)
         if as_json:
             print(json.dumps({"counts": counts, "findings": [vars(f) for f in findings]}, default=str))
             return

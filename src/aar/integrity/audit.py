@@ -40,8 +40,12 @@ def item_lines(texts: list[str]) -> frozenset[str]:
 
 
 class Monitor:
-    def __init__(self, out_dir: Path, lines: frozenset[str]):
+    def __init__(self, out_dir: Path, lines: frozenset[str], allowed: tuple[str, ...] = ()):
         self.path = str((out_dir / AUDIT_FILE).resolve())
+        # the interpreter, its libraries (lazy imports open files there, under /root or /home alike) and the
+        # method's own folders are never "sensitive"
+        roots = {sys.prefix, sys.base_prefix, sys.exec_prefix, *sys.path, str(out_dir.resolve()), *allowed}
+        self.allowed = tuple(sorted(os.path.abspath(r) + os.sep for r in roots if r and os.path.isabs(r)))
         self.fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
         self.lines = lines
         self.counts: Counter[str] = Counter()
@@ -75,7 +79,7 @@ class Monitor:
             path = os.path.abspath(os.fsdecode(args[0]))
             if path == self.path:
                 raise PermissionError("the audit log is not writable by methods")
-            if SENSITIVE_PATH.search(path):
+            if SENSITIVE_PATH.search(path) and not (path + os.sep).startswith(self.allowed):
                 self._write("forbidden_path", path=path)
         elif event in TAMPER_EVENTS and args and self._mine(args[0]):
             self._write("tamper", event=event)

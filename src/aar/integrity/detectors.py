@@ -201,7 +201,10 @@ def shell_commands(tool_calls: list[ToolCallRecord]) -> list[Finding]:
     """The agents' own shell and Python commands (from transcripts): attempts to reach the network, dump the
     environment or read sensitive paths, whether or not the sandbox let them succeed."""
     hits: dict[tuple[str, str], list[dict]] = defaultdict(list)
+    escapes: dict[str, list[dict]] = defaultdict(list)
     for call in tool_calls:
+        if call.name in ("read_file", "write_file", "list_files") and "outside your workspace" in call.result:
+            escapes[call.agent].append({"seq": call.seq, "tool": call.name, "path": call.arguments.get("path")})
         if call.name not in ("run_shell", "run_python"):
             continue
         text = str(call.arguments.get("command") or call.arguments.get("code") or "")
@@ -211,7 +214,12 @@ def shell_commands(tool_calls: list[ToolCallRecord]) -> list[Finding]:
         paths = [token for token in re.split(r"[\s'\"()=,;|<>]+", text) if SENSITIVE_PATH.search(token)]
         if paths:
             hits[(call.agent, "forbidden_path")].append({"seq": call.seq, "paths": paths[:5]})
-    return [Finding(f"shell_{kind}", "critical", agent,
-                    summary=f"{agent} ran {len(found)} command(s) that {AUDIT_KINDS[kind]}",
-                    evidence={"commands": found[:10]})
-            for (agent, kind), found in sorted(hits.items())]
+    findings = [Finding(f"shell_{kind}", "critical", agent,
+                        summary=f"{agent} ran {len(found)} command(s) that {AUDIT_KINDS[kind]}",
+                        evidence={"commands": found[:10]})
+                for (agent, kind), found in sorted(hits.items())]
+    findings += [Finding("tool_path_escape", "critical", agent,
+                         summary=f"{agent} asked its file tools for {len(found)} path(s) outside its workspace",
+                         evidence={"calls": found[:10]})
+                 for agent, found in sorted(escapes.items())]
+    return findings

@@ -64,8 +64,11 @@ def detect(session: Session, campaign: Campaign, ablation: bool = True, ablate_t
     verified = [s for s in submissions if s.status in ("verified", "quarantined") and s.result]
     findings = [*label_probing(evaluations, budgets), *constant_predictions(evaluations, verified),
                 *dev_overfitting(evaluations, verified), *sandbox_audit(submissions, calls), *shell_commands(calls)]
-    if ablation:
-        findings += _ablations(session, campaign, verified, ablate_top)
+    if ablation:  # the top clean submissions per task: flagged ones leave the leaderboard anyway
+        flagged = {f.submission_id for f in findings if f.flags}
+        agents_flagged = {f.agent for f in findings if f.flags and f.submission_id is None}
+        clean = [s for s in verified if s.id not in flagged and s.agent not in agents_flagged]
+        findings += _ablations(session, campaign, clean, ablate_top)
     return findings
 
 

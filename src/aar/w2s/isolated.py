@@ -93,7 +93,7 @@ def _child(bundle: Path, code_dir: Path, entry: str, params: dict, out_dir: Path
     with bundle.open("rb") as f:
         spec = pickle.load(f)
     texts = [t for ctx in spec["contexts"].values() for e in ctx.unlabeled for t in e.inputs.values()]
-    monitor = Monitor(out_dir, item_lines(texts))
+    monitor = Monitor(out_dir, item_lines(texts), allowed=(str(code_dir.resolve()), str(bundle.resolve().parent)))
     monitor.install()  # before any submitted code is imported
     sys.path.insert(0, str(code_dir))  # multi-file methods import their siblings
     if ":" in entry:  # a file of the submitted code
