@@ -143,6 +143,25 @@ def test_every_planted_cheater_is_flagged_and_no_honest_run(planted: dict) -> No
     again = _scan(planted)  # idempotent: nothing new on a re-scan
     assert again["counts"]["new"] == 0
 
+    # the dashboard's integrity page shows every finding with its evidence
+    import httpx
+
+    with httpx.Client(base_url=planted["base"]) as browser:
+        assert browser.post("/dashboard/login", data={"token": ADMIN}).status_code == 303
+        page = browser.get(f"/dashboard/c/{planted['name']}/integrity")
+    assert page.status_code == 200 and all(detector in page.text for detector in EXPECTED.values())
+    assert page.text.index(">critical</span>") < page.text.index(">notice</span>")  # most serious first
+    from tests.browser import browser_page, screenshot
+
+    with browser_page() as tab:
+        tab.goto(f"{planted['base']}/dashboard/login")
+        tab.fill("input[name=token]", ADMIN)
+        tab.click("button[type=submit]")
+        tab.wait_for_url(f"{planted['base']}/dashboard/")
+        tab.goto(f"{planted['base']}/dashboard/c/{planted['name']}/integrity")
+        assert tab.locator("#findings tr").count() == len(report["findings"])
+        screenshot(tab, f"{'sqlite' if planted['db'] else 'postgresql'}-integrity")
+
 
 def test_review_clears_a_false_alarm(planted: dict) -> None:
     url = DB_URLS[planted["base"]]

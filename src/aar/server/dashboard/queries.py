@@ -11,7 +11,16 @@ from sqlalchemy.orm import Session
 
 from aar.server.api.admin import agent_view, campaign_totals
 from aar.server.api.submissions import leaderboard_rows
-from aar.server.models import Agent, Campaign, Evaluation, Post, Submission, TranscriptEvent, Vote
+from aar.server.models import (
+    Agent,
+    Campaign,
+    Evaluation,
+    IntegrityFinding,
+    Post,
+    Submission,
+    TranscriptEvent,
+    Vote,
+)
 
 PAGE = 100  # rows per first render and per poll; older rows come with "older" links
 
@@ -129,3 +138,13 @@ def _submission_row(sub: Submission, agent: str) -> dict:
 
 def leaderboard(session: Session, campaign: Campaign) -> list[dict]:
     return leaderboard_rows(session, campaign, None)
+
+
+def findings(session: Session, campaign: Campaign) -> list[dict]:
+    """Integrity findings (``aar integrity scan``), most serious first; a short list, rendered whole."""
+    order = {"critical": 0, "warning": 1, "notice": 2}
+    rows = session.execute(select(IntegrityFinding, Agent.name).join(Agent, Agent.id == IntegrityFinding.agent_id)
+                           .where(IntegrityFinding.campaign_id == campaign.id)).all()
+    out = [{"id": f.id, "severity": f.severity, "detector": f.detector, "agent": name, "submission": f.submission_id,
+            "summary": f.summary, "review": f.review or "open", "evidence": f.evidence} for f, name in rows]
+    return sorted(out, key=lambda f: (order.get(f["severity"], 3), f["id"]))

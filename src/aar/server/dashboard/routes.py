@@ -195,3 +195,9 @@ def submissions_fragment(request: Request, campaign: str, after: Cursor = 0,
     c = campaign_by_name(session, campaign)
     open_ids = [int(x) for x in open.split(",") if x][: queries.PAGE]
     return _fragment(request, "_submission_rows.html", queries.submissions(session, c, after, open_ids))
+
+
+@pages.get("/c/{campaign}/integrity", response_class=HTMLResponse)
+def integrity_page(request: Request, campaign: str, session: Session = Depends(db)) -> HTMLResponse:
+    c = campaign_by_name(session, campaign)
+    return _page(request, "integrity.html", campaign=c, tab="integrity", findings=queries.findings(session, c))
