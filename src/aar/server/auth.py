@@ -54,3 +54,11 @@ def campaign_by_name(session: Session, name: str) -> Campaign:
     if found is None:
         raise HTTPException(404, "no such campaign")
     return found
+
+
+def agent_by_name(session: Session, campaign: Campaign, name: str) -> Agent:
+    found = session.scalar(select(Agent).where(Agent.campaign_id == campaign.id, Agent.name == name)) \
+        if NAME.match(name) else None
+    if found is None:
+        raise HTTPException(404, "no such agent")
+    return found

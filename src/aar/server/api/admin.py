@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 
 from aar.server.api import Body
 from aar.server.api.submissions import leaderboard_rows
-from aar.server.auth import NAME, TASK, campaign_by_name, db, require_admin, token_digest
+from aar.server.auth import NAME, TASK, agent_by_name, campaign_by_name, db, require_admin, token_digest
 from aar.server.models import (
     Agent,
     Campaign,
@@ -123,14 +123,6 @@ def agent_view(a: Agent) -> dict:
             "last_seen": a.last_seen.isoformat() if a.last_seen else None, "created_at": a.created_at.isoformat()}
 
 
-def _agent(session: Session, campaign: Campaign, name: str) -> Agent:
-    found = session.scalar(select(Agent).where(Agent.campaign_id == campaign.id, Agent.name == name)) \
-        if NAME.match(name) else None
-    if found is None:
-        raise HTTPException(404, "no such agent")
-    return found
-
-
 @router.post("/campaigns", status_code=201)
 def create_campaign(body: CampaignIn, session: Session = Depends(db)) -> dict:
     campaign = Campaign(**body.model_dump())
@@ -172,18 +164,22 @@ def create_agent(campaign: str, body: AgentIn, session: Session = Depends(db)) -
 @router.get("/campaigns/{campaign}")
 def campaign_status(campaign: str, session: Session = Depends(db)) -> dict:
     owner = campaign_by_name(session, campaign)
-    agents = session.scalars(select(Agent).where(Agent.campaign_id == owner.id).order_by(Agent.name)).all()
+    return {**_campaign_view(owner), "totals": campaign_totals(session, owner), "agents": agent_views(session, owner)}
+
+
+def agent_views(session: Session, campaign: Campaign) -> list[dict]:
+    """Every agent of a campaign by name, with usage and the best dev PGR it has seen."""
+    agents = session.scalars(select(Agent).where(Agent.campaign_id == campaign.id).order_by(Agent.name)).all()
     best = dict(session.execute(select(Evaluation.agent_id, func.max(Evaluation.pgr))
-                                .where(Evaluation.campaign_id == owner.id).group_by(Evaluation.agent_id)).all())
-    return {**_campaign_view(owner), "totals": campaign_totals(session, owner),
-            "agents": [agent_view(a) | {"best_dev_pgr": best.get(a.id)} for a in agents]}
+                                .where(Evaluation.campaign_id == campaign.id).group_by(Evaluation.agent_id)).all())
+    return [agent_view(a) | {"best_dev_pgr": best.get(a.id)} for a in agents]
 
 
 @router.post("/campaigns/{campaign}/agents/{agent}/usage")
 def record_usage(campaign: str, agent: str, body: UsageIn, session: Session = Depends(db)) -> dict:
     """Add an agent's usage atomically; answer with its totals, budgets and which budgets are spent."""
     owner = campaign_by_name(session, campaign)
-    me = _agent(session, owner, agent)
+    me = agent_by_name(session, owner, agent)
     values = body.model_dump()
     session.execute(update(Agent).where(Agent.id == me.id).values(
         last_seen=utcnow(), **{k: getattr(Agent, k) + v for k, v in values.items()}))
@@ -218,7 +214,7 @@ def campaign_totals(session: Session, campaign: Campaign) -> dict:
 
 @router.put("/campaigns/{campaign}/agents/{agent}/state")
 def set_state(campaign: str, agent: str, body: StateIn, session: Session = Depends(db)) -> dict:
-    me = _agent(session, campaign_by_name(session, campaign), agent)
+    me = agent_by_name(session, campaign_by_name(session, campaign), agent)
     me.state, me.stop_reason, me.last_seen = body.state, body.reason, utcnow()
     session.commit()
     return agent_view(me)
@@ -227,7 +223,7 @@ def set_state(campaign: str, agent: str, body: StateIn, session: Session = Depen
 @router.post("/campaigns/{campaign}/agents/{agent}/transcript")
 def append_transcript(campaign: str, agent: str, body: TranscriptIn, session: Session = Depends(db)) -> dict:
     """Mirror transcript lines; idempotent per ``seq`` (a line sent twice after a lost answer is kept once)."""
-    me = _agent(session, campaign_by_name(session, campaign), agent)
+    me = agent_by_name(session, campaign_by_name(session, campaign), agent)
     seqs = [e.seq for e in body.events]
     have = set(session.scalars(select(TranscriptEvent.seq).where(TranscriptEvent.agent_id == me.id,
                                                                  TranscriptEvent.seq.in_(seqs))))
@@ -250,7 +246,7 @@ def transcript_max_seq(session: Session, agent_id: int) -> int:
 @router.get("/campaigns/{campaign}/agents/{agent}/transcript")
 def read_transcript(campaign: str, agent: str, after: Annotated[int, Query(ge=0)] = 0,
                     limit: Annotated[int, Query(ge=1, le=1000)] = 200, session: Session = Depends(db)) -> dict:
-    me = _agent(session, campaign_by_name(session, campaign), agent)
+    me = agent_by_name(session, campaign_by_name(session, campaign), agent)
     rows = session.scalars(select(TranscriptEvent).where(TranscriptEvent.agent_id == me.id,
                                                          TranscriptEvent.seq > after)
                            .order_by(TranscriptEvent.seq).limit(limit)).all()

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from aar.server.api.admin import agent_view, campaign_totals
+from aar.server.api.admin import agent_views, campaign_totals
 from aar.server.api.submissions import leaderboard_rows
 from aar.server.models import (
     Agent,
@@ -43,10 +43,7 @@ def campaigns(session: Session) -> list[dict]:
 
 
 def agents(session: Session, campaign: Campaign) -> list[dict]:
-    rows = session.scalars(select(Agent).where(Agent.campaign_id == campaign.id).order_by(Agent.name)).all()
-    best = dict(session.execute(select(Evaluation.agent_id, func.max(Evaluation.pgr))
-                                .where(Evaluation.campaign_id == campaign.id).group_by(Evaluation.agent_id)).all())
-    return [agent_view(a) | {"best_dev_pgr": best.get(a.id)} for a in rows]
+    return agent_views(session, campaign)
 
 
 def best_by_task(session: Session, campaign: Campaign) -> dict[str, dict]:

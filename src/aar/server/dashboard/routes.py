@@ -12,14 +12,12 @@ from fastapi import APIRouter, Depends, Form, HTTPException, Query, Request
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from aar.server.api.admin import campaign_totals
-from aar.server.auth import NAME, campaign_by_name, db, token_digest
+from aar.server.auth import agent_by_name, campaign_by_name, db, token_digest
 from aar.server.dashboard import queries
 from aar.server.dashboard.session import COOKIE, require_session, session_value
-from aar.server.models import Agent, Campaign
 
 HERE = Path(str(files("aar.server.dashboard")))
 templates = Jinja2Templates(directory=str(HERE / "templates"))
@@ -61,14 +59,6 @@ def _fragment(request: Request, name: str, rows: queries.Rows, **context) -> JSO
     html = templates.get_template(name).render(rows=rows.rows, request=request, **context)
     return JSONResponse({"html": html, "cursor": rows.cursor, "count": len(rows.rows)},
                         headers={"Cache-Control": "no-store"})
-
-
-def _agent(session: Session, campaign: Campaign, name: str) -> Agent:
-    found = session.scalar(select(Agent).where(Agent.campaign_id == campaign.id, Agent.name == name)) \
-        if NAME.match(name) else None
-    if found is None:
-        raise HTTPException(404, "no such agent")
-    return found
 
 
 # --- sign-in ---------------------------------------------------------------------------------------------
@@ -120,7 +110,7 @@ def agents_fragment(request: Request, campaign: str, session: Session = Depends(
 @pages.get("/c/{campaign}/agents/{agent}", response_class=HTMLResponse)
 def agent_page(request: Request, campaign: str, agent: str, session: Session = Depends(db)) -> HTMLResponse:
     c = campaign_by_name(session, campaign)
-    a = _agent(session, c, agent)
+    a = agent_by_name(session, c, agent)
     view = next(row for row in queries.agents(session, c) if row["name"] == a.name)
     events = queries.transcript(session, a, 0)
     return _page(request, "agent.html", campaign=c, tab="overview", agent=view, events=events)
@@ -130,7 +120,8 @@ def agent_page(request: Request, campaign: str, agent: str, session: Session = D
 def transcript_fragment(request: Request, campaign: str, agent: str, after: Cursor = 0,
                         session: Session = Depends(db)) -> JSONResponse:
     c = campaign_by_name(session, campaign)
-    return _fragment(request, "_transcript_rows.html", queries.transcript(session, _agent(session, c, agent), after))
+    rows = queries.transcript(session, agent_by_name(session, c, agent), after)
+    return _fragment(request, "_transcript_rows.html", rows)
 
 
 @pages.get("/c/{campaign}/leaderboard", response_class=HTMLResponse)
