@@ -12,8 +12,10 @@ from aar.tasks.jsonl import read_jsonl, read_reference_dir, write_jsonl
 def test_reference_roundtrip_keeps_ids_fields_and_labels(tmp_path: Path, small_reference: Path) -> None:
     fmt, splits = read_reference_dir(small_reference)
     assert fmt == "pair"
-    assert set(splits) == {"train_label", "train_unlabel", "dev", "test"}
-    assert len(splits["dev"]) + len(splits["test"]) == 60  # dev carved from test, nothing lost
+    assert set(splits) == {"train_label", "train_unlabel", "dev", "test", "holdout"}
+    # dev and holdout carved from test by group, nothing lost
+    assert len(splits["dev"]) + len(splits["test"]) + len(splits["holdout"]) == 60
+    assert splits["holdout"] and not {e.group for e in splits["holdout"]} & {e.group for e in splits["test"]}
     write_jsonl(tmp_path / "out.jsonl", splits["train_label"])
     _, again = read_jsonl(tmp_path / "out.jsonl")
     assert again == splits["train_label"]
@@ -72,9 +74,12 @@ def test_public_copies_have_no_labels(small_reference: Path) -> None:
     import_reference("public-check", small_reference)
     from aar import paths
 
-    for path in (paths.data_dir() / "public-check" / "public").glob("*.jsonl"):
+    public = paths.data_dir() / "public-check" / "public"
+    assert sorted(p.stem for p in public.glob("*.jsonl")) == ["dev", "test", "train_label", "train_unlabel"]
+    for path in public.glob("*.jsonl"):  # the holdout is never shown, not even without labels
         for line in path.read_text().splitlines():
             assert "label" not in json.loads(line)
+    assert (paths.data_dir() / "public-check" / "holdout.jsonl").exists()
 
 
 def test_invalid_task_names_are_rejected(small_reference: Path) -> None:

@@ -26,7 +26,8 @@ def test_groups_never_straddle_splits_and_fractions_hold() -> None:
         for e in rows:
             assert owner.setdefault(e.group, split) == split
     sizes = {s: len(v) / 3000 for s, v in splits.items()}
-    assert abs(sizes["train_unlabel"] - 0.45) < 0.05 and abs(sizes["test"] - 0.30) < 0.05
+    assert abs(sizes["train_unlabel"] - 0.35) < 0.05 and abs(sizes["test"] - 0.25) < 0.05
+    assert abs(sizes["holdout"] - 0.15) < 0.05
 
 
 def test_content_hash_changes_with_any_label() -> None:

@@ -74,13 +74,13 @@ def data_info(task: Annotated[str, typer.Argument(help="task name, comma list, o
         print(json.dumps(rows, indent=2))
         return
     table = Table(title="aar tasks")
-    for col in ("task", "format", "source", "license", "train_label", "train_unlabel", "dev", "test", "hash"):
+    split_columns = ("train_label", "train_unlabel", "dev", "test", "holdout")
+    for col in ("task", "format", "source", "license", *split_columns, "hash"):
         table.add_column(col)
     for m in rows:
         src = m["source"]
         table.add_row(m["name"], m["format"], f"{src.get('package')} {src.get('version', '')}".strip(),
-                      src.get("license", ""), *(str(m["counts"][s]) for s in ("train_label", "train_unlabel",
-                                                                              "dev", "test")),
+                      src.get("license", ""), *(str(m["counts"][s]) for s in split_columns),
                       m["content_hash"][:12])
     console.print(table)
 

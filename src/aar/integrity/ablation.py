@@ -24,7 +24,7 @@ from aar.server.snapshots import check_entry, unpack
 from aar.w2s import Testbed, TestbedConfig
 from aar.w2s.cache import ArtifactCache
 from aar.w2s.isolated import run_isolated, write_bundle
-from aar.w2s.pipeline import EVAL_SPLITS, RunResult
+from aar.w2s.pipeline import LAB_SPLITS, RunResult
 
 INDEPENDENT_AGREEMENT = 0.9  # same class on at least this share of test items under a shuffled teacher
 ABLATION_SEEDS = 1  # agreement over hundreds of test items is already decisive
@@ -51,7 +51,7 @@ def ablate(task: str, entry: str, params: dict, seeds: list[int], snapshot: byte
         vanilla = bed.run("vanilla", seeds)
         run = RunResult(method=entry, params=params, seeds=seeds, labels=vanilla.labels, groups=vanilla.groups,
                         weak=vanilla.weak, ceiling=vanilla.ceiling,
-                        student={s: np.stack([students[seed][s] for seed in seeds]) for s in EVAL_SPLITS})
+                        student={s: np.stack([students[seed][s] for seed in seeds]) for s in LAB_SPLITS})
         pgr = run.summary("test").pgr
         return {"test": np.stack([students[seed]["test"] for seed in seeds]),
                 "pgr": np.array([pgr.mean, pgr.lo, pgr.hi], dtype=np.float64)}

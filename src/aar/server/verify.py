@@ -18,7 +18,7 @@ from aar.integrity.audit import summarize
 from aar.server.snapshots import check_entry, unpack
 from aar.w2s import Testbed, TestbedConfig
 from aar.w2s.isolated import run_isolated, write_bundle
-from aar.w2s.pipeline import EVAL_SPLITS, RunResult
+from aar.w2s.pipeline import LAB_SPLITS, RunResult
 
 
 @dataclass
@@ -39,7 +39,7 @@ def verify(task: str, entry: str, params: dict, seeds: list[int], snapshot: byte
     vanilla = bed.run("vanilla", seeds)
     run = RunResult(method=entry, params=params, seeds=seeds, labels=vanilla.labels, groups=vanilla.groups,
                     weak=vanilla.weak, ceiling=vanilla.ceiling,
-                    student={s: np.stack([students[seed][s] for seed in seeds]) for s in EVAL_SPLITS})
+                    student={s: np.stack([students[seed][s] for seed in seeds]) for s in LAB_SPLITS})
     test, dev, paired = run.summary("test"), run.summary("dev"), run.versus(vanilla, "test")
     baseline = vanilla.summary("test")
     result = {
@@ -50,8 +50,8 @@ def verify(task: str, entry: str, params: dict, seeds: list[int], snapshot: byte
         "vs_vanilla": {"diff": _interval(paired.diff), "p_value": _finite(paired.p_value)},
         "audit": audit,
     }
-    ids = {s: [e.id for e in bed.task.splits[s]] for s in EVAL_SPLITS}
-    predictions = {seed: {s: dict(zip(ids[s], map(float, students[seed][s]), strict=True)) for s in EVAL_SPLITS}
+    ids = {s: [e.id for e in bed.task.splits[s]] for s in LAB_SPLITS}
+    predictions = {seed: {s: dict(zip(ids[s], map(float, students[seed][s]), strict=True)) for s in LAB_SPLITS}
                    for seed in seeds}
     return Verified(result, predictions)
 

@@ -15,7 +15,7 @@ from aar.errors import AarError
 from aar.fsio import sha256_json, write_jsonl_atomic
 from aar.tasks.schema import FIELDS, Example, Format
 
-REFERENCE_FILES = ("train_label", "train_unlabel", "dev", "test")
+REFERENCE_FILES = ("train_label", "train_unlabel", "dev", "test", "holdout")  # dev, holdout optional
 
 
 def detect_format(row: dict[str, Any]) -> Format | None:
@@ -97,7 +97,8 @@ def write_jsonl(path: Path, examples: list[Example], with_label: bool = True) ->
 
 
 def read_reference_dir(directory: Path) -> tuple[Format, dict[str, list[Example]]]:
-    """Load a reference release directory; a missing ``dev.jsonl`` is carved from ``test`` by group hash."""
+    """Load a reference release directory; a missing ``dev.jsonl`` or ``holdout.jsonl`` is carved from ``test``
+    by group hash."""
     directory = Path(directory)
     if not directory.is_dir():
         raise AarError(f"{directory}: not a directory")
@@ -106,7 +107,7 @@ def read_reference_dir(directory: Path) -> tuple[Format, dict[str, list[Example]
     for split in REFERENCE_FILES:
         path = directory / f"{split}.jsonl"
         if not path.exists():
-            if split == "dev":
+            if split in ("dev", "holdout"):
                 continue
             raise AarError(f"{path}: missing (a reference dataset needs train_label, train_unlabel, test)")
         fmt, splits[split] = read_jsonl(path, fmt)
@@ -114,5 +115,9 @@ def read_reference_dir(directory: Path) -> tuple[Format, dict[str, list[Example]
         from aar.tasks.splits import carve_dev
 
         splits["test"], splits["dev"] = carve_dev(splits["test"])
+    if "holdout" not in splits:
+        from aar.tasks.splits import carve_holdout
+
+        splits["test"], splits["holdout"] = carve_holdout(splits["test"])
     assert fmt is not None
     return fmt, splits

@@ -19,7 +19,7 @@ from aar.errors import AarError
 from aar.fsio import write_json_atomic
 from aar.tasks import chat, code, math
 from aar.tasks.jsonl import read_jsonl, read_reference_dir, write_jsonl
-from aar.tasks.schema import SPLITS, Example, Format, TaskData
+from aar.tasks.schema import PUBLIC_SPLITS, SPLITS, Example, Format, TaskData
 from aar.tasks.splits import assign_splits, class_prior, content_hash, validate_splits
 
 BUILTIN: dict[str, tuple[Format, Callable[[], tuple[list[Example], dict[str, str]]]]] = {
@@ -28,6 +28,7 @@ BUILTIN: dict[str, tuple[Format, Callable[[], tuple[list[Example], dict[str, str
     "code": ("choice", code.build),
 }
 NAME_PATTERN = r"^[a-z][a-z0-9_-]{0,39}$"
+LAYOUT = 2  # 2: five splits with a never-shown holdout; stored tasks of an older layout are rebuilt
 
 
 def task_dir(name: str) -> Path:
@@ -51,8 +52,10 @@ def _save(task: TaskData) -> None:
         shutil.rmtree(directory)
     for split in SPLITS:
         write_jsonl(directory / f"{split}.jsonl", task.splits[split], with_label=True)
+    for split in PUBLIC_SPLITS:  # the holdout is not even shown without labels
         write_jsonl(directory / "public" / f"{split}.jsonl", task.splits[split], with_label=False)
     manifest = {
+        "layout": LAYOUT,
         "name": task.name,
         "format": task.format,
         "content_hash": task.content_hash,
@@ -102,6 +105,11 @@ def load_task(name: str) -> TaskData:
             return build_task(name)
         raise AarError(f"unknown task {name!r}; known: {', '.join(known_tasks())}")
     manifest = json.loads(manifest_path.read_text())
+    if manifest.get("layout") != LAYOUT:
+        if name in BUILTIN:
+            return build_task(name, force=True)
+        raise AarError(f"task {name!r} was imported with an older split layout (no holdout split); "
+                       f"import it again with `aar data import {name} DIR`")
     fmt: Format = manifest["format"]
     splits = {s: read_jsonl(directory / f"{s}.jsonl", fmt)[1] for s in SPLITS}
     task = _finish(name, fmt, splits, manifest.get("source", {}))

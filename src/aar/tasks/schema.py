@@ -1,4 +1,4 @@
-"""The data model of a W2S task: examples with stable ids, grouped, in four frozen splits.
+"""The data model of a W2S task: examples with stable ids, grouped, in five frozen splits.
 
 Two input formats mirror the reference release: ``pair`` (prompt, first, second; label 1 when ``first``
 is the better response) and ``choice`` (question, choice; label 1 when the proposed choice is correct).
@@ -10,7 +10,10 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 Format = Literal["pair", "choice"]
-SPLITS: tuple[str, ...] = ("train_label", "train_unlabel", "dev", "test")
+SPLITS: tuple[str, ...] = ("train_label", "train_unlabel", "dev", "test", "holdout")
+# What agents may ever see (without labels). ``holdout`` is never shown to anyone and never scored during a
+# campaign: only the transfer gauntlet (:mod:`aar.campaign.transfer`) scores it, once the lab work is over.
+PUBLIC_SPLITS: tuple[str, ...] = ("train_label", "train_unlabel", "dev", "test")
 FIELDS: dict[str, tuple[str, ...]] = {"pair": ("prompt", "first", "second"), "choice": ("question", "choice")}
 
 

@@ -13,7 +13,9 @@ from aar.errors import AarError
 from aar.fsio import sha256_json
 from aar.tasks.schema import SPLITS, Example
 
-DEFAULT_FRACTIONS: dict[str, float] = {"train_label": 0.15, "train_unlabel": 0.45, "dev": 0.10, "test": 0.30}
+DEFAULT_FRACTIONS: dict[str, float] = {"train_label": 0.15, "train_unlabel": 0.35, "dev": 0.10, "test": 0.25,
+                                       "holdout": 0.15}
+HOLDOUT_OF_TEST = 0.4  # an imported reference ``test`` file gives this share of its groups to ``holdout``
 
 
 def _unit(key: str, salt: str) -> float:
@@ -39,11 +41,21 @@ def assign_splits(
     return out
 
 
+def carve(rows: list[Example], fraction: float, salt: str) -> tuple[list[Example], list[Example]]:
+    """Split ``rows`` into (rest, carved) by group hash: the carved share never depends on other rows."""
+    carved = [e for e in rows if _unit(e.group, salt) < fraction]
+    rest = [e for e in rows if _unit(e.group, salt) >= fraction]
+    return rest, carved
+
+
 def carve_dev(test: list[Example], fraction: float = 0.25) -> tuple[list[Example], list[Example]]:
     """Split a reference ``test`` file into (test, dev) by group hash when no dev file is given."""
-    dev = [e for e in test if _unit(e.group, "aar-dev") < fraction]
-    rest = [e for e in test if _unit(e.group, "aar-dev") >= fraction]
-    return rest, dev
+    return carve(test, fraction, "aar-dev")
+
+
+def carve_holdout(test: list[Example], fraction: float = HOLDOUT_OF_TEST) -> tuple[list[Example], list[Example]]:
+    """Split a reference ``test`` file into (test, holdout) when no holdout file is given."""
+    return carve(test, fraction, "aar-holdout")
 
 
 def validate_splits(name: str, splits: Mapping[str, list[Example]]) -> None:

@@ -25,19 +25,22 @@ import numpy as np
 from aar.errors import AarError
 from aar.sandbox import Sandbox, SandboxPolicy
 from aar.sandbox.runner import default_sandbox
+from aar.w2s.pipeline import LAB_SPLITS
 
 ERROR_FILE = "error.txt"
 MAX_ERROR_CHARS = 2000
 
 
 def write_bundle(testbed, seeds: list[int], path: Path,
-                 weak_override: Callable[[int, np.ndarray], np.ndarray] | None = None) -> None:
+                 weak_override: Callable[[int, np.ndarray], np.ndarray] | None = None,
+                 splits: tuple[str, ...] = LAB_SPLITS) -> None:
     """Everything a method may see, for each seed; the backend travels by id and is rebuilt in the child.
-    ``weak_override(seed, weak_soft)`` replaces the teacher's labels (the integrity teacher ablation)."""
+    ``weak_override(seed, weak_soft)`` replaces the teacher's labels (the integrity teacher ablation).
+    ``splits``: what the method predicts; only the transfer gauntlet adds the holdout, after the campaign."""
     contexts = {seed: replace(testbed.context(seed, {}), backend=None) for seed in seeds}
     if weak_override is not None:
         contexts = {seed: replace(ctx, weak_soft=weak_override(seed, ctx.weak_soft)) for seed, ctx in contexts.items()}
-    eval_x = {s: testbed.strong_features.combined[s] for s in ("dev", "test")}
+    eval_x = {s: testbed.strong_features.combined[s] for s in splits}
     with path.open("wb") as f:
         pickle.dump({"backend": testbed.config.strong, "contexts": contexts, "eval_x": eval_x}, f,
                     protocol=pickle.HIGHEST_PROTOCOL)

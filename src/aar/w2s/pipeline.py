@@ -22,7 +22,8 @@ from aar.stats import PairedTest, PGRSummary, paired_test, pgr_summary
 from aar.tasks import load_task
 from aar.w2s.cache import ArtifactCache
 
-EVAL_SPLITS = ("dev", "test")
+LAB_SPLITS = ("dev", "test")  # what a method predicts during a campaign (dev feedback, verification)
+EVAL_SPLITS = (*LAB_SPLITS, "holdout")  # trusted runs also predict the holdout, scored only by the gauntlet
 
 
 @dataclass(frozen=True)
