@@ -162,8 +162,12 @@ def run_cmd(
     executor: Annotated[str, typer.Option(help="where verification (and experiments) run: local | ray")] = "local",
     ray_address: Annotated[str | None, typer.Option(help="Ray cluster address for --executor ray "
                                                     "(e.g. 10.0.0.5:6379, or 'auto')")] = None,
+    transfer: Annotated[bool, typer.Option(help="run the transfer gauntlet at the end (`aar transfer`)")] = True,
+    transfer_top_k: Annotated[int, typer.Option(min=0, help="verified methods per task in the gauntlet")] = 1,
+    transfer_seeds: Annotated[int, typer.Option(min=1, max=50, help="fresh seeds of the gauntlet")] = 5,
 ) -> None:
-    """Run a whole research campaign: server, researchers in parallel, verification, corrected results."""
+    """Run a whole research campaign: server, researchers in parallel, verification, corrected results,
+    then the transfer gauntlet (unless --no-transfer)."""
     import time as _time
 
     from aar.campaign.directions import DIRECTIONS, draw, load_directions
@@ -191,13 +195,53 @@ def run_cmd(
                             backend=backend, model=model, base_url=base_url, detail=direction_detail,
                             dev_evals=dev_evals, submit_budget=submit_budget,
                             verify_seeds=list(range(1000, 1000 + verify_seeds)), wall_minutes=wall_minutes,
-                            seed=seed, db=db, unsafe_sandbox=unsafe_sandbox, ray_address=address)
+                            seed=seed, db=db, unsafe_sandbox=unsafe_sandbox, ray_address=address,
+                            transfer=transfer, transfer_top_k=transfer_top_k, transfer_seeds=transfer_seeds)
         if workers:
             spec.workers = workers
         if directions:
             spec.directions = [{"key": d.key, "text": d.text(direction_detail)} for d in draw(pool, agents, seed)]
         result = run_campaign(spec, console=console)
     console.print(f"results: {spec.folder() / 'results.json'} (total ${result['cost_usd']:.2f})")
+
+
+@app.command("transfer")
+def transfer_cmd(
+    campaign: Annotated[str, typer.Argument(help="campaign name")],
+    top_k: Annotated[int, typer.Option(min=0, max=50, help="verified methods per task")] = 2,
+    baseline: Annotated[list[str] | None, typer.Option(help="built-in baseline (repeatable; vanilla is always "
+                                                       "in; default vanilla, aux_conf, confident)")] = None,
+    seeds: Annotated[int, typer.Option(min=1, max=50, help="fresh seeds (2000, 2001, ...)")] = 5,
+    pair: Annotated[list[str] | None, typer.Option(help="held-out WEAK,STRONG model pair (repeatable; default: "
+                                                   "two offline pairs, plus the Qwen pair on a GPU)")] = None,
+    db: Annotated[str | None, typer.Option(help="the campaign's database URL (default: from its folder)")] = None,
+    task: Annotated[list[str] | None, typer.Option(help="tasks of the gauntlet (default: the campaign's)")] = None,
+    workers: Annotated[int | None, typer.Option(min=1, max=64, help="sandboxed runs in parallel")] = None,
+    timeout_s: Annotated[float, typer.Option(min=10, help="time limit of one sandboxed run")] = 900,
+    unsafe_sandbox: Annotated[bool, typer.Option(help="run submitted code without bubblewrap (UNSAFE)")] = False,
+    executor: Annotated[str, typer.Option(help="where submitted code runs: local | ray")] = "local",
+    ray_address: Annotated[str | None, typer.Option(help="Ray cluster address for --executor ray")] = None,
+    markdown: Annotated[bool, typer.Option(help="also print the table as Markdown")] = False,
+) -> None:
+    """Re-test the campaign's top verified methods and the baselines on fresh seeds, the never-used holdout
+    split, the other tasks and other model pairs; PGR with 95% CIs, paired p vs vanilla, Holm-corrected."""
+    from aar import paths
+    from aar.campaign.transfer import DEFAULT_BASELINES, TRANSFER_SEEDS, GauntletSpec, Pair, default_pairs
+    from aar.campaign.transfer_run import TRANSFER_FILE, run_transfer
+    from aar.report import transfer as view
+
+    _sandbox_mode(unsafe_sandbox)
+    spec = GauntletSpec(top_k=top_k, baselines=list(baseline or DEFAULT_BASELINES),
+                        seeds=list(range(TRANSFER_SEEDS[0], TRANSFER_SEEDS[0] + seeds)),
+                        pairs=[Pair.parse(p) for p in pair] if pair else default_pairs(), timeout_s=timeout_s,
+                        ray_address=_ray_address(executor, ray_address), unsafe_sandbox=unsafe_sandbox)
+    if workers:
+        spec.workers = workers
+    result = run_transfer(campaign, db, spec, tasks=task, log=lambda m: console.print(m, highlight=False))
+    console.print(view.terminal_table(result))
+    if markdown:
+        print(view.markdown(result))
+    console.print(f"transfer: {paths.home() / 'campaigns' / campaign / TRANSFER_FILE}")
 
 
 @app.command("report")

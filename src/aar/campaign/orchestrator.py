@@ -65,6 +65,9 @@ class CampaignSpec:
     workers: int = field(default_factory=lambda: min(2, os.cpu_count() or 1))  # verification workers
     unsafe_sandbox: bool = False
     ray_address: str | None = None  # verification and experiments as Ray tasks on this cluster
+    transfer: bool = True  # the transfer gauntlet after the results (`aar transfer`)
+    transfer_top_k: int = 1
+    transfer_seeds: int = 5  # fresh seeds 2000, 2001, ...
 
     def folder(self) -> Path:
         return paths.home() / "campaigns" / self.name
@@ -316,6 +319,22 @@ class Orchestrator:
         write_json_atomic(self.folder / "results.json", result)
         return result
 
+    def transfer(self) -> dict:
+        """The gauntlet: top verified methods and baselines on fresh seeds, the holdout split, other tasks and
+        other model pairs. Resumable: its cells are cached by content."""
+        from aar.campaign.transfer import TRANSFER_SEEDS, GauntletSpec
+        from aar.campaign.transfer_run import run_transfer
+        from aar.report.transfer import terminal_table
+
+        spec = self.spec
+        gauntlet = GauntletSpec(top_k=spec.transfer_top_k, workers=spec.workers, ray_address=spec.ray_address,
+                                unsafe_sandbox=spec.unsafe_sandbox,
+                                seeds=list(range(TRANSFER_SEEDS[0], TRANSFER_SEEDS[0] + spec.transfer_seeds)))
+        result = run_transfer(spec.name, spec.db_url(), gauntlet, tasks=spec.tasks,
+                              log=lambda m: self.console.print(m, highlight=False))
+        self.console.print(terminal_table(result))
+        return result
+
     def print_summary(self, result: dict) -> None:
         table = Table(title=f"campaign {result['campaign']}: ${result['cost_usd']:.2f}, "
                             f"{result['wall_s'] / 60:.1f} min, {result['dev_evaluations']} dev evaluations")
@@ -364,6 +383,8 @@ def run_campaign(spec: CampaignSpec, resume: bool = False, console: Console | No
         orchestrator.integrity()
         result = orchestrator.results(started)
         orchestrator.print_summary(result)
+        if spec.transfer:
+            orchestrator.transfer()
         from aar.report.html import write_report
 
         orchestrator.console.print(f"report: {write_report(spec.folder(), spec.db_url())}")

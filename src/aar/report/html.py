@@ -4,7 +4,8 @@ It reads the campaign's ``results.json`` (server-computed, multiple-comparison c
 (the evaluation log, the forum and usage), and shows: the headline table (per task: vanilla PGR, best
 verified PGR with its 95% CI, raw and Holm-corrected p, dev-test gap; campaign cost and wall time), the
 leaderboard of every verified submission, dev PGR over time per agent, dev vs test PGR per submission,
-cost and compute per agent, and forum activity.
+cost and compute per agent, forum activity, integrity findings, and the lab-vs-transfer table and plot of the
+transfer gauntlet (``transfer.json``, :mod:`aar.report.transfer`).
 """
 
 from __future__ import annotations
@@ -131,7 +132,10 @@ def _plots(result: dict, evaluations: list, posts: list) -> dict[str, str]:
     return plots
 
 
-def render(result: dict, evaluations: list, posts: list, findings: list[dict] | None = None) -> str:
+def render(result: dict, evaluations: list, posts: list, findings: list[dict] | None = None,
+           transfer: dict | None = None) -> str:
+    from aar.report.transfer import html_section
+
     e = html.escape
     plots = _plots(result, evaluations, posts)
     findings = findings or []
@@ -189,6 +193,7 @@ quarantine their submissions (excluded from the headline) until an admin clears 
 <code>aar integrity review</code>; notices are shown only.</p>
 <table><tr><th>id</th><th>severity</th><th>detector</th><th>agent</th><th>submission</th><th>review</th>
 <th>summary</th></tr>{finding_rows}</table>
+{html_section(transfer)}
 </body></html>"""
 
 
@@ -198,6 +203,8 @@ def write_report(folder: Path, db_url: str) -> Path:
         raise AarError(f"{folder.name} has no results.json yet (the campaign has not finished)")
     result = json.loads(results.read_text())
     evaluations, posts, findings = _load_log(db_url, result["campaign"])
+    from aar.campaign.transfer_run import load_transfer
+
     path = folder / "report.html"
-    write_text_atomic(path, render(result, evaluations, posts, findings))
+    write_text_atomic(path, render(result, evaluations, posts, findings, load_transfer(folder)))
     return path

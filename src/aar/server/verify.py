@@ -16,6 +16,7 @@ import numpy as np
 
 from aar.integrity.audit import summarize
 from aar.server.snapshots import check_entry, unpack
+from aar.stats.bootstrap import finite
 from aar.w2s import Testbed, TestbedConfig
 from aar.w2s.isolated import run_isolated, write_bundle
 from aar.w2s.pipeline import LAB_SPLITS, RunResult
@@ -44,10 +45,10 @@ def verify(task: str, entry: str, params: dict, seeds: list[int], snapshot: byte
     baseline = vanilla.summary("test")
     result = {
         "seeds": len(seeds), "test_items": test.items,
-        "pgr": _interval(test.pgr), "student_acc": _interval(test.student_acc),
-        "weak_acc": _interval(test.weak_acc), "ceiling_acc": _interval(test.ceiling_acc),
-        "dev_pgr": _interval(dev.pgr), "vanilla_pgr": _interval(baseline.pgr),
-        "vs_vanilla": {"diff": _interval(paired.diff), "p_value": _finite(paired.p_value)},
+        "pgr": test.pgr.as_json(), "student_acc": test.student_acc.as_json(),
+        "weak_acc": test.weak_acc.as_json(), "ceiling_acc": test.ceiling_acc.as_json(),
+        "dev_pgr": dev.pgr.as_json(), "vanilla_pgr": baseline.pgr.as_json(),
+        "vs_vanilla": {"diff": paired.diff.as_json(), "p_value": finite(paired.p_value)},
         "audit": audit,
     }
     ids = {s: [e.id for e in bed.task.splits[s]] for s in LAB_SPLITS}
@@ -56,9 +57,3 @@ def verify(task: str, entry: str, params: dict, seeds: list[int], snapshot: byte
     return Verified(result, predictions)
 
 
-def _finite(x: float) -> float | None:
-    return float(x) if np.isfinite(x) else None  # JSON columns (PostgreSQL) reject NaN
-
-
-def _interval(value) -> dict:
-    return {"mean": _finite(value.mean), "lo": _finite(value.lo), "hi": _finite(value.hi)}

@@ -27,6 +27,14 @@ class Interval:
     def fmt(self, digits: int = 3) -> str:
         return f"{self.mean:.{digits}f} [{self.lo:.{digits}f}, {self.hi:.{digits}f}]"
 
+    def as_json(self) -> dict[str, float | None]:
+        """JSON-ready, with NaN as null (PostgreSQL JSON columns and strict parsers reject NaN)."""
+        return {"mean": finite(self.mean), "lo": finite(self.lo), "hi": finite(self.hi)}
+
+
+def finite(x: float) -> float | None:
+    return float(x) if np.isfinite(x) else None
+
 
 @dataclass(frozen=True)
 class PGRSummary:

@@ -39,9 +39,15 @@ class ArtifactCache:
     def key(self, spec: dict) -> str:
         return sha256_json({**spec, "code": code_version()})
 
-    def get_or_compute(self, spec: dict, compute: Callable[[], dict[str, np.ndarray]]) -> dict[str, np.ndarray]:
+    def path(self, spec: dict) -> Path:
         key = self.key(spec)
-        path = self.root / key[:2] / f"{key}.npz"
+        return self.root / key[:2] / f"{key}.npz"
+
+    def has(self, spec: dict) -> bool:
+        return self.path(spec).exists()
+
+    def get_or_compute(self, spec: dict, compute: Callable[[], dict[str, np.ndarray]]) -> dict[str, np.ndarray]:
+        path = self.path(spec)
         if path.exists():
             self.hits += 1
             return load_arrays(path)

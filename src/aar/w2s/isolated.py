@@ -47,15 +47,18 @@ def write_bundle(testbed, seeds: list[int], path: Path,
 
 
 def run_isolated(bundle: Path, code_dir: Path, entry: str, params: dict, out_dir: Path, timeout_s: float,
-                 heartbeat: Callable[[], None] | None = None, sandbox: Sandbox | None = None) -> dict[int, dict]:
-    """Run the child in the sandbox to completion; return ``{seed: {"dev": probs, "test": probs}}``.
+                 heartbeat: Callable[[], None] | None = None, sandbox: Sandbox | None = None,
+                 threads: int | None = None) -> dict[int, dict]:
+    """Run the child in the sandbox to completion; return ``{seed: {split: probs}}`` for the bundle's splits.
 
     The child sees the bundle and the code read-only and writes only ``out_dir``. ``heartbeat`` is called
     while it runs; if it raises (lease lost, server gone), the child is killed and the exception propagates.
+    ``threads``: the child's BLAS/OpenMP threads, when several children share the cores.
     """
     out_dir.mkdir(parents=True, exist_ok=True)
+    env = {"OMP_NUM_THREADS": str(threads), "MKL_NUM_THREADS": str(threads)} if threads else {}
     policy = SandboxPolicy(workspace=out_dir, read_only={bundle: bundle, code_dir: code_dir}, wall_s=timeout_s,
-                           cpu_s=int(timeout_s * (os.cpu_count() or 1)) + 60, output_bytes=16 * 1024)
+                           cpu_s=int(timeout_s * (os.cpu_count() or 1)) + 60, output_bytes=16 * 1024, env=env)
     cmd = [sys.executable, "-I", "-m", "aar.w2s.isolated", str(bundle), str(code_dir), entry, json.dumps(params),
            str(out_dir)]
     result = (sandbox or default_sandbox()).run(policy, cmd, heartbeat=heartbeat)

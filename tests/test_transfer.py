@@ -1,0 +1,162 @@
+"""The transfer gauntlet: cells run submitted code in the real sandbox on the holdout split with fresh seeds,
+are paired with vanilla, Holm-corrected, cached by content; methods that cannot run somewhere say so."""
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from aar.campaign.transfer import (
+    LAB_PAIR,
+    Gauntlet,
+    GauntletSpec,
+    Pair,
+    Subject,
+    correct,
+    environments,
+    report,
+)
+from aar.errors import AarError
+from aar.server.snapshots import pack
+from aar.tasks import load_task
+from aar.w2s import Testbed, TestbedConfig
+from aar.w2s.isolated import write_bundle
+
+METHODS = '''
+import numpy as np
+from aar.methods.base import Method
+
+
+class CopyVanilla(Method):
+    """Vanilla, re-implemented: on the same seeds it must match vanilla (difference 0, p = 1)."""
+    name = "copy_vanilla"
+
+    def train(self, ctx):
+        return ctx.fit((ctx.weak_soft > 0.5).astype(np.float32))
+
+
+class PairOnly(Method):
+    name = "pair_only"
+    formats = ("pair",)
+
+    def train(self, ctx):
+        return ctx.fit(ctx.weak_soft.astype(np.float32))
+
+
+class Broken(Method):
+    name = "broken"
+
+    def train(self, ctx):
+        raise RuntimeError("nothing works on " + ctx.task)
+'''
+
+
+def _subject(snapshot: bytes, entry: str, task: str = "chat") -> Subject:
+    return Subject(key=f"submission:{entry}", kind="submission", task=task, entry=entry, params={},
+                   label=entry, lab={"pgr": None, "p": None, "p_holm": None}, snapshot=snapshot)
+
+
+def test_pairs_seeds_and_baselines_are_validated() -> None:
+    assert Pair.parse("glove-50d, minilm-l6-mlp") == Pair("glove-50d", "minilm-l6-mlp")
+    for bad in ("glove-50d", ",x", "glove-50d,no-such-model"):
+        with pytest.raises(AarError):
+            Pair.parse(bad)
+    with pytest.raises(AarError, match="fresh"):
+        GauntletSpec(seeds=[1000, 2000]).check([1000, 1001])
+    with pytest.raises(AarError):
+        GauntletSpec(baselines=["no_such_method"]).check([1000])
+    spec = GauntletSpec(baselines=["confident"])
+    spec.check([1000])
+    assert spec.baselines == ["vanilla", "confident"]  # every cell is paired against vanilla
+
+
+def test_environments_cover_holdout_other_tasks_and_pairs() -> None:
+    pairs = [LAB_PAIR, Pair("glove-50d", "minilm-l6-mlp")]
+    submission = _subject(b"", "m.py:M", task="math")
+    keys = [e.key for e in environments(submission, ["chat", "math", "code"], pairs)]
+    assert keys == ["holdout", "task:chat", "task:code", "pair:glove-50d->minilm-l6-mlp"]
+    baseline = Subject(key="baseline:vanilla@chat", kind="baseline", task="chat", entry="vanilla", params={},
+                       label="vanilla (chat)", lab={})
+    assert [e.key for e in environments(baseline, ["chat", "math"], pairs)] == \
+        ["holdout", "pair:glove-50d->minilm-l6-mlp"]
+
+
+def test_holm_correction_spans_the_gauntlet_and_skips_vanilla() -> None:
+    def cell(subject: str, env: str, diff: float, p: float) -> dict:
+        return {"subject": subject, "env": env, "status": "ok", "diff": {"mean": diff}, "p": p}
+
+    subjects = [Subject("baseline:vanilla@chat", "baseline", "chat", "vanilla", {}, "v", {}),
+                _subject(b"", "a.py:A")]
+    cells = [cell("baseline:vanilla@chat", "holdout", 0.0, 1.0), cell("submission:a.py:A", "holdout", 0.3, 0.001),
+             cell("submission:a.py:A", "task:math", -0.2, 0.004), cell("submission:a.py:A", "pair:x", 0.1, 0.03),
+             {"subject": "submission:a.py:A", "env": "task:code", "status": "n/a", "reason": "supports pair"}]
+    correct(cells, subjects)
+    assert "verdict" not in cells[0]  # vanilla is the reference, not a test
+    assert [c["p_holm"] for c in cells[1:4]] == pytest.approx([0.003, 0.008, 0.03])
+    assert [c["verdict"] for c in cells[1:4]] == ["gain", "loss", "gain"]
+    cells[3]["p"] = 0.2
+    correct(cells, subjects)
+    assert cells[3]["verdict"] == "n.s." and cells[3]["p_holm"] == pytest.approx(0.2)
+
+
+def test_lab_bundles_never_carry_the_holdout(tmp_path: Path) -> None:
+    bed = Testbed(TestbedConfig(task="chat"))
+    write_bundle(bed, [1000], tmp_path / "lab.pkl")
+    import pickle
+
+    with (tmp_path / "lab.pkl").open("rb") as f:
+        assert set(pickle.load(f)["eval_x"]) == {"dev", "test"}
+    holdout_ids = {e.id for e in load_task("chat").splits["holdout"]}
+    for split in ("train_label", "train_unlabel", "dev", "test"):
+        assert not holdout_ids & {e.id for e in load_task("chat").splits[split]}
+
+
+def test_gauntlet_runs_submitted_code_sandboxed_pairs_it_and_caches(tmp_path: Path) -> None:
+    (tmp_path / "code").mkdir()
+    (tmp_path / "code" / "methods.py").write_text(METHODS)
+    snapshot = pack(tmp_path / "code")
+    spec = GauntletSpec(top_k=1, baselines=["vanilla"], seeds=[2000, 2001], pairs=[Pair("glove-50d", "minilm-l6-mlp")])
+    spec.check([1000])
+    tasks = ["chat", "code"]
+    subjects = [_subject(snapshot, "methods.py:CopyVanilla"), _subject(snapshot, "methods.py:PairOnly"),
+                _subject(snapshot, "methods.py:Broken", task="code")]
+    logs: list[str] = []
+    cells = Gauntlet(spec, tasks, logs.append).run(subjects)
+    by = {(c["subject"], c["env"]): c for c in cells}
+    assert len(cells) == 9  # 3 submissions x (holdout, the other task, one pair)
+
+    copy = by["submission:methods.py:CopyVanilla", "holdout"]
+    assert copy["status"] == "ok" and copy["items"] == len(load_task("chat").splits["holdout"])
+    assert copy["seeds"] == 2 and copy["pgr"]["lo"] <= copy["pgr"]["mean"] <= copy["pgr"]["hi"]
+    assert abs(copy["diff"]["mean"]) < 0.05 and copy["p"] > 0.5  # same seeds as vanilla: no difference
+    assert copy["executed_on"]["executor"] == "local" and copy["cached"] is False
+    moved = by["submission:methods.py:CopyVanilla", "task:code"]
+    assert moved["status"] == "ok" and moved["items"] == len(load_task("code").splits["holdout"])
+    pair = by["submission:methods.py:CopyVanilla", "pair:glove-50d->minilm-l6-mlp"]
+    assert pair["status"] == "ok" and pair["pgr"]["mean"] != copy["pgr"]["mean"]
+
+    not_here = by["submission:methods.py:PairOnly", "task:code"]
+    assert not_here["status"] == "n/a" and "supports pair" in not_here["reason"]
+    assert by["submission:methods.py:PairOnly", "holdout"]["status"] == "ok"
+    broken = by["submission:methods.py:Broken", "holdout"]
+    assert broken["status"] == "error" and "nothing works on code" in broken["reason"]
+    assert "/tmp" not in broken["reason"]  # server paths stay out of the message
+
+    result = report("unit", spec, tasks, subjects, cells, 1.0)
+    assert result["verdicts"]["submission:methods.py:PairOnly"]["not_applicable"] == 1
+    assert result["verdicts"]["submission:methods.py:Broken"]["errors"] == 3
+    assert all("p_holm" in c for c in cells if c["status"] == "ok")
+
+    again = Gauntlet(spec, tasks, logs.append).run(subjects[:1])  # a resumed or repeated gauntlet
+    assert all(c["cached"] and c["executed_on"] is None for c in again)
+    assert [c["pgr"] for c in again] == [by[c["subject"], c["env"]]["pgr"] for c in again]
+    assert "3 ran submitted code, 3 of them from the cache" in logs[-1]
+
+
+def test_trusted_runs_score_the_holdout_with_vanilla_weak_and_ceiling() -> None:
+    bed = Testbed(TestbedConfig(task="code"))
+    run = bed.run("vanilla", [2000])
+    assert set(run.student) == {"dev", "test", "holdout"}
+    n = len(bed.task.splits["holdout"])
+    assert run.weak["holdout"].shape == run.ceiling["holdout"].shape == (1, n)
+    assert np.all((run.student["holdout"] >= 0) & (run.student["holdout"] <= 1))
