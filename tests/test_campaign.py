@@ -39,9 +39,67 @@ def _evaluations(db: Path) -> int:
         return 0
 
 
+def _dashboard_transfer_page(folder: Path, entrants: int) -> None:
+    """The dashboard's Transfer tab shows the gauntlet's table (a real `aar serve` on the campaign's database,
+    a real Chromium for the screenshot)."""
+    import httpx
+    from tests.browser import browser_page, screenshot
+    from tests.postgres import start_aar_server
+    from tests.serverkit import ADMIN
+
+    proc, base = start_aar_server(f"sqlite:///{folder / 'aar.db'}", ADMIN)
+    try:
+        with httpx.Client(base_url=base) as client:
+            assert client.post("/dashboard/login", data={"token": ADMIN}).status_code == 303
+            page = client.get("/dashboard/c/crashy/transfer")
+        assert page.status_code == 200 and "task code" in page.text and "Lab vs transfer" in page.text
+        with browser_page() as tab:
+            tab.goto(f"{base}/dashboard/login")
+            tab.fill("input[name=token]", ADMIN)
+            tab.click("button[type=submit]")
+            tab.wait_for_url(f"{base}/dashboard/")
+            tab.goto(f"{base}/dashboard/c/crashy/transfer")
+            assert tab.locator("#transfer tbody tr").count() == entrants
+            screenshot(tab, "sqlite-transfer")
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+
+
+def _check_transfer(folder: Path, result: dict) -> None:
+    """`aar run` ended with the gauntlet (one task: holdout and two other pairs); `aar transfer` then adds a
+    held-out task and reuses every cell it already computed."""
+    transfer = json.loads((folder / "transfer.json").read_text())
+    best = result["tasks"]["chat"]["best"]
+    (submission,) = [s for s in transfer["subjects"] if s["kind"] == "submission"]
+    assert submission["submission_id"] == best["submission"] and submission["lab"]["pgr"] == best["pgr"]
+    assert {s["entry"] for s in transfer["subjects"] if s["kind"] == "baseline"} == {"vanilla", "aux_conf",
+                                                                                    "confident"}
+    assert [e["kind"] for e in transfer["environments"]] == ["holdout", "pair", "pair"]
+    assert transfer["seeds"] == [2000, 2001] and len(transfer["cells"]) == 4 * 3
+    for cell in transfer["cells"]:
+        assert cell["status"] == "ok", cell
+        assert cell["pgr"]["lo"] <= cell["pgr"]["mean"] <= cell["pgr"]["hi"] and 0 <= cell["p"] <= 1
+        if not cell["subject"].startswith("baseline:vanilla"):
+            assert cell["p_holm"] >= cell["p"] and cell["verdict"] in ("gain", "loss", "n.s.")
+    more = subprocess.run([sys.executable, "-m", "aar.cli", "transfer", "crashy", "--task", "chat", "--task", "code",
+                           "--seeds", "2", "--baseline", "vanilla", "--markdown", "--top-k", "1"],
+                          capture_output=True, text=True, timeout=1200)
+    assert more.returncode == 0, more.stdout[-3000:] + more.stderr[-3000:]
+    assert "4 ran submitted code, 3 of them from the cache" in more.stdout
+    assert "| task code |" in more.stdout
+    again = json.loads((folder / "transfer.json").read_text())
+    moved = [c for c in again["cells"] if c["subject"] == submission["key"] and c["env"] == "task:code"]
+    assert len(moved) == 1 and moved[0]["status"] == "ok" and not moved[0]["cached"]
+    _dashboard_transfer_page(folder, len(again["subjects"]))
+    bad = subprocess.run([sys.executable, "-m", "aar.cli", "transfer", "crashy", "--pair", "glove-50d"],
+                         capture_output=True, text=True, timeout=120)
+    assert bad.returncode == 2 and "WEAK,STRONG" in bad.stderr
+
+
 def test_kill_9_then_resume_finishes_with_nothing_lost_or_doubled(tmp_path: Path) -> None:
     cmd = [sys.executable, "-m", "aar.cli", "run", "--name", "crashy", "--agents", "2", "--task", "chat",
-           "--dev-evals", "4", "--verify-seeds", "1"]
+           "--dev-evals", "4", "--verify-seeds", "1", "--transfer-seeds", "2"]
     folder = Path(os.environ["AAR_HOME"]) / "campaigns" / "crashy"
     with (tmp_path / "first.log").open("w") as log:
         first = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT)
@@ -83,9 +141,11 @@ def test_kill_9_then_resume_finishes_with_nothing_lost_or_doubled(tmp_path: Path
                 "WHERE agents.name = ? ORDER BY seq", (a["name"],))]
             assert mirrored == [row["seq"] for row in read_transcript(path)]  # the dashboard lost nothing
     report = (folder / "report.html").read_text()  # written by `aar run` at the end
-    assert report.count("data:image/png;base64,") == 4 and "Headline" in report and "Holm" in report
+    assert report.count("data:image/png;base64,") == 5 and "Headline" in report and "Holm" in report
+    assert "<h2>Lab vs transfer</h2>" in report
     assert "<h2>Integrity</h2>" in report
     assert all(a["name"] in report for a in agents) and "<script" not in report
+    _check_transfer(folder, result)
     again = subprocess.run([sys.executable, "-m", "aar.cli", "report", "crashy"], capture_output=True, text=True,
                            timeout=300)
     assert again.returncode == 0 and "report.html" in again.stdout
@@ -109,7 +169,8 @@ def test_campaign_with_llm_researchers(backend: str, tmp_path: Path) -> None:
         run = subprocess.run([sys.executable, "-m", "aar.cli", "run", "--name", name, "--agents", "2", "--task",
                               "chat", "--backend", backend, "--model", model, "--base-url",
                               base if backend == "anthropic" else f"{base}/v1", "--dev-evals", "3",
-                              "--verify-seeds", "1"], env=env, capture_output=True, text=True, timeout=1200)
+                              "--verify-seeds", "1", "--no-transfer"], env=env, capture_output=True, text=True,
+                             timeout=1200)
     finally:
         server.should_exit = True
     assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]

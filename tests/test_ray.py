@@ -43,7 +43,7 @@ def ray_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 def test_campaign_experiments_and_verifications_run_on_ray(ray_cluster: str) -> None:
     run = subprocess.run([sys.executable, "-m", "aar.cli", "run", "--name", "on-ray", "--agents", "1", "--task",
                           "chat", "--dev-evals", "2", "--verify-seeds", "1", "--executor", "ray", "--ray-address",
-                          ray_cluster], capture_output=True, text=True, timeout=1500)
+                          ray_cluster, "--transfer-seeds", "1"], capture_output=True, text=True, timeout=1500)
     assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
     folder = Path(os.environ["AAR_HOME"]) / "campaigns" / "on-ray"
     result = json.loads((folder / "results.json").read_text())
@@ -57,6 +57,11 @@ def test_campaign_experiments_and_verifications_run_on_ray(ray_cluster: str) -> 
     experiments = [json.loads(row["result"]) for row in read_transcript(agent_dir / "transcript.jsonl")
                    if row["type"] == "tool" and row["name"] == "run_experiment" and not row["is_error"]]
     assert experiments and all(e["executed_on"]["executor"] == "ray" for e in experiments)
+    transfer = json.loads((folder / "transfer.json").read_text())  # the gauntlet ran submitted code on Ray too
+    sandboxed = [c for c in transfer["cells"] if c["subject"].startswith("submission:")]
+    assert sandboxed and all(c["status"] == "ok" for c in sandboxed)
+    assert all(c["cached"] or c["executed_on"]["executor"] == "ray" for c in sandboxed)
+    assert any(not c["cached"] for c in sandboxed)
 
 
 def test_ray_executor_refuses_a_wrong_address() -> None:

@@ -237,7 +237,8 @@ def transfer_cmd(
                         ray_address=_ray_address(executor, ray_address), unsafe_sandbox=unsafe_sandbox)
     if workers:
         spec.workers = workers
-    result = run_transfer(campaign, db, spec, tasks=task, log=lambda m: console.print(m, highlight=False))
+    result = run_transfer(campaign, db, spec, tasks=task,
+                          log=lambda m: console.print(m, highlight=False, soft_wrap=True))
     console.print(view.terminal_table(result))
     if markdown:
         print(view.markdown(result))

@@ -331,7 +331,7 @@ class Orchestrator:
                                 unsafe_sandbox=spec.unsafe_sandbox,
                                 seeds=list(range(TRANSFER_SEEDS[0], TRANSFER_SEEDS[0] + spec.transfer_seeds)))
         result = run_transfer(spec.name, spec.db_url(), gauntlet, tasks=spec.tasks,
-                              log=lambda m: self.console.print(m, highlight=False))
+                              log=lambda m: self.console.print(m, highlight=False, soft_wrap=True))
         self.console.print(terminal_table(result))
         return result
 

@@ -188,6 +188,23 @@ def submissions_fragment(request: Request, campaign: str, after: Cursor = 0,
     return _fragment(request, "_submission_rows.html", queries.submissions(session, c, after, open_ids))
 
 
+@pages.get("/c/{campaign}/transfer", response_class=HTMLResponse)
+def transfer_page(request: Request, campaign: str, session: Session = Depends(db)) -> HTMLResponse:
+    """The gauntlet's lab-vs-transfer table, from ``transfer.json`` in the campaign's folder (written by
+    `aar transfer` and at the end of `aar run`)."""
+    from aar import paths
+    from aar.campaign.transfer_run import load_transfer
+    from aar.report import transfer as view
+
+    c = campaign_by_name(session, campaign)
+    result = load_transfer(paths.home() / "campaigns" / c.name)
+    table = None
+    if result is not None:
+        table = {"columns": ["entrant", "home", "lab: test PGR", *(view.env_title(e) for e in view.columns(result))],
+                 "rows": [[s["label"], s["task"], *texts] for s, texts in view.rows(result)]}
+    return _page(request, "transfer.html", campaign=c, tab="transfer", result=result, table=table)
+
+
 @pages.get("/c/{campaign}/integrity", response_class=HTMLResponse)
 def integrity_page(request: Request, campaign: str, session: Session = Depends(db)) -> HTMLResponse:
     c = campaign_by_name(session, campaign)
