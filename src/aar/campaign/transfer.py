@@ -239,24 +239,33 @@ class Gauntlet:
             bundles = self._bundles(sandboxed, Path(tmp))
             threads = max(1, (os.cpu_count() or 1) // max(1, self.spec.workers))
 
-            def one(item: tuple[Subject, Environment]) -> tuple[tuple[str, str], dict]:
+            def fetch(item: tuple[Subject, Environment]) -> tuple[np.ndarray | AarError, dict | None, bool]:
+                """Only the sandboxed run happens in the threads: numerical work (BLAS) in one thread while
+                another forks a child can deadlock, so all scoring waits until every run is back."""
                 subject, env = item
-                cached, where = self.cache.has(self.cell_spec(subject, env)), None
+                cached, began = self.cache.has(self.cell_spec(subject, env)), time.monotonic()
                 try:
                     probs, where = self.sandboxed_run(subject, env, bundles.get(env, Path("/nonexistent")), threads)
-                    vanilla = vanillas[env]
-                    run = RunResult(method=subject.entry, params=subject.params, seeds=vanilla.seeds,
-                                    labels=vanilla.labels, groups=vanilla.groups, weak=vanilla.weak,
-                                    ceiling=vanilla.ceiling, student={HOLDOUT: probs})
-                    cell = self.score(run, vanilla)
                 except AarError as exc:
-                    cell = _failed(exc)
-                cell["cached"], cell["executed_on"] = cached, where
-                self.log(f"transfer: {subject.label} in {env.key}: {_brief(cell)}{' (cached)' if cached else ''}")
-                return (subject.key, env.key), cell
+                    return exc, None, cached
+                self.log(f"transfer: ran {subject.label} in {env.key} "
+                         + ("(cached)" if cached else f"in {time.monotonic() - began:.0f} s"))
+                return probs, where, cached
 
             with ThreadPoolExecutor(max_workers=max(1, self.spec.workers)) as pool:
-                cells.update(pool.map(one, sandboxed))
+                fetched = list(pool.map(fetch, sandboxed))
+        for (subject, env), (probs, where, cached) in zip(sandboxed, fetched, strict=True):
+            if isinstance(probs, AarError):
+                cell = _failed(probs)
+            else:
+                vanilla = vanillas[env]
+                run = RunResult(method=subject.entry, params=subject.params, seeds=vanilla.seeds,
+                                labels=vanilla.labels, groups=vanilla.groups, weak=vanilla.weak,
+                                ceiling=vanilla.ceiling, student={HOLDOUT: probs})
+                cell = self.score(run, vanilla)
+            cell["cached"], cell["executed_on"] = cached, where
+            cells[subject.key, env.key] = cell
+            self.log(f"transfer: {subject.label} in {env.key}: {_brief(cell)}")
         from_cache = sum(cells[s.key, env.key].get("cached", False) for s, env in sandboxed)
         self.log(f"transfer: {len(plan)} cells in {time.monotonic() - started:.0f} s; {len(sandboxed)} ran submitted "
                  f"code, {from_cache} of them from the cache")

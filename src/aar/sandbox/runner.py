@@ -99,11 +99,7 @@ class Sandbox:
         policy.workspace.mkdir(parents=True, exist_ok=True)
         argv = self.argv(policy, command, cwd)
 
-        def limits() -> None:  # in the child, before exec: inherited by bwrap and everything below it
-            resource.setrlimit(resource.RLIMIT_CPU, (policy.cpu_s, policy.cpu_s + 5))
-            resource.setrlimit(resource.RLIMIT_AS, (policy.memory_bytes, policy.memory_bytes))
-            resource.setrlimit(resource.RLIMIT_FSIZE, (policy.file_bytes, policy.file_bytes))
-            resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+        argv, limits = _with_limits(argv, policy)
 
         with tempfile.TemporaryFile() as out:
             start = time.monotonic()
@@ -135,6 +131,25 @@ class Sandbox:
             output = _head_tail(out.read(), policy.output_bytes)
         cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
         return SandboxResult(proc.returncode, output, time.monotonic() - start, cpu, timed_out, self.isolated)
+
+
+def _with_limits(argv: list[str], policy: SandboxPolicy) -> tuple[list[str], Callable[[], None] | None]:
+    """Resource limits inherited by bwrap and everything below it. util-linux ``prlimit`` sets them and
+    execs the command, so no Python runs between fork and exec: a ``preexec_fn`` is unsafe in a threaded
+    parent (the transfer gauntlet runs several sandboxes from threads) and can deadlock the child. Without
+    ``prlimit`` (non-Linux, unsafe mode) the limits fall back to a ``preexec_fn``."""
+    prlimit = shutil.which("prlimit")
+    if prlimit:
+        return [prlimit, f"--cpu={policy.cpu_s}:{policy.cpu_s + 5}", f"--as={policy.memory_bytes}",
+                f"--fsize={policy.file_bytes}", "--core=0", "--", *argv], None
+
+    def limits() -> None:  # in the child, before exec
+        resource.setrlimit(resource.RLIMIT_CPU, (policy.cpu_s, policy.cpu_s + 5))
+        resource.setrlimit(resource.RLIMIT_AS, (policy.memory_bytes, policy.memory_bytes))
+        resource.setrlimit(resource.RLIMIT_FSIZE, (policy.file_bytes, policy.file_bytes))
+        resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+
+    return argv, limits
 
 
 def _head_tail(data: bytes, limit: int) -> str:
