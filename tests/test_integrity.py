@@ -143,6 +143,23 @@ def test_every_planted_cheater_is_flagged_and_no_honest_run(planted: dict) -> No
     again = _scan(planted)  # idempotent: nothing new on a re-scan
     assert again["counts"]["new"] == 0
 
+    # quarantined submissions never enter the transfer gauntlet; the honest method does
+    from sqlalchemy import select
+
+    from aar.campaign.transfer_run import _submission_subjects
+    from aar.server.db import make_engine, session_factory
+    from aar.server.models import Campaign
+
+    engine = make_engine(DB_URLS[planted["base"]])
+    try:
+        with session_factory(engine)() as session:
+            campaign = session.scalar(select(Campaign).where(Campaign.name == planted["name"]))
+            entrants = {s.agent for s in _submission_subjects(session, campaign, top_k=50)}
+    finally:
+        engine.dispose()
+    quarantined = {who for who, row in board.items() if row["status"] == "quarantined"}
+    assert "honest" in entrants and quarantined and not entrants & quarantined
+
     # the dashboard's integrity page shows every finding with its evidence
     import httpx
 
