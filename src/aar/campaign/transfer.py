@@ -339,7 +339,9 @@ def _failed(exc: AarError) -> dict:
 def _brief(cell: dict) -> str:
     if cell["status"] != "ok":
         return f"{cell['status']} ({cell['reason'][:80]})"
-    return f"PGR {cell['pgr']['mean']:.2f} [{cell['pgr']['lo']:.2f}, {cell['pgr']['hi']:.2f}], p vs vanilla " \
-           f"{cell['p']:.3f}" if cell["p"] is not None else f"PGR {cell['pgr']['mean']}"
-
-
+    pgr = cell["pgr"]
+    if pgr["mean"] is None:
+        return (f"PGR undefined (weak {cell['weak_acc']['mean']:.2f}, ceiling {cell['ceiling_acc']['mean']:.2f}: "
+                "no gap to recover)")
+    text = f"PGR {pgr['mean']:.2f}" + ("" if pgr["lo"] is None else f" [{pgr['lo']:.2f}, {pgr['hi']:.2f}]")
+    return text + ("" if cell["p"] is None else f", p vs vanilla {cell['p']:.3f}")

@@ -97,6 +97,14 @@ class CausalLMBackend:
             offset += len(rows)
         return TaskFeatures(combined=combined, views={}, antisymmetric=False)
 
+    def prompt_table(self, ids: np.ndarray) -> dict[int, str]:
+        """The rendered prompts of ``ids`` only, for a method child that must not see the other rows."""
+        return {int(i): self._prompts[int(i)] for i in np.unique(ids)}
+
+    def use_prompt_table(self, table: dict[int, str], fmt: str) -> None:
+        """In a method child: rows are looked up in this table (ids outside it raise KeyError)."""
+        self._prompts, self._format = table, fmt  # type: ignore[assignment]
+
     def _load_model(self, seed: int):
         import torch
         from peft import LoraConfig, get_peft_model

@@ -38,8 +38,11 @@ def cell_text(cell: dict | None, subject: dict, env: dict) -> str:
     if cell["status"] != "ok":
         return cell["status"]
     text = interval(cell["pgr"])
+    if cell["pgr"].get("mean") is None:
+        return "undefined (no weak-ceiling gap)"
     if "verdict" in cell:
-        text += f" {MARK[cell['verdict']]} Δ{cell['diff']['mean']:+.2f} p={cell['p_holm']:.2f}"
+        diff = cell["diff"].get("mean")
+        text += f" {MARK[cell['verdict']]}" + ("" if diff is None else f" Δ{diff:+.2f}") + f" p={cell['p_holm']:.2f}"
     return text
 
 

@@ -41,9 +41,13 @@ def write_bundle(testbed, seeds: list[int], path: Path,
     if weak_override is not None:
         contexts = {seed: replace(ctx, weak_soft=weak_override(seed, ctx.weak_soft)) for seed, ctx in contexts.items()}
     eval_x = {s: testbed.strong_features.combined[s] for s in splits}
+    prompts = None
+    if not testbed.strong_backend.vectors:  # an LM student's inputs are row ids: ship those rows' prompts only
+        ids = np.concatenate([ctx.strong_x for ctx in contexts.values()] + list(eval_x.values()))
+        prompts = testbed.strong_backend.prompt_table(ids)
     with path.open("wb") as f:
-        pickle.dump({"backend": testbed.config.strong, "contexts": contexts, "eval_x": eval_x}, f,
-                    protocol=pickle.HIGHEST_PROTOCOL)
+        pickle.dump({"backend": testbed.config.strong, "contexts": contexts, "eval_x": eval_x, "prompts": prompts,
+                     "format": testbed.task.format}, f, protocol=pickle.HIGHEST_PROTOCOL)
 
 
 def run_isolated(bundle: Path, code_dir: Path, entry: str, params: dict, out_dir: Path, timeout_s: float,
@@ -108,6 +112,8 @@ def _child(bundle: Path, code_dir: Path, entry: str, params: dict, out_dir: Path
     else:  # a built-in or installed method, by name
         cls = get_method(entry)
     backend = get_backend(spec["backend"])
+    if spec.get("prompts") is not None:
+        backend.use_prompt_table(spec["prompts"], spec["format"])
     first = next(iter(spec["contexts"].values()))
     if cls.needs_vectors and not backend.vectors:
         raise AarError(f"method {cls.name!r} needs feature vectors; backend {backend.id!r} has none")
