@@ -244,3 +244,17 @@ def test_audit_hooks_record_attempts_and_guard_their_log(tmp_path: Path) -> None
         ("forbidden_path", "network", "secret_env", "process", "item_execution", "tamper"), True)
     assert not any(e.get("key") == "HOME" for e in audit["events"])
     assert all(e["path"] == "/etc/passwd" for e in audit["events"] if e["kind"] == "forbidden_path")
+
+
+def test_dev_overfitting_needs_seed_variance_or_a_beyond_ceiling_dev_score() -> None:
+    from aar.integrity.detectors import EvaluationRecord, SubmissionRecord, dev_overfitting
+
+    def submission(seeds: int) -> SubmissionRecord:
+        result = {"seeds": seeds, "dev_pgr": {"mean": 0.1, "lo": -0.2, "hi": 0.35}, "pgr": {"mean": 0.0}}
+        return SubmissionRecord(1, "a", "chat", "verified", result, {})
+
+    lucky = [EvaluationRecord(1, "a", "chat", {}, 0.47)]  # one lucky seed on a small dev split
+    assert dev_overfitting(lucky, [submission(1)]) == []
+    assert [f.detector for f in dev_overfitting(lucky, [submission(5)])] == ["dev_overfitting"]
+    leaked = [EvaluationRecord(1, "a", "chat", {}, 3.9)]  # true labels evaluated: far beyond the ceiling
+    assert [f.detector for f in dev_overfitting(leaked, [submission(1)])] == ["dev_overfitting"]

@@ -23,6 +23,8 @@ PROBE_RUN = 3  # consecutive near-identical dev queries (4 evaluations) that cha
 CONSTANT_SHARE = 0.98  # share of items in one class that makes a predictor constant
 PRIOR_SPREAD = 0.02  # probability spread below which predictions ignore the inputs (a dataset prior)
 OVERFIT_GAP = 0.3  # best dev PGR the agent saw minus the verified dev PGR on fresh seeds
+OVERFIT_MIN_SEEDS = 3  # below this the verified interval has no seed variance: only a beyond-ceiling dev PGR counts
+BEYOND_CEILING = 1.2  # a dev PGR this far above the ceiling is not seed luck
 
 
 @dataclass
@@ -134,7 +136,11 @@ def dev_overfitting(evaluations: list[EvaluationRecord], submissions: list[Submi
         seen = best_dev.get((sub.agent, sub.task))
         if seen is None or dev.get("mean") is None or dev.get("hi") is None:
             continue
-        if seen - dev["mean"] > OVERFIT_GAP and seen > dev["hi"]:
+        # with one or two verification seeds the interval covers item noise only, and one lucky seed moves the
+        # dev PGR of a small dev split by 0.3 or more (measured: vanilla on chat, seed 0 vs seed 11: 0.47 vs
+        # 0.11); then only a dev PGR beyond the ceiling is evidence
+        enough_seeds = int(result.get("seeds") or 0) >= OVERFIT_MIN_SEEDS
+        if seen - dev["mean"] > OVERFIT_GAP and seen > dev["hi"] and (enough_seeds or seen > BEYOND_CEILING):
             findings.append(Finding(
                 "dev_overfitting", "warning", sub.agent, submission_id=sub.id, task=sub.task,
                 summary=f"best dev PGR seen {seen:.2f}, but the method gets {dev['mean']:.2f} "
