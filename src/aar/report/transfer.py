@@ -62,13 +62,32 @@ def rows(result: dict) -> list[tuple[dict, list[str]]]:
 
 
 def terminal_table(result: dict) -> Table:
-    table = Table(title=f"transfer gauntlet {result['campaign']}: {len(result['seeds'])} fresh seeds, holdout split, "
-                        f"Holm across {sum('verdict' in c for c in result['cells'])} cells "
-                        "(▲ significant gain, ▼ significant loss, · n.s.; Δ = PGR - vanilla PGR there)")
-    for title in ("entrant", "home", "lab: test PGR", *(env_title(e) for e in columns(result))):
+    """Long format (one row per entrant and environment), so it stays legible in an 80-column terminal."""
+    cells = {(c["subject"], c["env"]): c for c in result["cells"]}
+    tested = sum("verdict" in c for c in result["cells"])
+    table = Table(title=f"transfer gauntlet {result['campaign']}: {len(result['seeds'])} fresh seeds, holdout split; "
+                        f"Holm across {tested} cells", caption="▲ significant gain, ▼ significant loss, · n.s. "
+                        "(vs vanilla in the same environment)")
+    for title in ("entrant", "where", "PGR [95% CI]", "Δ vs vanilla", "p (Holm)", ""):
         table.add_column(title)
-    for subject, texts in rows(result):
-        table.add_row(subject["label"], subject["task"], *texts)
+    for subject in result["subjects"]:
+        lab = subject["lab"]
+        lab_p = lab.get("p_holm") if lab.get("p_holm") is not None else lab.get("p")
+        table.add_row(subject["label"], f"lab: {subject['task']} test", interval(lab.get("pgr")), "",
+                      "" if lab_p is None else f"{lab_p:.3f}" + ("" if lab.get("p_holm") is not None else " raw"), "")
+        for env in columns(result):
+            cell = cells.get((subject["key"], env["key"]))
+            if cell is None:
+                continue
+            where = env_title(env).replace("holdout (home task)", f"holdout: {subject['task']}")
+            if cell["status"] != "ok":
+                table.add_row("", where, cell["status"], "", "", "")
+                continue
+            diff = (cell.get("diff") or {}).get("mean")
+            table.add_row("", where, interval(cell["pgr"]) if cell["pgr"]["mean"] is not None else "undefined",
+                          "" if diff is None or "verdict" not in cell else f"{diff:+.2f}",
+                          f"{cell['p_holm']:.3f}" if "p_holm" in cell else "", MARK.get(cell.get("verdict", ""), ""))
+        table.add_section()
     return table
 
 
