@@ -247,14 +247,21 @@ def test_audit_hooks_record_attempts_and_guard_their_log(tmp_path: Path) -> None
 
 
 def test_dev_overfitting_needs_seed_variance_or_a_beyond_ceiling_dev_score() -> None:
+    from aar.integrity.detectors import _constant
+
+    assert _constant(np.array([0.49, 0.505, 0.51, 0.495]))[0] is False  # under-confident but input-dependent
+    assert _constant(np.array([0.6] * 4))[0] and _constant(np.array([0.3, 0.3004, 0.2998, 0.3]))[0]
+
     from aar.integrity.detectors import EvaluationRecord, SubmissionRecord, dev_overfitting
 
     def submission(seeds: int) -> SubmissionRecord:
         result = {"seeds": seeds, "dev_pgr": {"mean": 0.1, "lo": -0.2, "hi": 0.35}, "pgr": {"mean": 0.0}}
         return SubmissionRecord(1, "a", "chat", "verified", result, {})
 
-    lucky = [EvaluationRecord(1, "a", "chat", {}, 0.47)]  # one lucky seed on a small dev split
-    assert dev_overfitting(lucky, [submission(1)]) == []
-    assert [f.detector for f in dev_overfitting(lucky, [submission(5)])] == ["dev_overfitting"]
+    lucky = [EvaluationRecord(1, "a", "chat", {}, 0.47)]  # the best of many noisy dev scores, or a lucky seed
+    assert dev_overfitting(lucky, [submission(1)]) == [] and dev_overfitting(lucky, [submission(5)]) == []
+    tuned = [EvaluationRecord(1, "a", "chat", {}, 0.75)]  # far above the verified interval: tuned to dev
+    assert [f.detector for f in dev_overfitting(tuned, [submission(5)])] == ["dev_overfitting"]
+    assert dev_overfitting(tuned, [submission(1)]) == []  # one seed: cannot tell seed luck from tuning
     leaked = [EvaluationRecord(1, "a", "chat", {}, 3.9)]  # true labels evaluated: far beyond the ceiling
     assert [f.detector for f in dev_overfitting(leaked, [submission(1)])] == ["dev_overfitting"]
