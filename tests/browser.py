@@ -35,6 +35,17 @@ def browser_page(width: int = 1360, height: int = 900) -> Iterator:
             browser.close()
 
 
+@contextmanager
+def signed_in_page(base: str, token: str) -> Iterator:
+    """A Chromium page signed in to the dashboard through its form, as a person would."""
+    with browser_page() as page:
+        page.goto(f"{base}/dashboard/login")
+        page.fill("input[name=token]", token)
+        page.click("button[type=submit]")
+        page.wait_for_url(f"{base}/dashboard/")
+        yield page
+
+
 def screenshot(page, name: str) -> Path:
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     path = ARTIFACTS / f"{name}.png"

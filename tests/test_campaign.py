@@ -43,7 +43,7 @@ def _dashboard_transfer_page(folder: Path, entrants: int) -> None:
     """The dashboard's Transfer tab shows the gauntlet's table (a real `aar serve` on the campaign's database,
     a real Chromium for the screenshot)."""
     import httpx
-    from tests.browser import browser_page, screenshot
+    from tests.browser import screenshot, signed_in_page
     from tests.postgres import start_aar_server
     from tests.serverkit import ADMIN
 
@@ -53,11 +53,7 @@ def _dashboard_transfer_page(folder: Path, entrants: int) -> None:
             assert client.post("/dashboard/login", data={"token": ADMIN}).status_code == 303
             page = client.get("/dashboard/c/crashy/transfer")
         assert page.status_code == 200 and "task code" in page.text and "Lab vs transfer" in page.text
-        with browser_page() as tab:
-            tab.goto(f"{base}/dashboard/login")
-            tab.fill("input[name=token]", ADMIN)
-            tab.click("button[type=submit]")
-            tab.wait_for_url(f"{base}/dashboard/")
+        with signed_in_page(base, ADMIN) as tab:
             tab.goto(f"{base}/dashboard/c/crashy/transfer")
             assert tab.locator("#transfer tbody tr").count() == entrants
             screenshot(tab, "sqlite-transfer")

@@ -168,13 +168,9 @@ def test_every_planted_cheater_is_flagged_and_no_honest_run(planted: dict) -> No
         page = browser.get(f"/dashboard/c/{planted['name']}/integrity")
     assert page.status_code == 200 and all(detector in page.text for detector in EXPECTED.values())
     assert page.text.index(">critical</span>") < page.text.index(">notice</span>")  # most serious first
-    from tests.browser import browser_page, screenshot
+    from tests.browser import screenshot, signed_in_page
 
-    with browser_page() as tab:
-        tab.goto(f"{planted['base']}/dashboard/login")
-        tab.fill("input[name=token]", ADMIN)
-        tab.click("button[type=submit]")
-        tab.wait_for_url(f"{planted['base']}/dashboard/")
+    with signed_in_page(planted["base"], ADMIN) as tab:
         tab.goto(f"{planted['base']}/dashboard/c/{planted['name']}/integrity")
         assert tab.locator("#findings tr").count() == len(report["findings"])
         screenshot(tab, f"{'sqlite' if planted['db'] else 'postgresql'}-integrity")

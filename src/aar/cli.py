@@ -226,13 +226,13 @@ def transfer_cmd(
     """Re-test the campaign's top verified methods and the baselines on fresh seeds, the never-used holdout
     split, the other tasks and other model pairs; PGR with 95% CIs, paired p vs vanilla, Holm-corrected."""
     from aar import paths
-    from aar.campaign.transfer import DEFAULT_BASELINES, TRANSFER_SEEDS, GauntletSpec, Pair, default_pairs
+    from aar.campaign.transfer import DEFAULT_BASELINES, GauntletSpec, Pair, default_pairs, transfer_seeds
     from aar.campaign.transfer_run import TRANSFER_FILE, run_transfer
     from aar.report import transfer as view
 
     _sandbox_mode(unsafe_sandbox)
     spec = GauntletSpec(top_k=top_k, baselines=list(baseline or DEFAULT_BASELINES),
-                        seeds=list(range(TRANSFER_SEEDS[0], TRANSFER_SEEDS[0] + seeds)),
+                        seeds=transfer_seeds(seeds),
                         pairs=[Pair.parse(p) for p in pair] if pair else default_pairs(), timeout_s=timeout_s,
                         ray_address=_ray_address(executor, ray_address), unsafe_sandbox=unsafe_sandbox)
     if workers:

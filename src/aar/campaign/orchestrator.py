@@ -322,14 +322,14 @@ class Orchestrator:
     def transfer(self) -> dict:
         """The gauntlet: top verified methods and baselines on fresh seeds, the holdout split, other tasks and
         other model pairs. Resumable: its cells are cached by content."""
-        from aar.campaign.transfer import TRANSFER_SEEDS, GauntletSpec
+        from aar.campaign.transfer import GauntletSpec, transfer_seeds
         from aar.campaign.transfer_run import run_transfer
         from aar.report.transfer import terminal_table
 
         spec = self.spec
         gauntlet = GauntletSpec(top_k=spec.transfer_top_k, workers=spec.workers, ray_address=spec.ray_address,
                                 unsafe_sandbox=spec.unsafe_sandbox,
-                                seeds=list(range(TRANSFER_SEEDS[0], TRANSFER_SEEDS[0] + spec.transfer_seeds)))
+                                seeds=transfer_seeds(spec.transfer_seeds))
         result = run_transfer(spec.name, spec.db_url(), gauntlet, tasks=spec.tasks,
                               log=lambda m: self.console.print(m, highlight=False, soft_wrap=True))
         self.console.print(terminal_table(result))

@@ -43,6 +43,11 @@ from aar.w2s.cache import ArtifactCache
 HOLDOUT = "holdout"
 ALPHA = 0.05
 TRANSFER_SEEDS = [2000, 2001, 2002, 2003, 2004]  # disjoint from verification (1000+) and dev experiments' defaults
+
+
+def transfer_seeds(count: int) -> list[int]:
+    """``count`` fresh seeds, 2000 upwards (verification uses 1000 to 1049)."""
+    return list(range(TRANSFER_SEEDS[0], TRANSFER_SEEDS[0] + count))
 DEFAULT_BASELINES = ["vanilla", "aux_conf", "confident"]  # Burns et al. 2023's baselines besides plain W2S
 NOT_APPLICABLE = re.compile(r"supports .* tasks|needs feature vectors|has none|fine-tunes an LM")
 
@@ -152,14 +157,19 @@ class Gauntlet:
         self.spec, self.tasks, self.log = spec, tasks, log
         self.cache = ArtifactCache()
         self._beds: dict[tuple[str, Pair], Testbed] = {}
+        self._vanilla: dict[Environment, tuple[RunResult, dict]] = {}  # every cell of an environment pairs with it
 
     def bed(self, task: str, pair: Pair) -> Testbed:
         if (task, pair) not in self._beds:
             self._beds[task, pair] = Testbed(TestbedConfig(task=task, weak=pair.weak, strong=pair.strong), self.cache)
         return self._beds[task, pair]
 
-    def vanilla(self, env: Environment) -> RunResult:
-        return self.bed(env.task, env.pair).run("vanilla", self.spec.seeds)
+    def vanilla(self, env: Environment) -> tuple[RunResult, dict]:
+        """Vanilla's run in ``env`` and its holdout PGR, computed once per environment."""
+        if env not in self._vanilla:
+            run = self.bed(env.task, env.pair).run("vanilla", self.spec.seeds)
+            self._vanilla[env] = run, run.summary(HOLDOUT).pgr.as_json()
+        return self._vanilla[env]
 
     # --- one cell ------------------------------------------------------------------------------------------
     def trusted_run(self, subject: Subject, env: Environment) -> RunResult:
@@ -206,26 +216,24 @@ class Gauntlet:
                                self.spec.timeout_s, sandbox=Sandbox(unsafe=self.spec.unsafe_sandbox), threads=threads)
         return outputs, {"executor": "local", "host": socket.gethostname()}
 
-    @staticmethod
-    def score(run: RunResult, vanilla: RunResult) -> dict:
+    def score(self, run: RunResult, env: Environment) -> dict:
+        vanilla, vanilla_pgr = self.vanilla(env)
         summary, paired = run.summary(HOLDOUT), run.versus(vanilla, HOLDOUT)
         return {"status": "ok", "pgr": summary.pgr.as_json(), "student_acc": summary.student_acc.as_json(),
                 "weak_acc": summary.weak_acc.as_json(), "ceiling_acc": summary.ceiling_acc.as_json(),
-                "vanilla_pgr": vanilla.summary(HOLDOUT).pgr.as_json(), "diff": paired.diff.as_json(),
+                "vanilla_pgr": vanilla_pgr, "diff": paired.diff.as_json(),
                 "p": finite(paired.p_value), "seeds": summary.seeds, "items": summary.items}
 
     # --- all cells -----------------------------------------------------------------------------------------
     def run(self, subjects: list[Subject]) -> list[dict]:
         plan = [(s, env) for s in subjects for env in environments(s, self.tasks, self.spec.pairs)]
         cells: dict[tuple[str, str], dict] = {}
-        vanillas: dict[Environment, RunResult] = {}
         started = time.monotonic()
         for subject, env in plan:  # trusted work first, in this thread: testbeds, vanilla, baselines
             try:
-                if env not in vanillas:
-                    vanillas[env] = self.vanilla(env)
+                self.vanilla(env)
                 if subject.kind == "baseline":
-                    cells[subject.key, env.key] = self.score(self.trusted_run(subject, env), vanillas[env])
+                    cells[subject.key, env.key] = self.score(self.trusted_run(subject, env), env)
             except AarError as exc:
                 cells[subject.key, env.key] = _failed(exc)
             if subject.kind == "baseline":
@@ -258,11 +266,8 @@ class Gauntlet:
             if isinstance(probs, AarError):
                 cell = _failed(probs)
             else:
-                vanilla = vanillas[env]
-                run = RunResult(method=subject.entry, params=subject.params, seeds=vanilla.seeds,
-                                labels=vanilla.labels, groups=vanilla.groups, weak=vanilla.weak,
-                                ceiling=vanilla.ceiling, student={HOLDOUT: probs})
-                cell = self.score(run, vanilla)
+                vanilla, _ = self.vanilla(env)
+                cell = self.score(vanilla.with_student(subject.entry, subject.params, {HOLDOUT: probs}), env)
             cell["cached"], cell["executed_on"] = cached, where
             cells[subject.key, env.key] = cell
             self.log(f"transfer: {subject.label} in {env.key}: {_brief(cell)}")

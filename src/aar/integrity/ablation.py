@@ -24,7 +24,7 @@ from aar.server.snapshots import check_entry, unpack
 from aar.w2s import Testbed, TestbedConfig
 from aar.w2s.cache import ArtifactCache
 from aar.w2s.isolated import run_isolated, write_bundle
-from aar.w2s.pipeline import LAB_SPLITS, RunResult
+from aar.w2s.pipeline import LAB_SPLITS
 
 INDEPENDENT_AGREEMENT = 0.9  # same class on at least this share of test items under a shuffled teacher
 ABLATION_SEEDS = 1  # agreement over hundreds of test items is already decisive
@@ -49,9 +49,8 @@ def ablate(task: str, entry: str, params: dict, seeds: list[int], snapshot: byte
             write_bundle(bed, seeds, work / "bundle.pkl", weak_override=shuffled)
             students = run_isolated(work / "bundle.pkl", work / "code", entry, params, work / "out", timeout_s)
         vanilla = bed.run("vanilla", seeds)
-        run = RunResult(method=entry, params=params, seeds=seeds, labels=vanilla.labels, groups=vanilla.groups,
-                        weak=vanilla.weak, ceiling=vanilla.ceiling,
-                        student={s: np.stack([students[seed][s] for seed in seeds]) for s in LAB_SPLITS})
+        run = vanilla.with_student(entry, params,
+                                   {s: np.stack([students[seed][s] for seed in seeds]) for s in LAB_SPLITS})
         pgr = run.summary("test").pgr
         return {"test": np.stack([students[seed]["test"] for seed in seeds]),
                 "pgr": np.array([pgr.mean, pgr.lo, pgr.hi], dtype=np.float64)}

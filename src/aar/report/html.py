@@ -23,7 +23,7 @@ from aar.errors import AarError
 from aar.fsio import write_text_atomic
 
 
-def _png(fig) -> str:
+def png_data_uri(fig) -> str:
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png", dpi=110, bbox_inches="tight")
     import matplotlib.pyplot as plt
@@ -93,7 +93,7 @@ def _plots(result: dict, evaluations: list, posts: list) -> dict[str, str]:
         ax.set_xlabel("minutes")
         ax.axhline(0, color="grey", lw=0.5)
     axes[0][0].legend(fontsize=7)
-    plots["pgr_over_time"] = _png(fig)
+    plots["pgr_over_time"] = png_data_uri(fig)
 
     fig, ax = plt.subplots(figsize=(4.5, 4))
     verified = [s for s in result["submissions"] if s["status"] == "verified" and s["result"]]
@@ -108,7 +108,7 @@ def _plots(result: dict, evaluations: list, posts: list) -> dict[str, str]:
     ax.set_ylabel("test PGR (hidden split)")
     ax.set_title("dev vs test PGR per verified method")
     ax.legend(fontsize=7)
-    plots["dev_vs_test"] = _png(fig)
+    plots["dev_vs_test"] = png_data_uri(fig)
 
     fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(9, 3))
     by_name = {a["name"]: a for a in result["agents"]}
@@ -118,7 +118,7 @@ def _plots(result: dict, evaluations: list, posts: list) -> dict[str, str]:
     ax2.set_title("experiment compute (minutes) per agent")
     for ax in (ax1, ax2):
         ax.tick_params(axis="x", rotation=30, labelsize=7)
-    plots["cost"] = _png(fig)
+    plots["cost"] = png_data_uri(fig)
 
     fig, ax = plt.subplots(figsize=(6, 3))
     for agent in agents:
@@ -128,7 +128,7 @@ def _plots(result: dict, evaluations: list, posts: list) -> dict[str, str]:
     ax.set_title("forum posts (cumulative)")
     ax.set_xlabel("minutes")
     ax.legend(fontsize=7)
-    plots["forum"] = _png(fig)
+    plots["forum"] = png_data_uri(fig)
     return plots
 
 

@@ -106,7 +106,7 @@ def forest_plot(result: dict) -> str:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from aar.report.html import _png
+    from aar.report.html import png_data_uri
 
     envs = columns(result)
     cells = {(c["subject"], c["env"]): c for c in result["cells"]}
@@ -141,7 +141,7 @@ def forest_plot(result: dict) -> str:
     handles, labels = ax.get_legend_handles_labels()
     unique = dict(zip(labels, handles, strict=True))
     ax.legend(unique.values(), unique.keys(), fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1))
-    return _png(fig)
+    return png_data_uri(fig)
 
 
 def html_section(result: dict | None) -> str:

@@ -19,7 +19,7 @@ from aar.server.snapshots import check_entry, unpack
 from aar.stats.bootstrap import finite
 from aar.w2s import Testbed, TestbedConfig
 from aar.w2s.isolated import run_isolated, write_bundle
-from aar.w2s.pipeline import LAB_SPLITS, RunResult
+from aar.w2s.pipeline import LAB_SPLITS
 
 
 @dataclass
@@ -38,9 +38,7 @@ def verify(task: str, entry: str, params: dict, seeds: list[int], snapshot: byte
     students = run_isolated(bundle, code, entry, params, workdir / "out", timeout_s, heartbeat)
     audit = summarize(workdir / "out")  # what the method tried inside its sandbox (integrity detectors)
     vanilla = bed.run("vanilla", seeds)
-    run = RunResult(method=entry, params=params, seeds=seeds, labels=vanilla.labels, groups=vanilla.groups,
-                    weak=vanilla.weak, ceiling=vanilla.ceiling,
-                    student={s: np.stack([students[seed][s] for seed in seeds]) for s in LAB_SPLITS})
+    run = vanilla.with_student(entry, params, {s: np.stack([students[seed][s] for seed in seeds]) for s in LAB_SPLITS})
     test, dev, paired = run.summary("test"), run.summary("dev"), run.versus(vanilla, "test")
     baseline = vanilla.summary("test")
     result = {

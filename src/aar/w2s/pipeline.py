@@ -8,7 +8,7 @@ probabilities are stored in the artifact cache. Methods receive label-free input
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -46,6 +46,11 @@ class RunResult:
     weak: dict[str, np.ndarray]  # split -> (seeds, items) probabilities
     ceiling: dict[str, np.ndarray]
     student: dict[str, np.ndarray]
+
+    def with_student(self, method: str, params: dict[str, Any], student: dict[str, np.ndarray]) -> RunResult:
+        """The same seeds, labels, teacher and ceiling with another method's student: a sandboxed method's
+        predictions, scored and paired against the run (vanilla) whose teacher it learned from."""
+        return replace(self, method=method, params=params, student=student)
 
     def correct(self, which: str, split: str = "test") -> np.ndarray:
         probs = getattr(self, which)[split]
