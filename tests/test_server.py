@@ -40,17 +40,20 @@ def test_identities_are_enforced(server) -> None:
     assert _admin(base).post("/v1/admin/campaigns", json={"name": "idents"}).status_code == 409
 
 
-def test_dev_scores_are_coarse_and_nothing_else_leaks(server) -> None:
+def test_dev_scores_are_one_coarse_number_and_nothing_else_leaks(server) -> None:
     base, _ = server
-    _campaign(base, "scores", round_digits=1)
+    _campaign(base, "scores")
     agent = _agent(base, "scores", "bob")
     r = agent.post("/v1/evaluations", json={"task": "chat", "split": "dev", "predictions": _dev()})
     assert r.status_code == 200, r.text
     out = r.json()
-    assert set(out) == {"task", "split", "accuracy", "pgr", "budget_remaining"}
-    assert out["accuracy"] == 1.0 and out["pgr"] > 1 and out["budget_remaining"] == 49
+    assert set(out) == {"task", "split", "pgr", "rule", "budget_remaining"}  # one number: no accuracy beside it
+    assert out["pgr"] > 1 and out["budget_remaining"] == 49 and "subsample" in out["rule"]
+    step = float(out["rule"].rsplit(" ", 1)[1])
+    assert step >= 0.05
     r = agent.post("/v1/evaluations", json={"task": "chat", "split": "dev", "predictions": _dev(truth=False)})
-    assert r.json()["accuracy"] == round(r.json()["accuracy"], 1)  # rounded to the campaign's 1 digit
+    value = r.json()["pgr"]
+    assert abs(value / step - round(value / step)) < 1e-6  # on the reporting grid
     for split in ("test", "train_unlabel", "train_label"):
         denied = agent.post("/v1/evaluations", json={"task": "chat", "split": split, "predictions": _dev()})
         assert denied.status_code == 403

@@ -20,7 +20,7 @@ from aar.errors import AarError
 from aar.server.snapshots import pack
 from aar.tasks import load_task
 from aar.w2s import Testbed, TestbedConfig
-from aar.w2s.isolated import write_bundle
+from aar.w2s.bundle import write_bundle
 
 METHODS = '''
 import numpy as np
@@ -28,7 +28,8 @@ from aar.methods.base import Method
 
 
 class CopyVanilla(Method):
-    """Vanilla, re-implemented: on the same seeds it must match vanilla (difference 0, p = 1)."""
+    """Vanilla, re-implemented. It sees opaque stand-ins for the seeds (so does all submitted code), so it
+    matches vanilla up to initialisation noise: no significant difference."""
     name = "copy_vanilla"
 
     def train(self, ctx):
@@ -128,7 +129,7 @@ def test_gauntlet_runs_submitted_code_sandboxed_pairs_it_and_caches(tmp_path: Pa
     copy = by["submission:methods.py:CopyVanilla", "holdout"]
     assert copy["status"] == "ok" and copy["items"] == len(load_task("chat").splits["holdout"])
     assert copy["seeds"] == 2 and copy["pgr"]["lo"] <= copy["pgr"]["mean"] <= copy["pgr"]["hi"]
-    assert abs(copy["diff"]["mean"]) < 0.05 and copy["p"] > 0.5  # same seeds as vanilla: no difference
+    assert abs(copy["diff"]["mean"]) < 0.25 and copy["p"] > 0.05  # vanilla up to its initialisation
     assert copy["executed_on"]["executor"] == "local" and copy["cached"] is False
     moved = by["submission:methods.py:CopyVanilla", "task:code"]
     assert moved["status"] == "ok" and moved["items"] == len(load_task("code").splits["holdout"])

@@ -351,7 +351,7 @@ def _ray_address(executor: str, address: str | None) -> str | None:
         return None
     if not address:
         raise AarError("--executor ray needs --ray-address (the head node's host:port, or 'auto')")
-    from aar.campaign.ray_executor import connect
+    from aar.execution.ray import connect
 
     connect(address)
     return address

@@ -34,10 +34,12 @@ from typing import Any
 import numpy as np
 
 from aar.errors import AarError
+from aar.execution import Job, executor_for
 from aar.models.base import DEFAULT_STRONG, DEFAULT_WEAK
 from aar.stats.bootstrap import finite
 from aar.stats.multiple import benjamini_hochberg, holm
 from aar.w2s import RunResult, Testbed, TestbedConfig
+from aar.w2s.bundle import write_bundle
 from aar.w2s.cache import ArtifactCache
 
 HOLDOUT = "holdout"
@@ -156,6 +158,7 @@ class Gauntlet:
     def __init__(self, spec: GauntletSpec, tasks: list[str], log: Callable[[str], None] = print):
         self.spec, self.tasks, self.log = spec, tasks, log
         self.cache = ArtifactCache()
+        self.executor = executor_for(spec.ray_address, spec.unsafe_sandbox)
         self._beds: dict[tuple[str, Pair], Testbed] = {}
         self._vanilla: dict[Environment, tuple[RunResult, dict]] = {}  # every cell of an environment pairs with it
 
@@ -181,40 +184,24 @@ class Gauntlet:
                 "entry": subject.entry, "params": subject.params, "task": env.task, "data": bed.task.content_hash,
                 "weak": env.pair.weak, "strong": env.pair.strong, "seeds": self.spec.seeds, "split": HOLDOUT}
 
-    def sandboxed_run(self, subject: Subject, env: Environment, bundle: Path,
+    def sandboxed_run(self, subject: Subject, env: Environment, bundle: tuple[Path, dict[str, int]],
                       threads: int) -> tuple[np.ndarray, dict | None]:
         """The submission's holdout probabilities, (seeds, items), cached by content; and where they were
         computed (None: from the cache)."""
         where: list[dict] = []
 
         def compute() -> dict[str, np.ndarray]:
-            with tempfile.TemporaryDirectory(prefix="aar-transfer-") as tmp:
-                outputs, place = self._run_snapshot(subject, bundle, Path(tmp), threads)
-            where.append(place)
-            return {HOLDOUT: np.stack([outputs[seed][HOLDOUT] for seed in self.spec.seeds])}
+            if subject.snapshot is None:
+                raise AarError(f"the code snapshot of {subject.label} is missing from the database")
+            path, sizes = bundle
+            job = Job(path, tuple(self.spec.seeds), sizes, subject.entry, subject.params, subject.snapshot,
+                      self.spec.timeout_s, threads=threads)
+            ran = self.executor.run(job)
+            where.append(ran.executed_on)
+            return {HOLDOUT: np.stack([ran.outputs[seed][HOLDOUT] for seed in self.spec.seeds])}
 
         probs = self.cache.get_or_compute(self.cell_spec(subject, env), compute)[HOLDOUT]
         return probs, (where[0] if where else None)
-
-    def _run_snapshot(self, subject: Subject, bundle: Path, work: Path, threads: int) -> tuple[dict, dict]:
-        if subject.snapshot is None:
-            raise AarError(f"the code snapshot of {subject.label} is missing from the database")
-        if self.spec.ray_address:
-            from aar.campaign.ray_executor import experiment_on_ray
-
-            value = experiment_on_ray(subject.snapshot, bundle, subject.entry, subject.params, self.spec.timeout_s,
-                                      self.spec.unsafe_sandbox)
-            return value["outputs"], value["executed_on"]
-        import socket
-
-        from aar.sandbox import Sandbox
-        from aar.server.snapshots import check_entry, unpack
-        from aar.w2s.isolated import run_isolated
-
-        check_entry(subject.entry, unpack(subject.snapshot, work / "code"))
-        outputs = run_isolated(bundle, work / "code", subject.entry, subject.params, work / "out",
-                               self.spec.timeout_s, sandbox=Sandbox(unsafe=self.spec.unsafe_sandbox), threads=threads)
-        return outputs, {"executor": "local", "host": socket.gethostname()}
 
     def score(self, run: RunResult, env: Environment) -> dict:
         vanilla, vanilla_pgr = self.vanilla(env)
@@ -240,7 +227,7 @@ class Gauntlet:
                 self.log(f"transfer: {subject.label} in {env.key}: {_brief(cells[subject.key, env.key])}")
         sandboxed = [(s, env) for s, env in plan if s.kind == "submission" and (s.key, env.key) not in cells]
         if self.spec.ray_address and sandboxed:
-            from aar.campaign.ray_executor import connect
+            from aar.execution.ray import connect
 
             connect(self.spec.ray_address)  # once, before the threads
         with tempfile.TemporaryDirectory(prefix="aar-transfer-bundles-") as tmp:
@@ -253,7 +240,8 @@ class Gauntlet:
                 subject, env = item
                 cached, began = self.cache.has(self.cell_spec(subject, env)), time.monotonic()
                 try:
-                    probs, where = self.sandboxed_run(subject, env, bundles.get(env, Path("/nonexistent")), threads)
+                    probs, where = self.sandboxed_run(subject, env, bundles.get(env, (Path("/nonexistent"), {})),
+                                                      threads)
                 except AarError as exc:
                     return exc, None, cached
                 self.log(f"transfer: ran {subject.label} in {env.key} "
@@ -276,17 +264,15 @@ class Gauntlet:
                  f"code, {from_cache} of them from the cache")
         return [{"subject": s.key, "env": env.key, **cells[s.key, env.key]} for s, env in plan]
 
-    def _bundles(self, plan: list[tuple[Subject, Environment]], folder: Path) -> dict[Environment, Path]:
+    def _bundles(self, plan: list[tuple[Subject, Environment]],
+                 folder: Path) -> dict[Environment, tuple[Path, dict[str, int]]]:
         """One label-free bundle per environment, written only where some cell is not cached yet."""
-        from aar.w2s.isolated import write_bundle
-
-        bundles: dict[Environment, Path] = {}
+        bundles: dict[Environment, tuple[Path, dict[str, int]]] = {}
         for subject, env in plan:
             if env in bundles or self.cache.has(self.cell_spec(subject, env)):
                 continue
             path = folder / f"bundle-{len(bundles)}.pkl"
-            write_bundle(self.bed(env.task, env.pair), self.spec.seeds, path, splits=(HOLDOUT,))
-            bundles[env] = path
+            bundles[env] = path, write_bundle(self.bed(env.task, env.pair), self.spec.seeds, path, splits=(HOLDOUT,))
         return bundles
 
 

@@ -19,11 +19,11 @@ from pathlib import Path
 
 import numpy as np
 
+from aar.execution import Executor, Job, executor_for
 from aar.integrity.findings import Finding
-from aar.server.snapshots import check_entry, unpack
 from aar.w2s import Testbed, TestbedConfig
+from aar.w2s.bundle import write_bundle
 from aar.w2s.cache import ArtifactCache
-from aar.w2s.isolated import run_isolated, write_bundle
 from aar.w2s.pipeline import LAB_SPLITS
 
 INDEPENDENT_AGREEMENT = 0.9  # same class on at least this share of test items under a shuffled teacher
@@ -34,7 +34,8 @@ def shuffled(seed: int, weak_soft: np.ndarray) -> np.ndarray:
     return np.random.default_rng(10_000 + seed).permutation(weak_soft)
 
 
-def ablate(task: str, entry: str, params: dict, seeds: list[int], snapshot: bytes, timeout_s: float) -> tuple:
+def ablate(task: str, entry: str, params: dict, seeds: list[int], snapshot: bytes, timeout_s: float,
+           executor: Executor | None = None) -> tuple:
     """The method's test predictions per seed with a shuffled teacher, and its test PGR (with CI) then.
     Cached by content (code, entry, params, task, seeds): a re-scan does not re-run it."""
     bed = Testbed(TestbedConfig(task=task))
@@ -44,10 +45,10 @@ def ablate(task: str, entry: str, params: dict, seeds: list[int], snapshot: byte
 
     def compute() -> dict[str, np.ndarray]:
         with tempfile.TemporaryDirectory(prefix="aar-ablation-") as tmp:
-            work = Path(tmp)
-            check_entry(entry, unpack(snapshot, work / "code"))
-            write_bundle(bed, seeds, work / "bundle.pkl", weak_override=shuffled)
-            students = run_isolated(work / "bundle.pkl", work / "code", entry, params, work / "out", timeout_s)
+            bundle = Path(tmp) / "bundle.pkl"
+            sizes = write_bundle(bed, seeds, bundle, weak_override=shuffled)
+            job = Job(bundle, tuple(seeds), sizes, entry, params, snapshot, timeout_s)
+            students = (executor or executor_for()).run(job).outputs
         vanilla = bed.run("vanilla", seeds)
         run = vanilla.with_student(entry, params,
                                    {s: np.stack([students[seed][s] for seed in seeds]) for s in LAB_SPLITS})

@@ -16,6 +16,7 @@ from aar.integrity.detectors import (
     EvaluationRecord,
     SubmissionRecord,
     ToolCallRecord,
+    above_ceiling,
     constant_predictions,
     dev_overfitting,
     label_probing,
@@ -62,8 +63,9 @@ def load_records(session: Session, campaign: Campaign) -> tuple[list, list, list
 def detect(session: Session, campaign: Campaign, ablation: bool = True, ablate_top: int = ABLATE_TOP) -> list[Finding]:
     evaluations, submissions, calls, budgets = load_records(session, campaign)
     verified = [s for s in submissions if s.status in ("verified", "quarantined") and s.result]
-    findings = [*label_probing(evaluations, budgets), *constant_predictions(evaluations, verified),
-                *dev_overfitting(evaluations, verified), *sandbox_audit(submissions, calls), *shell_commands(calls)]
+    findings = [*label_probing(evaluations, budgets),
+                *constant_predictions(evaluations, verified), *dev_overfitting(evaluations, verified),
+                *above_ceiling(verified), *sandbox_audit(submissions, calls), *shell_commands(calls)]
     if ablation:  # the top clean submissions per task: flagged ones leave the leaderboard anyway
         flagged = {f.submission_id for f in findings if f.flags}
         agents_flagged = {f.agent for f in findings if f.flags and f.submission_id is None}

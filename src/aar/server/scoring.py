@@ -1,8 +1,30 @@
-"""Server-side scoring of dev predictions. Labels are read here and never leave this module's process."""
+"""Server-side scoring of dev predictions. Labels are read here and never leave this module's process.
+
+What an agent gets back is one coarse, randomized number per query, so that no history of queries can be
+decoded into labels (the reference experiment's agents did exactly that):
+
+- **One number.** PGR (or, where a task has no weak-ceiling gap, accuracy), never both: with both, and
+  weak and ceiling accuracies that are means of integer counts, an exact count of correct items follows.
+- **A fresh random subsample per query.** The score is computed on ``SUBSAMPLE`` of the dev items, drawn
+  with a secure generator each time. Flipping one item then moves the expected score by less than the
+  sampling noise (about 2.7 counts sd on a 186-item split against a 0.8-count effect), so an adaptive
+  attacker needs hundreds of queries per label, not one.
+- **A resolution derived from n and the gap.** The number is rounded to ``resolution(m, gap)``: two items
+  of the m scored, in PGR units (``2 / (m * gap)``), rounded up to a multiple of 0.05. A reply can never be
+  decoded into an exact count, and the rounding noise (step / sqrt(12)) stays well under the dev split's own
+  sampling error. Chat, math and code dev splits give steps of 0.10, 0.05 and 0.15.
+
+Weak and ceiling dev accuracies come from the default testbed, averaged over fixed seeds and computed once
+per task (the artifact cache makes this cheap after the first time). The exact full-split accuracy and PGR
+are kept in the evaluation log for the integrity detectors; agents never see them.
+"""
 
 from __future__ import annotations
 
+import math
+import secrets
 import threading
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -10,43 +32,76 @@ from aar.errors import AarError
 from aar.w2s import Testbed, TestbedConfig
 
 REFERENCE_SEEDS = (0, 1, 2, 3, 4)
+SUBSAMPLE = 0.8  # share of the dev items scored per query
+MIN_GAP = 0.02  # below this weak-ceiling gap, PGR is noise: accuracy is reported instead
+PGR_STEP_UNIT, ACCURACY_STEP_UNIT = 0.05, 0.005
+
+
+def subsample_size(n: int) -> int:
+    return max(1, min(n, round(SUBSAMPLE * n)))
+
+
+def resolution(m: int, gap: float | None) -> float:
+    """Reporting step for m scored items: two items' worth, rounded up to a round unit."""
+    if gap is not None and gap > MIN_GAP:
+        return math.ceil(2 / (m * gap) / PGR_STEP_UNIT - 1e-9) * PGR_STEP_UNIT
+    return math.ceil(2 / m / ACCURACY_STEP_UNIT - 1e-9) * ACCURACY_STEP_UNIT
+
+
+@dataclass(frozen=True)
+class DevScore:
+    accuracy: float  # exact, on the full dev split (server-side only)
+    pgr: float | None  # exact, on the full dev split (server-side only)
+    metric: str  # what the agent gets: "pgr" or "accuracy"
+    reported: float  # the one coarse number the agent gets
+    resolution: float
+    items_scored: int
 
 
 class DevScorer:
-    """Accuracy and PGR of a prediction vector on a task's dev split.
-
-    PGR uses the weak and ceiling dev accuracies of the default testbed, averaged over fixed seeds and
-    computed once per task (the artifact cache makes this cheap after the first time).
-    """
+    """Accuracy and PGR of a prediction vector on a task's dev split, and the coarse number for agents."""
 
     def __init__(self, weak: str | None = None, strong: str | None = None):
         self.weak, self.strong = weak, strong
-        self._tasks: dict[str, tuple[dict[str, int], float, float]] = {}
+        self._tasks: dict[str, tuple[list[str], np.ndarray, float, float]] = {}
         self._lock = threading.Lock()
 
-    def _load(self, task: str) -> tuple[dict[str, int], float, float]:
+    def _load(self, task: str) -> tuple[list[str], np.ndarray, float, float]:
         with self._lock:
             if task not in self._tasks:
                 kwargs = {k: v for k, v in (("weak", self.weak), ("strong", self.strong)) if v}
                 bed = Testbed(TestbedConfig(task=task, **kwargs))
-                labels = {e.id: int(e.label) for e in bed.task.splits["dev"]}
+                ids = [e.id for e in bed.task.splits["dev"]]
+                labels = np.array([int(e.label) for e in bed.task.splits["dev"]], dtype=bool)
                 y = bed.labels["dev"]
                 weak = float(np.mean([((bed.weak_run(s)["dev"] > 0.5) == y).mean() for s in REFERENCE_SEEDS]))
                 ceiling = float(np.mean([((bed.ceiling_run(s)["dev"] > 0.5) == y).mean() for s in REFERENCE_SEEDS]))
-                self._tasks[task] = (labels, weak, ceiling)
+                self._tasks[task] = (ids, labels, weak, ceiling)
             return self._tasks[task]
 
     def dev_ids(self, task: str) -> set[str]:
         return set(self._load(task)[0])
 
-    def score(self, task: str, predictions: dict[str, float]) -> tuple[float, float | None]:
-        labels, weak, ceiling = self._load(task)
-        if set(predictions) != set(labels):
-            missing, extra = len(set(labels) - set(predictions)), len(set(predictions) - set(labels))
+    def rule(self, task: str) -> tuple[str, float, int]:
+        """(metric, resolution, items scored) of a task: public, the same for every query."""
+        ids, _, weak, ceiling = self._load(task)
+        m, gap = subsample_size(len(ids)), ceiling - weak
+        return ("pgr" if gap > MIN_GAP else "accuracy"), resolution(m, gap), m
+
+    def score(self, task: str, predictions: dict[str, float]) -> DevScore:
+        ids, labels, weak, ceiling = self._load(task)
+        if len(predictions) != len(ids) or any(i not in predictions for i in ids):
+            known = set(ids)
+            missing, extra = len(known - set(predictions)), len(set(predictions) - known)
             raise AarError(f"predictions must cover exactly the dev ids of {task!r} "
                            f"({missing} missing, {extra} unknown)")
-        correct = sum(int((predictions[i] > 0.5) == bool(y)) for i, y in labels.items())
-        accuracy = correct / len(labels)
+        correct = np.array([predictions[i] > 0.5 for i in ids]) == labels
+        accuracy = float(correct.mean())
         gap = ceiling - weak
         pgr = (accuracy - weak) / gap if abs(gap) > 1e-9 else None
-        return accuracy, pgr
+        metric, step, m = self.rule(task)
+        rng = np.random.default_rng(secrets.randbits(128))
+        sampled = float(correct[rng.choice(len(ids), size=m, replace=False)].mean())
+        value = (sampled - weak) / gap if metric == "pgr" else sampled
+        reported = round(round(value / step) * step, 4)
+        return DevScore(accuracy, pgr, metric, reported, step, m)

@@ -25,18 +25,29 @@ ENTRY = re.compile(r"^((?:[A-Za-z0-9_][A-Za-z0-9_.-]{0,99}/){0,4}[A-Za-z0-9_][A-
 
 
 def pack(root: Path, files: list[str] | None = None) -> bytes:
-    """A reproducible archive of ``files`` (relative to ``root``; default every ``*.py`` under it):
-    sorted, zeroed times and owners, so the same code always has the same content hash."""
+    """A reproducible archive of ``files`` (relative to ``root``; default every ``*.py`` under it), for
+    trusted folders; an agent's workspace is read through :mod:`aar.researchers.workspace` instead."""
     names = sorted(files if files is not None else
                    [p.relative_to(root).as_posix() for p in root.rglob("*.py") if "__pycache__" not in p.parts])
     if not names:
         raise AarError(f"no files to pack under {root}")
+    for name in names:
+        if not MEMBER.match(name):
+            raise AarError(f"file name {name!r} is not allowed in a snapshot (letters, digits, _ . -)")
+    return pack_files({name: (root / name).read_bytes() for name in names})
+
+
+def pack_files(files: dict[str, bytes]) -> bytes:
+    """A reproducible archive of named contents: sorted, zeroed times and owners, so the same code always
+    has the same content hash."""
+    if not files:
+        raise AarError("no files to pack")
     raw = io.BytesIO()
     with tarfile.open(fileobj=raw, mode="w", format=tarfile.PAX_FORMAT) as tar:
-        for name in names:
+        for name in sorted(files):
             if not MEMBER.match(name):
                 raise AarError(f"file name {name!r} is not allowed in a snapshot (letters, digits, _ . -)")
-            data = (root / name).read_bytes()
+            data = files[name]
             info = tarfile.TarInfo(name)
             info.size, info.mtime, info.mode = len(data), 0, 0o644
             tar.addfile(info, io.BytesIO(data))

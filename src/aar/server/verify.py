@@ -1,25 +1,38 @@
 """Verification of one submission: re-run its code snapshot on the testbed and score the hidden test split.
 
-The trusted side (this module, inside a worker process) holds the labels; the submitted code runs in a
-separate label-free process (:mod:`aar.w2s.isolated`). The student's per-seed predictions are paired with
-the weak, ceiling and vanilla runs on the same seeds, so the PGR interval and the paired p-value against
-vanilla come from one hierarchical bootstrap (seeds x test items, clustered by source problem).
+The trusted side (this module, inside a worker process) holds the labels; the submitted code runs through
+the execution layer (:mod:`aar.execution`) in a separate label-free process, locally or on a Ray node. The
+student's per-seed predictions are paired with the weak, ceiling and vanilla runs on the same seeds, so the
+PGR interval and the paired p-value against vanilla come from one hierarchical bootstrap (seeds x test
+items, clustered by source problem). The seeds are drawn per submission on the trusted side
+(:func:`draw_seeds`), and the method sees only opaque stand-ins for them (:mod:`aar.w2s.bundle`).
 """
 
 from __future__ import annotations
 
+import secrets
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from aar.integrity.audit import summarize
-from aar.server.snapshots import check_entry, unpack
+from aar.execution import Executor, Job, executor_for
 from aar.stats.bootstrap import finite
 from aar.w2s import Testbed, TestbedConfig
-from aar.w2s.isolated import run_isolated, write_bundle
+from aar.w2s.bundle import write_bundle
 from aar.w2s.pipeline import LAB_SPLITS
+
+SEED_FLOOR = 10_000  # experiments use seeds below this; verification draws above it
+SEED_CEILING = 2**31 - 1
+
+
+def draw_seeds(n: int) -> list[int]:
+    """Fresh verification seeds for one submission, from a secure generator: code cannot have seen them."""
+    seeds: set[int] = set()
+    while len(seeds) < n:
+        seeds.add(SEED_FLOOR + secrets.randbelow(SEED_CEILING - SEED_FLOOR))
+    return sorted(seeds)
 
 
 @dataclass
@@ -29,14 +42,14 @@ class Verified:
 
 
 def verify(task: str, entry: str, params: dict, seeds: list[int], snapshot: bytes, workdir: Path,
-           timeout_s: float, heartbeat: Callable[[], None] | None = None) -> Verified:
+           timeout_s: float, heartbeat: Callable[[], None] | None = None,
+           executor: Executor | None = None) -> Verified:
     bed = Testbed(TestbedConfig(task=task))
-    code = workdir / "code"
-    check_entry(entry, unpack(snapshot, code))
     bundle = workdir / "bundle.pkl"
-    write_bundle(bed, seeds, bundle)
-    students = run_isolated(bundle, code, entry, params, workdir / "out", timeout_s, heartbeat)
-    audit = summarize(workdir / "out")  # what the method tried inside its sandbox (integrity detectors)
+    sizes = write_bundle(bed, seeds, bundle)
+    job = Job(bundle, tuple(seeds), sizes, entry, params, snapshot, timeout_s)
+    ran = (executor or executor_for()).run(job, heartbeat)
+    students = ran.outputs
     vanilla = bed.run("vanilla", seeds)
     run = vanilla.with_student(entry, params, {s: np.stack([students[seed][s] for seed in seeds]) for s in LAB_SPLITS})
     test, dev, paired = run.summary("test"), run.summary("dev"), run.versus(vanilla, "test")
@@ -47,11 +60,10 @@ def verify(task: str, entry: str, params: dict, seeds: list[int], snapshot: byte
         "weak_acc": test.weak_acc.as_json(), "ceiling_acc": test.ceiling_acc.as_json(),
         "dev_pgr": dev.pgr.as_json(), "vanilla_pgr": baseline.pgr.as_json(),
         "vs_vanilla": {"diff": paired.diff.as_json(), "p_value": finite(paired.p_value)},
-        "audit": audit,
+        "audit": ran.audit.as_json(),  # what the method tried inside its sandbox (integrity detectors)
+        "executed_on": ran.executed_on,
     }
     ids = {s: [e.id for e in bed.task.splits[s]] for s in LAB_SPLITS}
     predictions = {seed: {s: dict(zip(ids[s], map(float, students[seed][s]), strict=True)) for s in LAB_SPLITS}
                    for seed in seeds}
     return Verified(result, predictions)
-
-

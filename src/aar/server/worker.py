@@ -27,10 +27,26 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import sessionmaker
 
 from aar.errors import AarError
+from aar.execution import executor_for
 from aar.server.models import Campaign, SeedPrediction, Snapshot, Submission
+from aar.stats.bootstrap import above_ceiling
 
 log = logging.getLogger("aar.worker")
 MAX_ATTEMPTS = 3
+
+
+def untrustworthy(result: dict) -> list[str]:
+    """Why a verified result must not be ranked before a human looks: a tampered or silenced audit record,
+    or a test accuracy above the ceiling's upper 95% bound (no weak-to-strong method gets there honestly)."""
+    reasons = []
+    audit = result.get("audit") or {}
+    if audit.get("problem"):
+        reasons.append(f"[sandbox_tamper] audit record not trustworthy: {audit['problem']}")
+    if above_ceiling(result):
+        student, ceiling = result["student_acc"], result["ceiling_acc"]
+        reasons.append(f"[above_ceiling] test accuracy {student['mean']:.3f} is above the ceiling's upper 95% "
+                       f"bound {ceiling['hi']:.3f}")
+    return reasons
 
 
 class LeaseLost(Exception):
@@ -45,7 +61,8 @@ class Worker:
     def __init__(self, sessions: sessionmaker, lease_s: float = 30.0, poll_s: float = 1.0,
                  watch_parent: bool = False, ray_address: str | None = None):
         self.sessions, self.lease_s, self.poll_s = sessions, lease_s, poll_s
-        self.ray_address = ray_address  # verify on a Ray cluster instead of in this process
+        # submitted code runs on a Ray cluster instead of in this machine's sandbox; the trusted part stays here
+        self.executor = executor_for(ray_address, unsafe_sandbox=os.environ.get("AAR_UNSAFE_SANDBOX") == "1")
         self.name = f"{socket.gethostname()[:40]}:{os.getpid()}"
         self.parent = os.getppid() if watch_parent else None
         self.abort = threading.Event()
@@ -121,7 +138,7 @@ class Worker:
             timeout = float(campaign.verify_timeout_s)
             twin = self._verified_twin(s, sub)
         if twin is not None:  # the same code, entry, params, task and seeds were verified already
-            return self._finish(sub_id, "verified", verified=twin)
+            return self._finish_verified(sub_id, twin)
         self.abort.clear()
         done = threading.Event()
         beat = threading.Thread(target=self._heartbeat_loop, args=(sub_id, done), daemon=True)
@@ -129,13 +146,8 @@ class Worker:
         try:
             with tempfile.TemporaryDirectory(prefix="aar-verify-") as tmp:
                 try:
-                    if self.ray_address:
-                        from aar.campaign.ray_executor import connect, verify_on_ray
-
-                        connect(self.ray_address)
-                        verified = verify_on_ray(task, entry, params, seeds, data, timeout, self._check)
-                    else:
-                        verified = verify(task, entry, params, seeds, data, Path(tmp), timeout, self._check)
+                    verified = verify(task, entry, params, seeds, data, Path(tmp), timeout, self._check,
+                                      self.executor)
                 except LeaseLost:
                     raise
                 except AarError as exc:
@@ -145,15 +157,16 @@ class Worker:
                     return self._finish(sub_id, "failed", error=f"internal error during verification "
                                                                f"({type(exc).__name__})")
             self._check()
-            return self._finish(sub_id, "verified", verified=verified)
+            return self._finish_verified(sub_id, verified)
         finally:
             done.set()
             beat.join()
 
     @staticmethod
     def _verified_twin(s, sub: Submission):
-        """A verified submission of the same campaign identical in everything that determines the result
-        (verification is deterministic given these), whose result and per-seed predictions can be reused.
+        """A verified submission of the same campaign identical in everything that determines the result's
+        distribution (same code, entry, params, task and number of seeds; its seeds were drawn at random
+        too), whose result and per-seed predictions are reused rather than re-drawn.
         Only within a campaign: across campaigns the installed data or code may have changed in between."""
         from aar.server.verify import Verified
 
@@ -162,20 +175,30 @@ class Worker:
                 Submission.snapshot_sha256 == sub.snapshot_sha256,
                 Submission.task == sub.task, Submission.entry == sub.entry, Submission.result.is_not(None),
                 Submission.status.in_(("verified", "quarantined"))).order_by(Submission.id)):
-            if twin.params != sub.params or list(twin.seeds) != list(sub.seeds):
+            if twin.params != sub.params or len(twin.seeds) != len(sub.seeds):
                 continue
             predictions: dict[int, dict[str, dict[str, float]]] = {}
             for row in s.scalars(select(SeedPrediction).where(SeedPrediction.submission_id == twin.id)):
                 predictions.setdefault(row.seed, {})[row.split] = row.predictions
+            sub.seeds = list(twin.seeds)  # the predictions reused are the twin's seeds'
+            s.commit()
             return Verified({**twin.result, "reused_from": twin.id}, predictions)
         return None
 
-    def _finish(self, sub_id: int, status: str, error: str | None = None, verified=None) -> str:
+    def _finish_verified(self, sub_id: int, verified) -> str:
+        reasons = untrustworthy(verified.result)
+        if reasons:  # quarantined at once; the integrity scan records the same as findings
+            return self._finish(sub_id, "quarantined", verified=verified, reason="integrity: " + "; ".join(reasons))
+        return self._finish(sub_id, "verified", verified=verified)
+
+    def _finish(self, sub_id: int, status: str, error: str | None = None, verified=None,
+                reason: str | None = None) -> str:
         with self.sessions() as s:
             owned = s.execute(update(Submission).where(Submission.id == sub_id, Submission.worker == self.name,
                                                        Submission.status == "running")
                               .values(status=status, error=error, finished_at=now(), lease_until=None,
-                                      result=verified.result if verified else None)).rowcount
+                                      result=verified.result if verified else None,
+                                      quarantine_reason=reason[:3900] if reason else None)).rowcount
             if owned != 1:  # our lease expired and someone else has it: their result wins
                 s.rollback()
                 raise LeaseLost()
@@ -220,7 +243,7 @@ class WorkerPool:
         self.thread = threading.Thread(target=self._supervise, daemon=True)
 
     def _spawn(self) -> subprocess.Popen:
-        env = {k: v for k, v in os.environ.items() if k != "AAR_ADMIN_TOKEN"}
+        env = worker_environment()
         env["AAR_DB_URL"] = self.url
         if "OMP_NUM_THREADS" not in os.environ:  # N workers share the cores instead of oversubscribing them
             threads = str(max(1, (os.cpu_count() or 1) // max(1, self.count)))
@@ -249,6 +272,16 @@ class WorkerPool:
                 proc.wait(timeout=10)
             except subprocess.TimeoutExpired:
                 proc.kill()
+
+
+WORKER_ENV = ("PATH", "HOME", "LANG", "LC_ALL", "TZ", "AAR_HOME", "AAR_UNSAFE_SANDBOX", "OMP_NUM_THREADS",
+              "MKL_NUM_THREADS", "TOKENIZERS_PARALLELISM", "HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE", "HF_HOME",
+              "CUDA_VISIBLE_DEVICES", "VIRTUAL_ENV", "TMPDIR", "RAY_ADDRESS")
+
+
+def worker_environment() -> dict[str, str]:
+    """What a verification worker needs and nothing more: never the admin token, never an LLM API key."""
+    return {k: os.environ[k] for k in WORKER_ENV if k in os.environ}
 
 
 def main(argv: list[str]) -> int:

@@ -141,3 +141,11 @@ def paired_test(weak: np.ndarray, ceiling: np.ndarray, method: np.ndarray, basel
     below, above = np.sum(finite <= 0), np.sum(finite >= 0)
     p = min(1.0, 2 * (min(below, above) + 1) / (finite.size + 1))
     return PairedTest(_interval(point, diff), float(p))
+
+
+def above_ceiling(result: dict) -> bool:
+    """A verified result whose mean test accuracy lies above the upper 95% bound of the ceiling's: the
+    student beat the strong model trained on the true labels by more than noise allows."""
+    student, ceiling = result.get("student_acc") or {}, result.get("ceiling_acc") or {}
+    mean, hi = student.get("mean"), ceiling.get("hi")
+    return mean is not None and hi is not None and mean > hi

@@ -1,4 +1,8 @@
-"""``POST /v1/evaluations``: budgeted, coarse dev-split scores; every call logged with its predictions."""
+"""``POST /v1/evaluations``: budgeted, coarse dev-split scores; every call logged with its predictions.
+
+The reply carries one number (see :mod:`aar.server.scoring` for why and how coarse), the public rule it
+was made by, and the budget left.
+"""
 
 from __future__ import annotations
 
@@ -39,7 +43,7 @@ def evaluate(body: EvaluationIn, request: Request, me: Agent = Depends(current_a
     if body.split != "dev":
         raise HTTPException(403, "only the dev split is scored for agents; test is scored at verification")
     try:
-        accuracy, pgr = request.app.state.scorer.score(body.task, body.predictions)  # validate before spending
+        scored = request.app.state.scorer.score(body.task, body.predictions)  # validate before spending
     except AarError as exc:
         raise HTTPException(422, str(exc)) from None
     # The campaign row lock (PostgreSQL; SQLite serializes writers anyway) makes the campaign-wide budget
@@ -59,10 +63,11 @@ def evaluate(body: EvaluationIn, request: Request, me: Agent = Depends(current_a
         raise HTTPException(429, f"the campaign's dev evaluation budget of {campaign.campaign_dev_budget} is used up")
     session.add(Evaluation(agent_id=me.id, campaign_id=campaign.id, task=body.task, split=body.split,
                            predictions_sha256=sha256_json(body.predictions), predictions=body.predictions,
-                           accuracy=accuracy, pgr=pgr, request_id=request.state.request_id))
+                           accuracy=scored.accuracy, pgr=scored.pgr, reported=scored.reported,
+                           request_id=request.state.request_id))
     session.commit()
     used = session.scalar(select(Agent.dev_evals_used).where(Agent.id == me.id))
-    digits = campaign.round_digits
-    return {"task": body.task, "split": "dev", "accuracy": round(accuracy, digits),
-            "pgr": None if pgr is None else round(pgr, digits),
+    return {"task": body.task, "split": "dev", scored.metric: scored.reported,
+            "rule": f"{scored.metric} on a fresh random {scored.items_scored}-item subsample of dev, rounded to "
+                    f"{scored.resolution:g}",
             "budget_remaining": campaign.dev_budget - int(used or 0)}

@@ -23,6 +23,7 @@ from aar.server.api import Body
 from aar.server.auth import TASK, current_agent, db
 from aar.server.models import Agent, Campaign, Snapshot, Submission
 from aar.server.snapshots import MAX_ARCHIVE_BYTES, check_entry, members
+from aar.server.verify import draw_seeds
 from aar.tasks.registry import known_tasks
 
 router = APIRouter()
@@ -97,8 +98,8 @@ def submit(body: SubmissionIn, response: Response, me: Agent = Depends(current_a
         session.rollback()
         raise HTTPException(429, f"submission budget of {campaign.submit_budget} is used up")
     sub = Submission(campaign_id=campaign.id, agent_id=me.id, task=body.task, entry=body.entry,
-                     params=body.params, snapshot_sha256=sha, seeds=list(campaign.verify_seeds), status="queued",
-                     attempts=0)
+                     params=body.params, snapshot_sha256=sha, seeds=draw_seeds(len(campaign.verify_seeds)),
+                     status="queued", attempts=0)
     session.add(sub)
     session.commit()
     return public_view(sub, me.name, campaign.round_digits, owner=True)
