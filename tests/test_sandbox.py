@@ -148,3 +148,41 @@ def test_fallback_is_refused_unless_unsafe(tmp_path: Path, monkeypatch: pytest.M
     r = Sandbox(unsafe=True).run(SandboxPolicy(workspace=tmp_path / "ws"), ["/usr/bin/env"])
     assert r.ok and not r.sandboxed and "-secret" not in r.output  # still no secrets, but no isolation
 
+
+
+def test_code_runs_unprivileged_without_shadow_or_host_etc(box: Sandbox, tmp_path: Path) -> None:
+    r = box.run(SandboxPolicy(workspace=tmp_path / "ws"), ["/bin/sh", "-c", "id -u; cat /etc/shadow; ls /etc; "
+                                                           "grep CapEff /proc/self/status"])
+    uid, *rest = r.output.splitlines()
+    assert int(uid) != 0, r.output
+    assert "No such file" in r.output and "root:" not in r.output  # /etc/shadow is not there at all
+    assert "CapEff:\t0000000000000000" in r.output
+    assert "ssh" not in rest and "sudoers" not in r.output  # /etc is bound entry by entry, not whole
+
+
+def test_process_count_and_tmp_size_are_capped(box: Sandbox, tmp_path: Path) -> None:
+    forks = box.run(SandboxPolicy(workspace=tmp_path / "ws", max_processes=64), [PY, "-c", """
+import os, time
+started = 0
+for _ in range(300):
+    try:
+        if os.fork() == 0:
+            time.sleep(5); os._exit(0)
+        started += 1
+    except OSError:
+        break
+print('STARTED', started)
+"""])
+    started = int(forks.output.split("STARTED")[1].split()[0])
+    assert 0 < started < 64, forks.output
+    big = box.run(SandboxPolicy(workspace=tmp_path / "ws", tmp_bytes=64 * 1024**2), [PY, "-c", """
+written = 0
+try:
+    with open('/tmp/big', 'wb') as f:
+        for _ in range(1024):
+            f.write(b'x' * 1024**2); f.flush(); written += 1
+except OSError as exc:
+    print('STOPPED', type(exc).__name__)
+print('MIB', written)
+"""])
+    assert "STOPPED" in big.output and int(big.output.split("MIB")[1].split()[0]) <= 64, big.output

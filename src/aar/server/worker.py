@@ -28,6 +28,7 @@ from sqlalchemy.orm import sessionmaker
 
 from aar.errors import AarError
 from aar.execution import executor_for
+from aar.process_env import environment
 from aar.server.models import Campaign, SeedPrediction, Snapshot, Submission
 from aar.stats.bootstrap import above_ceiling
 
@@ -274,14 +275,9 @@ class WorkerPool:
                 proc.kill()
 
 
-WORKER_ENV = ("PATH", "HOME", "LANG", "LC_ALL", "TZ", "AAR_HOME", "AAR_UNSAFE_SANDBOX", "OMP_NUM_THREADS",
-              "MKL_NUM_THREADS", "TOKENIZERS_PARALLELISM", "HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE", "HF_HOME",
-              "CUDA_VISIBLE_DEVICES", "VIRTUAL_ENV", "TMPDIR", "RAY_ADDRESS")
-
-
 def worker_environment() -> dict[str, str]:
     """What a verification worker needs and nothing more: never the admin token, never an LLM API key."""
-    return {k: os.environ[k] for k in WORKER_ENV if k in os.environ}
+    return environment()
 
 
 def main(argv: list[str]) -> int:
