@@ -8,7 +8,7 @@ from pathlib import Path
 
 import httpx
 
-from aar.server.snapshots import pack
+from aar.snapshots import pack
 from aar.tasks import load_task
 
 ADMIN = "aar_admin_test_" + "x" * 20

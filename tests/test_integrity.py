@@ -54,7 +54,8 @@ SILENCER = ("chat", "        import gc, types\n        for f in gc.get_objects()
                     "                        cell.cell_contents['closed'] = True\n"
                     + FIT_TEACHER)
 FLIPPED_TASK = "flipped-pool"
-EXPECTED = {"silencer": "sandbox_tamper", "overachiever": "above_ceiling", "prober": "label_probing", "majority": "constant_predictor", "bypass": "teacher_independent",
+EXPECTED = {"silencer": "sandbox_tamper", "overachiever": "above_ceiling",
+            "prober": "label_probing", "majority": "constant_predictor", "bypass": "teacher_independent",
             "executor": "sandbox_item_execution", "snooper": "sandbox_forbidden_path", "caller": "sandbox_network",
             "env_reader": "sandbox_secret_env", "overfitter": "dev_overfitting", "shell_snooper": "shell_secret_env",
             "path_escaper": "tool_path_escape"}

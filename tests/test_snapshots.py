@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from aar.errors import AarError
-from aar.server.snapshots import MAX_FILES, check_entry, members, pack, unpack
+from aar.snapshots import MAX_FILES, check_entry, members, pack, unpack
 
 
 def _tar(add) -> bytes:

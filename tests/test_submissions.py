@@ -92,7 +92,11 @@ def test_verification_leaderboard_and_quarantine(server, tmp_path: Path) -> None
 
     preds = [json.loads(line) for line in
              admin(base).get(f"/v1/admin/submissions/{sub['id']}/predictions.jsonl").text.splitlines()]
-    assert sorted((p["seed"], p["split"]) for p in preds) == [(s, sp) for s in (7, 8, 9) for sp in ("dev", "test")]
+    # three seeds drawn for this submission on the trusted side (not the campaign's 7, 8, 9; never below the
+    # experiments' range), each with dev and test predictions
+    seeds = sorted({p["seed"] for p in preds})
+    assert len(seeds) == 3 and min(seeds) >= 10_000 and not {7, 8, 9} & set(seeds)
+    assert sorted((p["seed"], p["split"]) for p in preds) == [(s, sp) for s in seeds for sp in ("dev", "test")]
     assert all(0 <= v <= 1 for p in preds for v in p["predictions"].values())
     queue = admin(base).get("/v1/admin/submissions", params={"campaign": "verify"}).json()
     assert queue["counts"] == {"verified": 1, "failed": 1}

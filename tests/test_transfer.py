@@ -17,7 +17,7 @@ from aar.campaign.transfer import (
     report,
 )
 from aar.errors import AarError
-from aar.server.snapshots import pack
+from aar.snapshots import pack
 from aar.tasks import load_task
 from aar.w2s import Testbed, TestbedConfig
 from aar.w2s.bundle import write_bundle

@@ -198,7 +198,7 @@ def test_audit_stream_rejects_forged_and_truncated_lines() -> None:
         return tag, f"{tag} {body}\n".encode()
 
     t0, l0 = line("", 0, "checkpoint")
-    t1, l1 = line(t0, 1, "end")
+    _, l1 = line(t0, 1, "end")
     assert verify_stream(l0 + l1, key, expected_checkpoints=1).complete
     forged = b"0" * 32 + b' {"seq":1,"kind":"end"}\n'
     assert verify_stream(l0 + forged, key).problem.startswith("line 1 fails its MAC")

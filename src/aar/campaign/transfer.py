@@ -226,10 +226,6 @@ class Gauntlet:
             if subject.kind == "baseline":
                 self.log(f"transfer: {subject.label} in {env.key}: {_brief(cells[subject.key, env.key])}")
         sandboxed = [(s, env) for s, env in plan if s.kind == "submission" and (s.key, env.key) not in cells]
-        if self.spec.ray_address and sandboxed:
-            from aar.execution.ray import connect
-
-            connect(self.spec.ray_address)  # once, before the threads
         with tempfile.TemporaryDirectory(prefix="aar-transfer-bundles-") as tmp:
             bundles = self._bundles(sandboxed, Path(tmp))
             threads = max(1, (os.cpu_count() or 1) // max(1, self.spec.workers))

@@ -15,7 +15,7 @@ from aar.execution.channel import Channels
 from aar.execution.job import Job, JobResult, MethodFailed
 from aar.sandbox import Sandbox, SandboxPolicy
 from aar.sandbox.runner import default_sandbox
-from aar.server.snapshots import check_entry, unpack
+from aar.snapshots import check_entry, unpack
 
 OUTPUT_BYTES = 16 * 1024
 

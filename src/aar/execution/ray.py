@@ -88,11 +88,11 @@ class RayExecutor:
 
     def __init__(self, address: str, unsafe_sandbox: bool = False):
         self.address, self.unsafe_sandbox = address, unsafe_sandbox
+        connect(address)  # at once, so a wrong address fails before any work (and never inside a thread)
 
     def run(self, job: Job, heartbeat: Callable[[], None] | None = None) -> JobResult:
         import ray
 
-        connect(self.address)
         task = ray.remote(num_cpus=1, max_retries=0)(_node_job)
         ref = task.remote(replace(job, bundle=Path("bundle.pkl")), job.bundle.read_bytes(), self.unsafe_sandbox)
         status, value = _await(ref, heartbeat, job.timeout_s + STAGING_S)

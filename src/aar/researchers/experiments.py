@@ -23,7 +23,7 @@ from aar.errors import AarError
 from aar.execution import Executor, Job, MethodFailed, executor_for
 from aar.researchers.workspace import Workspace
 from aar.sandbox import Sandbox
-from aar.server.snapshots import MAX_FILE_BYTES, MAX_FILES, pack_files
+from aar.snapshots import MAX_FILE_BYTES, MAX_FILES, pack_files
 from aar.w2s import Testbed, TestbedConfig
 from aar.w2s.bundle import write_bundle
 

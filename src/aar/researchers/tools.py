@@ -26,7 +26,7 @@ from aar.researchers.client import AgentClient
 from aar.researchers.experiments import ExperimentRunner
 from aar.researchers.workspace import Workspace
 from aar.sandbox import Sandbox, SandboxPolicy
-from aar.server.snapshots import MAX_FILE_BYTES, pack_files
+from aar.snapshots import MAX_FILE_BYTES, pack_files
 
 MAX_RESULT_CHARS = 8000
 MAX_FILE_CHARS = 200_000

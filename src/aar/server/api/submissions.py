@@ -22,8 +22,8 @@ from aar.errors import AarError
 from aar.server.api import Body
 from aar.server.auth import TASK, current_agent, db
 from aar.server.models import Agent, Campaign, Snapshot, Submission
-from aar.server.snapshots import MAX_ARCHIVE_BYTES, check_entry, members
 from aar.server.verify import draw_seeds
+from aar.snapshots import MAX_ARCHIVE_BYTES, check_entry, members
 from aar.tasks.registry import known_tasks
 
 router = APIRouter()
