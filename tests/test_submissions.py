@@ -92,7 +92,7 @@ def test_verification_leaderboard_and_quarantine(server, tmp_path: Path) -> None
 
     preds = [json.loads(line) for line in
              admin(base).get(f"/v1/admin/submissions/{sub['id']}/predictions.jsonl").text.splitlines()]
-    # three seeds drawn for this submission on the trusted side (not the campaign's 7, 8, 9; never below the
+    # three seeds drawn on the trusted side from the campaign's 7, 8, 9 with a secret key (never below the
     # experiments' range), each with dev and test predictions
     seeds = sorted({p["seed"] for p in preds})
     assert len(seeds) == 3 and min(seeds) >= 10_000 and not {7, 8, 9} & set(seeds)

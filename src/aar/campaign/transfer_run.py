@@ -20,6 +20,7 @@ from aar import paths
 from aar.campaign.transfer import LAB_PAIR, Gauntlet, GauntletSpec, Subject, report
 from aar.errors import AarError
 from aar.fsio import write_json_atomic
+from aar.server.verify import campaign_seeds
 from aar.stats.multiple import holm
 
 TRANSFER_FILE = "transfer.json"
@@ -95,7 +96,8 @@ def run_transfer(name: str, db_url: str | None = None, spec: GauntletSpec | None
             campaign = session.scalar(select(Campaign).where(Campaign.name == name))
             if campaign is None:
                 raise AarError(f"campaign {name!r} is not in {db_url.split('@')[-1]}")
-            verify_seeds = list(campaign.verify_seeds)
+            spec.check(list(campaign.verify_seeds))
+            verify_seeds = campaign_seeds(campaign.id, list(campaign.verify_seeds))  # what verification used
             spec.check(verify_seeds)
             tasks = tasks or sorted(set(session.scalars(select(Submission.task)
                                                         .where(Submission.campaign_id == campaign.id))))

@@ -25,7 +25,7 @@ from aar.w2s.pipeline import LAB_SPLITS
 SEED_KEY_FILE = "seed.key"
 
 
-def _seed_key() -> bytes:
+def seed_key() -> bytes:
     """This installation's key for opaque seeds, made on first use (readable by its owner only)."""
     path = home() / "secrets" / SEED_KEY_FILE
     try:
@@ -47,7 +47,7 @@ def _seed_key() -> bytes:
 
 def opaque_seed(seed: int) -> int:
     """The seed a method sees for trusted seed ``seed``: stable (experiments are reproducible), unlinkable."""
-    digest = hashlib.blake2b(str(int(seed)).encode(), key=_seed_key(), digest_size=8).digest()
+    digest = hashlib.blake2b(str(int(seed)).encode(), key=seed_key(), digest_size=8).digest()
     return int.from_bytes(digest, "big") % (2**31 - 1)
 
 

@@ -22,7 +22,7 @@ from aar.errors import AarError
 from aar.server.api import Body
 from aar.server.auth import TASK, current_agent, db
 from aar.server.models import Agent, Campaign, Snapshot, Submission
-from aar.server.verify import draw_seeds
+from aar.server.verify import campaign_seeds
 from aar.snapshots import MAX_ARCHIVE_BYTES, check_entry, members
 from aar.tasks.registry import known_tasks
 
@@ -97,8 +97,9 @@ def submit(body: SubmissionIn, response: Response, me: Agent = Depends(current_a
     if spent.rowcount != 1:
         session.rollback()
         raise HTTPException(429, f"submission budget of {campaign.submit_budget} is used up")
+    seeds = campaign_seeds(campaign.id, list(campaign.verify_seeds))  # never shown to agents or methods
     sub = Submission(campaign_id=campaign.id, agent_id=me.id, task=body.task, entry=body.entry,
-                     params=body.params, snapshot_sha256=sha, seeds=draw_seeds(len(campaign.verify_seeds)),
+                     params=body.params, snapshot_sha256=sha, seeds=seeds,
                      status="queued", attempts=0)
     session.add(sub)
     session.commit()
