@@ -4,7 +4,7 @@ For each seed the bundle holds the method context (strong features of ``train_un
 labels there, label-free examples, groups) and the strong features of the splits to predict, which carry no
 labels either. The seed a method sees is not the trusted seed: it is a keyed hash of it
 (:func:`opaque_seed`), with a key only the trusted side holds, so submitted code cannot tell which seeds it
-runs on (verification draws fresh seeds per submission) and cannot act differently when verified.
+runs on (verification seeds are a secret keyed hash, see :func:`aar.server.verify.campaign_seeds`).
 """
 
 from __future__ import annotations
