@@ -213,7 +213,8 @@ def _group_testing_attack(query, ids: list[str], budget: int, decode, rng: np.ra
     """Adaptive group testing, as the reference experiment's agents did it: a base vector, then groups of
     items flipped; an answer that moves by the group's full size settles every item in it, a mixed group is
     split depth first, and the second half of a split follows from the first by subtraction. Each group is
-    asked twice and used only when both answers agree (a guard against noise)."""
+    asked twice and settled only when both answers agree (a guard against noise); an unclear group is
+    split like a mixed one, so a noisy channel still draws the attacker down to small groups."""
     base = {i: float(rng.random() < 0.5) for i in ids}
     base_count = decode(query(base))
     budget -= 1
@@ -233,9 +234,14 @@ def _group_testing_attack(query, ids: list[str], budget: int, decode, rng: np.ra
             flipped = dict(base, **{i: 1.0 - base[i] for i in group})
             answers = [(len(group) - (decode(query(flipped)) - base_count)) / 2 for _ in range(2)]
             budget -= 2
-            if not all(abs(a - round(a)) < 0.25 for a in answers) or round(answers[0]) != round(answers[1]):
-                continue  # inconsistent: the attacker cannot use this group
-            right = round(answers[0])
+            if all(abs(a - round(a)) < 0.25 for a in answers) and round(answers[0]) == round(answers[1]):
+                right = round(answers[0])
+            elif len(group) > 1:  # unclear: split without a count for the halves
+                half = len(group) // 2
+                stack += [(group[half:], None), (group[:half], None)]
+                continue
+            else:
+                continue
         if right in (0, len(group)):
             for i in group:  # all right (label = base) or all wrong (label = 1 - base)
                 claims[i] = int(base[i] > 0.5) if right == len(group) else int(base[i] <= 0.5)
