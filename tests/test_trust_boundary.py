@@ -289,12 +289,13 @@ def test_group_testing_attacker_learns_at_most_five_labels_and_is_flagged(server
     print(f"\ngroup testing, 50 queries on {len(ids)} dev items: exact channel {learned} labels; "
           f"our channel {len(claims)} claims, {correct} right")
     assert correct - (len(claims) - correct) <= 5  # no better than guessing, within five labels
-    for _ in range(50 - len(asked)):  # the rest of the budget (an inconsistent group is not asked further)
-        query(dict.fromkeys(ids, 1.0))
+    spare = np.random.default_rng(3)
+    for _ in range(50 - len(asked)):  # whatever budget the attack left
+        query({i: float(spare.random()) for i in ids})
     assert attacker.post("/v1/evaluations", json={"task": task, "split": "dev", "predictions":
                                                   dict.fromkeys(ids, 1.0)}).status_code == 429
     scan = subprocess.run([sys.executable, "-m", "aar.cli", "integrity", "scan", name, "--db", DB_URLS[base],
                            "--json", "--no-ablation"], capture_output=True, text=True, timeout=600)
     assert scan.returncode == 0, scan.stderr[-2000:]
     found = [f for f in json.loads(scan.stdout)["findings"] if f["agent"] == "mallory"]
-    assert [f["detector"] for f in found] == ["label_probing"], found
+    assert [f["detector"] for f in found if f["severity"] == "critical"] == ["label_probing"], found
