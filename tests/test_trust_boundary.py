@@ -299,3 +299,26 @@ def test_group_testing_attacker_learns_at_most_five_labels_and_is_flagged(server
     assert scan.returncode == 0, scan.stderr[-2000:]
     found = [f for f in json.loads(scan.stdout)["findings"] if f["agent"] == "mallory"]
     assert [f["detector"] for f in found if f["severity"] == "critical"] == ["label_probing"], found
+
+
+def test_result_channel_refuses_malformed_and_inflating_outputs() -> None:
+    """What a child writes to its result descriptor is hostile: a compressed archive that would inflate to
+    gigabytes, pickled objects, wrong shapes or missing seeds are refused without being inflated."""
+    import io
+
+    from aar.execution import MethodFailed
+    from aar.execution.channel import Channels
+
+    def returned(arrays: dict, compressed: bool = False) -> dict:
+        with Channels() as channels:
+            buffer = io.BytesIO()
+            (np.savez_compressed if compressed else np.savez)(buffer, **arrays)
+            os.write(channels.fds[0], buffer.getvalue())
+            return channels.results((7,), {"dev": 4})
+
+    assert returned({"s0_dev": np.array([0.1, 0.9, 2.0, -1.0])})[7]["dev"].tolist() == [0.1, 0.9, 1.0, 0.0]
+    bomb = {"s0_dev": np.zeros(300 * 1024**2 // 8)}  # 300 MB inflated, a few hundred KB on the wire
+    for bad, why in [(bomb, "oversized"), ({"s0_dev": np.array([object()] * 4)}, "not readable"),
+                     ({"s0_dev": np.zeros(5)}, "malformed"), ({"s1_dev": np.zeros(4)}, "no dev predictions")]:
+        with pytest.raises(MethodFailed, match=why):
+            returned(bad, compressed=True)

@@ -23,6 +23,7 @@ from aar.sandbox.audit import AuditRecord, verify_stream
 
 MAX_AUDIT_BYTES = 1024 * 1024
 RESULT_SLACK_BYTES = 1024 * 1024  # npz headers beyond the float64 arrays themselves
+NPY_HEADER_BYTES = 4096  # one array's .npy header
 
 
 class Channels:
@@ -70,22 +71,26 @@ class Channels:
         data = _bounded(self._result, limit)
         if len(data) > limit:
             raise MethodFailed(f"method output is larger than {limit} bytes")
+        expected = {f"s{position}_{split}": (seed, position, split, n) for position, seed in enumerate(seeds)
+                    for split, n in sizes.items()}
+        outputs: dict[int, dict[str, np.ndarray]] = {seed: {} for seed in seeds}
         try:
-            with np.load(io.BytesIO(data), allow_pickle=False) as arrays:
-                found = {name: arrays[name] for name in arrays.files if name.count("_") == 1}
+            with zipfile.ZipFile(io.BytesIO(data)) as archive:
+                members = {info.filename.removesuffix(".npy"): info for info in archive.infolist()}
+                for name, (seed, position, split, n) in expected.items():
+                    info = members.get(name)
+                    if info is None:
+                        raise MethodFailed(f"method produced no {split} predictions for seed #{position + 1}")
+                    # the declared size bounds what is inflated (a compressed member cannot expand past it)
+                    if info.file_size > n * 8 + NPY_HEADER_BYTES:
+                        raise MethodFailed(f"method returned oversized {split} predictions")
+                    with archive.open(info) as member:
+                        probs = np.lib.format.read_array(member, allow_pickle=False)
+                    if probs.shape != (n,) or probs.dtype.kind not in "fiu" or not np.all(np.isfinite(probs)):
+                        raise MethodFailed(f"method returned malformed {split} predictions for seed #{position + 1}")
+                    outputs[seed][split] = np.clip(probs.astype(np.float64), 0.0, 1.0)
         except (ValueError, OSError, zipfile.BadZipFile, EOFError) as exc:
             raise MethodFailed(f"method output is not readable ({type(exc).__name__})") from None
-        outputs: dict[int, dict[str, np.ndarray]] = {}
-        for position, seed in enumerate(seeds):
-            outputs[seed] = {}
-            for split, n in sizes.items():
-                probs = found.get(f"s{position}_{split}")
-                if probs is None:
-                    raise MethodFailed(f"method produced no {split} predictions for seed #{position + 1}")
-                probs = np.asarray(probs)
-                if probs.shape != (n,) or probs.dtype.kind not in "fiu" or not np.all(np.isfinite(probs)):
-                    raise MethodFailed(f"method returned malformed {split} predictions for seed #{position + 1}")
-                outputs[seed][split] = np.clip(probs.astype(np.float64), 0.0, 1.0)
         return outputs
 
     def close(self) -> None:
