@@ -26,6 +26,7 @@ from aar.sandbox import Sandbox
 from aar.snapshots import MAX_FILE_BYTES, MAX_FILES, pack_files
 from aar.w2s import Testbed, TestbedConfig
 from aar.w2s.bundle import write_bundle
+from aar.w2s.pipeline import LAB_SPLITS
 
 MAX_SEEDS = 5
 OUTPUT_CHARS = 4000  # of the method's stdout and stderr, returned to the agent
@@ -40,7 +41,6 @@ class ExperimentRunner:
         self.timeout_s = timeout_s
         self.executor = executor or executor_for(ray_address, unsafe_sandbox=not sandbox.isolated)
         self._beds: dict[str, Testbed] = {}
-        self._sizes: dict[Path, dict[str, int]] = {}
 
     def testbed(self, task: str) -> Testbed:
         if task not in self._beds:
@@ -49,12 +49,13 @@ class ExperimentRunner:
 
     def bundle(self, task: str, seeds: list[int]) -> tuple[Path, dict[str, int]]:
         path = self.bundles / f"{task}-s{'_'.join(map(str, seeds))}.pkl"
-        if not path.exists() or path not in self._sizes:
+        bed = self.testbed(task)
+        if not path.exists():  # written once per task and seeds, also across restarts of this process
             self.bundles.mkdir(parents=True, exist_ok=True)
             tmp = path.with_suffix(f".tmp{uuid.uuid4().hex[:6]}")
-            self._sizes[path] = write_bundle(self.testbed(task), seeds, tmp)
+            write_bundle(bed, seeds, tmp)
             tmp.replace(path)
-        return path, self._sizes[path]
+        return path, {split: len(bed.task.splits[split]) for split in LAB_SPLITS}
 
     def code(self, method: str) -> bytes | None:
         """The workspace's Python files as a snapshot archive, read without following links (None for a
