@@ -210,17 +210,30 @@ class _Mounts:
 
 def hand_over(workspace: Path, uid: int) -> None:
     """Give a workspace (folders and files, never what a link points to) to the sandbox's user, so that its
-    code can write there. Files with more than one link are skipped: a hard link the code made to a file
-    outside would otherwise hand that file over too."""
+    code can write there. Folders are entered through descriptors opened with ``O_NOFOLLOW`` (``os.fwalk``
+    opens a linked folder before noticing the link), iteratively (a hostile tree may be very deep). Files
+    with more than one link are skipped: a hard link the code made to a file outside would otherwise hand
+    that file over too."""
     os.chown(workspace, uid, uid, follow_symlinks=False)
-    for _, dirs, files, dir_fd in os.fwalk(workspace, follow_symlinks=False):
-        for name in dirs + files:
-            try:
-                st = os.stat(name, dir_fd=dir_fd, follow_symlinks=False)
-                if st.st_uid != uid and (not stat.S_ISREG(st.st_mode) or st.st_nlink == 1):
-                    os.chown(name, uid, uid, dir_fd=dir_fd, follow_symlinks=False)
-            except FileNotFoundError:
-                continue
+    pending = [os.open(workspace, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC)]
+    while pending:
+        fd = pending.pop()
+        try:
+            with os.scandir(fd) as entries:
+                names = [entry.name for entry in entries]
+            for name in names:
+                try:
+                    st = os.stat(name, dir_fd=fd, follow_symlinks=False)
+                    if st.st_uid != uid and (not stat.S_ISREG(st.st_mode) or st.st_nlink == 1):
+                        os.chown(name, uid, uid, dir_fd=fd, follow_symlinks=False)
+                    if stat.S_ISDIR(st.st_mode):
+                        pending.append(os.open(name, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC,
+                                               dir_fd=fd))
+                except OSError:  # vanished or replaced meanwhile, or out of descriptors: skip it (the
+                    # code then cannot write there: a self-inflicted, safe failure)
+                    continue
+        finally:
+            os.close(fd)
 
 
 def _head_tail(data: bytes, limit: int) -> str:
