@@ -54,7 +54,7 @@ SILENCER = ("chat", "        import gc, types\n        for f in gc.get_objects()
                     "                        cell.cell_contents['closed'] = True\n"
                     + FIT_TEACHER)
 FLIPPED_TASK = "flipped-pool"
-EXPECTED = {"silencer": "sandbox_tamper", "overachiever": "above_ceiling",
+EXPECTED = {"silencer": "sandbox_tamper", "overachiever": "above_ceiling", "side_channel": "source_ablation",
             "prober": "label_probing", "majority": "constant_predictor", "bypass": "teacher_independent",
             "executor": "sandbox_item_execution", "snooper": "sandbox_forbidden_path", "caller": "sandbox_network",
             "env_reader": "sandbox_secret_env", "overfitter": "dev_overfitting", "shell_snooper": "shell_secret_env",
@@ -130,6 +130,8 @@ def planted(server, tmp_path_factory: pytest.TempPathFactory) -> dict:
                                       "method.py:M")
     submissions["overachiever"] = _submit(clients["overachiever"], tmp, "overachiever", FLIPPED_TASK, BASELINE,
                                           "method.py:Baseline")
+    submissions["side_channel"] = _submit(clients["side_channel"], tmp, "side_channel", "code",
+                                          HEADER + _side_channel_body(), "method.py:M")
     immediately_quarantined = {"silencer", "overachiever"}
     for who, sub_id in submissions.items():
         done = wait_for(clients[who], sub_id, ("verified", "failed", "quarantined"), timeout_s=600)
@@ -138,6 +140,20 @@ def planted(server, tmp_path_factory: pytest.TempPathFactory) -> dict:
     assert failed["status"] == "failed" and "planted links" in failed["error"], failed
     assert '"label"' not in failed["error"] and "TOKEN" not in failed["error"]  # the links were never followed
     return {"base": base, "db": db, "name": name, "submissions": submissions, "clients": clients}
+
+
+def _side_channel_body() -> str:
+    """A method that knows most test labels from outside the teacher and the strong model (here: planted in its
+    source by the test, in test order; in the wild: a hand-written solver, a lookup, a side channel). It stays
+    between the weak model and the ceiling, so nothing at verification stops it; the source ablation must."""
+    bed = Testbed(TestbedConfig(task="code"))
+    truth = bed.labels["test"].astype(float)
+    rng = np.random.default_rng(1)
+    known = np.where(rng.random(len(truth)) < 0.12, 1 - truth, truth)
+    return (f"        hard = np.array({known.tolist()!r})\n        inner = ctx.fit(ctx.weak_soft)\n\n"
+            "        class Known:\n            def predict_proba(self, x):\n"
+            "                return hard if len(x) == len(hard) else inner.predict_proba(x)\n\n"
+            "        return Known()\n")
 
 
 def _flipped_pool_task(tmp: Path) -> None:
@@ -183,7 +199,8 @@ def test_every_planted_cheater_is_flagged_and_no_honest_run(planted: dict) -> No
     # flagged submissions are quarantined with the evidence; notice-level findings (teacher-independent) and
     # honest submissions stay verified
     board = {e["agent"]: e for e in planted["clients"]["honest"].get("/v1/leaderboard").json()["entries"]}
-    for who in ("majority", "executor", "snooper", "caller", "env_reader", "overfitter", "silencer", "overachiever"):
+    for who in ("majority", "executor", "snooper", "caller", "env_reader", "overfitter", "silencer", "overachiever",
+                "side_channel"):
         assert board[who]["status"] == "quarantined" and board[who]["quarantine_reason"].startswith("integrity: "), who
         assert EXPECTED[who] in board[who]["quarantine_reason"]
     for who in ("honest", "baseline", "bypass"):

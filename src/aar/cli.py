@@ -15,7 +15,9 @@ from rich.table import Table
 
 from aar.cli_agent import agent_app
 from aar.cli_integrity import integrity_app
+from aar.cli_testbed import testbed_app
 from aar.errors import AarError
+from aar.models.defaults import DEFAULT_STRONG, DEFAULT_WEAK
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
@@ -27,14 +29,16 @@ data_app = typer.Typer(help="Build, inspect, import and export task datasets.", 
 app.add_typer(data_app, name="data")
 app.add_typer(agent_app, name="agent")
 app.add_typer(integrity_app, name="integrity")
+app.add_typer(testbed_app, name="testbed")
+
 console = Console()
 err_console = Console(stderr=True)
 
 
 def _tasks(task: str) -> list[str]:
-    from aar.tasks import BUILTIN
+    from aar.tasks import DEFAULT_TASKS
 
-    return list(BUILTIN) if task == "all" else [t.strip() for t in task.split(",") if t.strip()]
+    return list(DEFAULT_TASKS) if task == "all" else [t.strip() for t in task.split(",") if t.strip()]
 
 
 def _parse_params(values: list[str]) -> dict[str, str]:
@@ -127,7 +131,7 @@ def methods_list() -> None:
 @app.command("models")
 def models_list() -> None:
     """List the CPU models (packaged encoder + head) and the GPU path's spec."""
-    from aar.models.base import DEFAULT_STRONG, DEFAULT_WEAK, MODELS
+    from aar.models.base import MODELS
 
     table = Table(title="models")
     for col in ("name", "encoder", "head", "role"):
@@ -266,8 +270,8 @@ def baseline(
     method: Annotated[str, typer.Option(help="method name, comma list, 'all', or file.py:Class")] = "all",
     seeds: Annotated[int, typer.Option(min=1, max=100, help="number of seeds (0..N-1)")] = 5,
     param: Annotated[list[str] | None, typer.Option(help="method parameter key=value (repeatable)")] = None,
-    weak: Annotated[str, typer.Option(help="weak model (see `aar models`, or hf:<model>)")] = "glove-50d",
-    strong: Annotated[str, typer.Option(help="strong model (see `aar models`, or hf:<model>)")] = "minilm-glove-mlp",
+    weak: Annotated[str, typer.Option(help="weak model (see `aar models`, or hf:<model>)")] = DEFAULT_WEAK,
+    strong: Annotated[str, typer.Option(help="strong model (see `aar models`, or hf:<model>)")] = DEFAULT_STRONG,
     split: Annotated[str, typer.Option(help="evaluation split: test or dev")] = "test",
     as_json: Annotated[bool, typer.Option("--json", help="machine-readable output")] = False,
 ) -> None:

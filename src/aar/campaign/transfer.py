@@ -35,7 +35,7 @@ import numpy as np
 
 from aar.errors import AarError
 from aar.execution import Job, executor_for
-from aar.models.base import DEFAULT_STRONG, DEFAULT_WEAK
+from aar.models.defaults import DEFAULT_STRONG, DEFAULT_WEAK
 from aar.stats.bootstrap import finite
 from aar.stats.multiple import benjamini_hochberg, holm
 from aar.w2s import RunResult, Testbed, TestbedConfig

@@ -11,7 +11,7 @@ from __future__ import annotations
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from aar.integrity.ablation import teacher_ablation
+from aar.integrity.ablation import source_ablation, teacher_ablation
 from aar.integrity.detectors import (
     EvaluationRecord,
     SubmissionRecord,
@@ -85,9 +85,12 @@ def _ablations(session: Session, campaign: Campaign, verified: list[SubmissionRe
             snapshot = session.get(Snapshot, row.snapshot_sha256) if row else None
             if row is None or snapshot is None:
                 continue
-            finding = teacher_ablation(sub.id, sub.agent, sub.task, row.entry, dict(row.params), list(row.seeds),
-                                       snapshot.data, sub.result or {}, sub.test_predictions,
-                                       float(campaign.verify_timeout_s))
+            finding = source_ablation(sub.id, sub.agent, sub.task, row.entry, dict(row.params), list(row.seeds),
+                                      snapshot.data, sub.result or {}, float(campaign.verify_timeout_s))
+            if finding is None:  # a source finding says more than teacher independence, which it implies
+                finding = teacher_ablation(sub.id, sub.agent, sub.task, row.entry, dict(row.params),
+                                           list(row.seeds), snapshot.data, sub.result or {}, sub.test_predictions,
+                                           float(campaign.verify_timeout_s))
             if finding is not None:
                 found.append(finding)
     return found

@@ -23,6 +23,11 @@ class HeadConfig:
     lr: float = 1e-2
     weight_decay: float = 1e-3
     hidden: int = 0  # 0: linear probe; >0: one hidden layer of this width
+    # > 0: an L2 penalty |W|^2 / (2 c n) on the weights, scikit-learn's C (the strength per item does not
+    # change with the training set's size); it replaces the decoupled weight decay. Strongly regularised
+    # probes are what let a student generalise past its teacher's errors instead of fitting them
+    # (README, "Testbed").
+    c: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -112,7 +117,9 @@ def fit_head(
     net = _net(x.shape[1], config.hidden, antisymmetric)
     xt = torch.from_numpy(((x - shift) / scale).astype(np.float32))
     yt, wt = torch.from_numpy(targets), torch.from_numpy(w)
-    opt = torch.optim.AdamW(net.parameters(), lr=config.lr, weight_decay=config.weight_decay)
+    opt = torch.optim.AdamW(net.parameters(), lr=config.lr, weight_decay=0.0 if config.c > 0 else config.weight_decay)
+    weights_only = [p for name, p in net.named_parameters() if name.endswith("weight")]
+    l2 = 1.0 / (2 * config.c * float(w.sum())) if config.c > 0 else 0.0
     steps_per_epoch = max(1, int(np.ceil(len(x) / config.batch_size)))
     total = config.epochs * steps_per_epoch
     prior = float((targets > 0.5).mean())
@@ -125,6 +132,8 @@ def fit_head(
             target = loss_targets(logit, yt[idx], loss, step / max(1, total), prior)
             per_item = torch.nn.functional.binary_cross_entropy_with_logits(logit, target, reduction="none")
             batch_loss = (per_item * wt[idx]).sum() / wt[idx].sum().clamp(min=1e-8)
+            if l2:
+                batch_loss = batch_loss + l2 * sum((p**2).sum() for p in weights_only)
             opt.zero_grad()
             batch_loss.backward()
             opt.step()

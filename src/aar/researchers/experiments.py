@@ -26,9 +26,10 @@ from aar.sandbox import Sandbox
 from aar.snapshots import MAX_FILE_BYTES, MAX_FILES, pack_files
 from aar.w2s import Testbed, TestbedConfig
 from aar.w2s.bundle import write_bundle
-from aar.w2s.pipeline import LAB_SPLITS
 
 MAX_SEEDS = 5
+# An experiment predicts dev only: test inputs are private (they first reach a method inside verification)
+EXPERIMENT_SPLITS = ("dev",)
 OUTPUT_CHARS = 4000  # of the method's stdout and stderr, returned to the agent
 
 
@@ -48,14 +49,14 @@ class ExperimentRunner:
         return self._beds[task]
 
     def bundle(self, task: str, seeds: list[int]) -> tuple[Path, dict[str, int]]:
-        path = self.bundles / f"{task}-s{'_'.join(map(str, seeds))}.pkl"
+        path = self.bundles / f"{task}-s{'_'.join(map(str, seeds))}-dev.pkl"
         bed = self.testbed(task)
         if not path.exists():  # written once per task and seeds, also across restarts of this process
             self.bundles.mkdir(parents=True, exist_ok=True)
             tmp = path.with_suffix(f".tmp{uuid.uuid4().hex[:6]}")
-            write_bundle(bed, seeds, tmp)
+            write_bundle(bed, seeds, tmp, splits=EXPERIMENT_SPLITS)
             tmp.replace(path)
-        return path, {split: len(bed.task.splits[split]) for split in LAB_SPLITS}
+        return path, {split: len(bed.task.splits[split]) for split in EXPERIMENT_SPLITS}
 
     def code(self, method: str) -> bytes | None:
         """The workspace's Python files as a snapshot archive, read without following links (None for a

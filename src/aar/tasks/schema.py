@@ -11,9 +11,11 @@ from typing import Literal
 
 Format = Literal["pair", "choice"]
 SPLITS: tuple[str, ...] = ("train_label", "train_unlabel", "dev", "test", "holdout")
-# What agents may ever see (without labels). ``holdout`` is never shown to anyone and never scored during a
-# campaign: only the transfer gauntlet (:mod:`aar.campaign.transfer`) scores it, once the lab work is over.
-PUBLIC_SPLITS: tuple[str, ...] = ("train_label", "train_unlabel", "dev", "test")
+# What agents may ever see (train_label with labels inside a method's bundle, the rest without). Test inputs
+# are private: a method meets them for the first time inside verification, so labels worked out by reading
+# inputs cannot be hard-coded. ``holdout`` is never shown to anyone and never scored during a campaign: only
+# the transfer gauntlet (:mod:`aar.campaign.transfer`) scores it, once the lab work is over.
+PUBLIC_SPLITS: tuple[str, ...] = ("train_label", "train_unlabel", "dev")
 FIELDS: dict[str, tuple[str, ...]] = {"pair": ("prompt", "first", "second"), "choice": ("question", "choice")}
 
 

@@ -19,30 +19,13 @@ from pathlib import Path
 
 import numpy as np
 
-from aar.paths import home
+from aar.secret_keys import installation_key
 from aar.w2s.pipeline import LAB_SPLITS
-
-SEED_KEY_FILE = "seed.key"
 
 
 def seed_key() -> bytes:
-    """This installation's key for opaque seeds, made on first use (readable by its owner only)."""
-    path = home() / "secrets" / SEED_KEY_FILE
-    try:
-        return bytes.fromhex(path.read_text().strip())
-    except (OSError, ValueError):
-        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-        tmp = path.with_name(f".{SEED_KEY_FILE}.{secrets.token_hex(4)}")
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(fd, "w") as f:
-            f.write(secrets.token_hex(32))
-        try:
-            os.link(tmp, path)  # first writer wins; a concurrent one reads the winner's key
-        except FileExistsError:
-            pass
-        finally:
-            tmp.unlink()
-        return bytes.fromhex(path.read_text().strip())
+    """This installation's key for opaque and verification seeds (see :mod:`aar.secret_keys`)."""
+    return installation_key("seed")
 
 
 def opaque_seed(seed: int) -> int:
@@ -53,16 +36,29 @@ def opaque_seed(seed: int) -> int:
 
 def write_bundle(testbed, seeds: list[int], path: Path,
                  weak_override: Callable[[int, np.ndarray], np.ndarray] | None = None,
-                 splits: tuple[str, ...] = LAB_SPLITS) -> dict[str, int]:
+                 splits: tuple[str, ...] = LAB_SPLITS, noise_features: bool = False) -> dict[str, int]:
     """Write the bundle for ``seeds``; returns the number of items of each split to predict. The backend
     travels by id and is rebuilt in the child. ``weak_override(seed, weak_soft)`` replaces the teacher's
     labels (the integrity teacher ablation). ``splits``: what the method predicts; only the transfer gauntlet
     adds the holdout, after the campaign. Contexts stay keyed by the trusted seed (the parent pairs results
-    with it); the seed inside each context is opaque."""
+    with it); the seed inside each context is opaque. ``noise_features`` replaces every strong feature (pool,
+    views and the splits to predict) by Gaussian noise of the same shape: the integrity source ablation."""
     contexts = {seed: replace(testbed.context(seed, {}), backend=None, seed=opaque_seed(seed)) for seed in seeds}
     if weak_override is not None:
         contexts = {seed: replace(ctx, weak_soft=weak_override(seed, ctx.weak_soft)) for seed, ctx in contexts.items()}
     eval_x = {s: testbed.strong_features.combined[s] for s in splits}
+    if noise_features:
+        if not testbed.strong_backend.vectors:
+            raise ValueError("the source ablation needs a feature-vector backend")
+        noise = np.random.default_rng(secrets.randbits(64))
+
+        def like(x: np.ndarray) -> np.ndarray:
+            return noise.standard_normal(x.shape).astype(np.float32)
+
+        contexts = {seed: replace(ctx, strong_x=like(ctx.strong_x), strong_views={k: like(v) for k, v in
+                                                                                  ctx.strong_views.items()})
+                    for seed, ctx in contexts.items()}
+        eval_x = {s: like(x) for s, x in eval_x.items()}
     prompts = None
     if not testbed.strong_backend.vectors:  # an LM student's inputs are row ids: ship those rows' prompts only
         ids = np.concatenate([ctx.strong_x for ctx in contexts.values()] + list(eval_x.values()))

@@ -16,7 +16,8 @@ import numpy as np
 from aar.errors import AarError
 from aar.methods.base import MethodContext
 from aar.methods.registry import get_method, source_hash
-from aar.models.base import DEFAULT_STRONG, DEFAULT_WEAK, Backend, get_backend
+from aar.models.base import Backend, get_backend
+from aar.models.defaults import DEFAULT_STRONG, DEFAULT_WEAK
 from aar.models.features import TaskFeatures
 from aar.stats import PairedTest, PGRSummary, paired_test, pgr_summary
 from aar.tasks import load_task

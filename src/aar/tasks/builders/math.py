@@ -2,7 +2,7 @@
 
 No registry package we could verify ships GSM8K (Cobbe et al. 2021, arXiv:2110.14168) or its model
 solutions, so problems are generated from templates in the GSM8K style (two to four arithmetic steps)
-with a seeded generator, and each problem gets one correct solution and one flawed solution. Flaws
+with a generator keyed by the installation's secret, and each problem gets one solution, correct or flawed. Flaws
 mimic two error types of model-written GSM8K solutions, both carried forward to the final answer: the
 wrong operation for the story (adding what was given away) and a quantity copied from the wrong place
 in the question. Labels are exact because every step is computed here. Real GSM8K files in the reference JSONL
@@ -15,15 +15,15 @@ import random
 from collections.abc import Callable
 
 from aar.fsio import sha256_json
-from aar.tasks.schema import Example
+from aar.tasks.builders.common import balance, rng, split_of
+from aar.tasks.schema import SPLITS, Example
 
 NAMES = ["Ava", "Liam", "Maya", "Noah", "Zoe", "Omar", "Ines", "Kai", "Lena", "Ravi", "Sofia", "Theo"]
 ITEMS = ["apples", "stickers", "marbles", "cookies", "pencils", "stamps", "cards", "shells", "books"]
-N_PROBLEMS = 3600
+N_PROBLEMS = 8000  # about 5,000 survive de-duplication and length balancing
 # Pure arithmetic slips ("36 * 2 = 74") are left out: no packaged encoder checks arithmetic, so they only
 # add items that every model here gets at chance (measured: 0.52 for both GloVe and MiniLM).
 FLAWS = ("operation", "quantity")
-SEED = 20231214
 
 Step = tuple[str, str, int, int, int]  # (sentence template, op, left, right, result)
 
@@ -111,26 +111,35 @@ def _solve(question: str, plan, r: random.Random, flaw: str | None) -> tuple[str
     return "\n".join(lines), values[-1]
 
 
-def build() -> tuple[list[Example], dict[str, str]]:
-    r = random.Random(SEED)
-    examples: list[Example] = []
+def build() -> tuple[dict[str, list[Example]], dict[str, str]]:
+    """One solution per problem, correct or flawed by a keyed coin: two solutions of one problem, exactly one
+    of them right, would let any weak signal be sharpened by comparing them."""
+    r = rng("math", "generate")
+    splits: dict[str, list[Example]] = {s: [] for s in SPLITS}
     seen: set[str] = set()
-    for k in range(N_PROBLEMS):
+    for _ in range(N_PROBLEMS):
         question, plan = r.choice(TEMPLATES)(r)
         good, truth = _solve(question, plan, r, None)
         bad, answer = _solve(question, plan, r, r.choice(FLAWS))
         if question in seen or bad == good:
             continue
         seen.add(question)
-        for solution, label in ((good, 1), (bad, int(answer == truth))):
-            inputs = {"question": question, "choice": solution}
-            examples.append(Example(id=sha256_json(inputs)[:16], group=f"problem:{k}", inputs=inputs,
-                                    label=label))
+        solution, label = (good, 1) if r.random() < 0.5 else (bad, int(answer == truth))
+        if solution in seen:  # the same worked solution under two questions would link them
+            continue
+        seen.add(solution)
+        inputs = {"question": question, "choice": solution}
+        group = f"problem:{sha256_json(question)[:12]}"
+        splits[split_of("math", group)].append(Example(id=sha256_json(inputs)[:16], group=group, inputs=inputs,
+                                                       label=label))
+    # flawed solutions run longer or shorter (a swapped operation changes the digits): equal classes per length
+    splits = {s: balance(rows, lambda e: len(e.inputs["choice"]), rng("math", f"balance:{s}"))
+              for s, rows in splits.items()}
     source = {
         "package": "aar (generated)",
-        "version": f"seed {SEED}",
-        "file": "aar/tasks/math.py",
+        "version": "keyed generator (installation secret)",
+        "file": "aar/tasks/builders/math.py",
         "license": "MIT (generated here)",
-        "description": "GSM8K-style template problems; one correct and one flawed solution each",
+        "description": "GSM8K-style template problems; one correct or flawed solution each",
     }
-    return examples, source
+    return splits, source

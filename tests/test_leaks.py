@@ -1,0 +1,63 @@
+"""Structural leak probes per built-in task: no attack that reads public inputs beats the majority class by more
+than 0.02, and the probes themselves catch the leaks they are meant to catch (planted in small tasks)."""
+
+from __future__ import annotations
+
+import pytest
+
+from aar.tasks import build_task
+from aar.tasks.leaks import MARGIN, probe_task, shared_texts
+from aar.tasks.schema import SPLITS, Example, TaskData
+
+
+@pytest.mark.parametrize("name", ["chat", "math", "code", "gsm8k", "hh-harmless"])
+def test_no_structural_attack_beats_the_majority_class(name: str) -> None:
+    task = build_task(name)
+    results = probe_task(task)
+    assert {r.probe for r in results} >= {"id_parity", "text_hash_parity", "position", "shared_text",
+                                          "near_duplicate", "regenerate", "length"}
+    leaking = [(r.probe, round(r.accuracy, 3), round(r.majority, 3)) for r in results if r.leaks]
+    assert not leaking, f"{name}: {leaking} beat the majority class by more than {MARGIN}"
+    assert shared_texts(task) == 0  # no response or program is reused: no co-occurrence graph to colour
+
+
+def _task(fmt: str, rows: dict[str, list[tuple[dict, int]]]) -> TaskData:
+    splits = {s: [Example(id=f"{s}{i}", group=f"{s}{i}", inputs=inputs, label=label)
+                  for i, (inputs, label) in enumerate(rows.get(s, []))] for s in SPLITS}
+    return TaskData(name="planted", format=fmt, splits=splits)
+
+
+def test_probes_catch_planted_leaks() -> None:
+    """A task whose positives are longer and whose test programs are renamings of labelled ones: the length and
+    renaming probes must fire, the others need not."""
+    def item(k: int, label: int) -> tuple[dict, int]:
+        body = f"def f{k}(x):\n    y = x + {k}\n" + ("    y = y * 2\n    y = y - 1\n" * label) + "    return y\n"
+        return {"question": f"compute something about number {k}", "choice": body}, label
+
+    train = [item(k, k % 2) for k in range(60)]
+    renamed = [({"question": q["question"] + " again", "choice": q["choice"].replace("y", "z")}, y)
+               for q, y in train[:40]]
+    task = _task("choice", {"train_label": train, "train_unlabel": train[:4], "dev": train[:4], "test": renamed,
+                            "holdout": train[:4]})
+    by_name = {r.probe: r for r in probe_task(task)}
+    assert by_name["length"].leaks and by_name["length"].accuracy == 1.0
+    assert by_name["renaming"].leaks and by_name["renaming"].accuracy == 1.0
+    assert not by_name["id_parity"].leaks or by_name["id_parity"].accuracy < 1.0
+
+
+def test_shared_text_probe_copies_labels_across_pairs() -> None:
+    """Pairs that reuse a response on the same side carry its label: the shared-text probe must find it."""
+    good = [f"great film number {k}" for k in range(30)]
+    bad = [f"awful film number {k}" for k in range(30)]
+
+    def pair(k: int, j: int, first_good: bool) -> tuple[dict, int]:
+        g, b = good[k], bad[j]
+        return {"prompt": "p", "first": g if first_good else b, "second": b if first_good else g}, int(first_good)
+
+    train = [pair(k, k, k % 2 == 0) for k in range(30)]
+    test = [pair(k, (k + 1) % 30, k % 3 == 0) for k in range(30)]  # every response seen in a labelled pair
+    task = _task("pair", {"train_label": train, "train_unlabel": train[:2], "dev": train[:2], "test": test,
+                          "holdout": train[:2]})
+    by_name = {r.probe: r for r in probe_task(task)}
+    assert by_name["shared_text"].accuracy == 1.0 and by_name["shared_text"].leaks
+    assert shared_texts(task) > 0
