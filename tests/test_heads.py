@@ -52,3 +52,20 @@ def test_unknown_loss_is_rejected() -> None:
     x, y = _data(50)
     with pytest.raises(AarError, match="unknown loss"):
         fit_head(x, y, seed=0, loss=LossConfig(kind="hinge"))
+
+
+def test_l2_penalty_matches_scikit_learn_c() -> None:
+    """``c`` is scikit-learn's C: the same strongly regularised probe, whatever the training set's size."""
+    from sklearn.linear_model import LogisticRegression
+
+    rng = np.random.default_rng(3)
+    x = rng.normal(size=(600, 20))
+    y = (x[:, :3].sum(1) + rng.normal(scale=2.0, size=600) > 0).astype(np.float32)
+    xs = (x - x.mean(0)) / x.std(0)
+    for c, epochs in ((0.001, 60), (0.1, 200)):  # a weaker penalty needs longer to converge
+        ours = fit_head(x, y, seed=0, config=HeadConfig(c=c, epochs=epochs, lr=0.003)).predict_proba(x)
+        ref = LogisticRegression(C=c, max_iter=5000).fit(xs, y).predict_proba(xs)[:, 1]
+        assert np.abs(ours - ref).max() < 0.03, c
+    strong = fit_head(x, y, seed=0, config=HeadConfig(c=0.001, epochs=60, lr=0.003))
+    weak = fit_head(x, y, seed=0, config=HeadConfig(c=0.1, epochs=60, lr=0.003))
+    assert np.linalg.norm(strong.net.weight.detach().numpy()) < np.linalg.norm(weak.net.weight.detach().numpy())

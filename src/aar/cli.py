@@ -17,7 +17,7 @@ from aar.cli_agent import agent_app
 from aar.cli_integrity import integrity_app
 from aar.cli_testbed import testbed_app
 from aar.errors import AarError
-from aar.models.defaults import DEFAULT_STRONG, DEFAULT_WEAK
+from aar.models.defaults import DEFAULT_STRONG, DEFAULT_WEAK, STRONG_BY_TASK
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
@@ -137,7 +137,9 @@ def models_list() -> None:
     for col in ("name", "encoder", "head", "role"):
         table.add_column(col)
     for name, (encoders, head) in MODELS.items():
-        role = "default weak" if name == DEFAULT_WEAK else "default strong" if name == DEFAULT_STRONG else ""
+        tasks = [t for t, m in STRONG_BY_TASK.items() if m == name]
+        role = ("default weak" if name == DEFAULT_WEAK else "default strong" if name == DEFAULT_STRONG
+                else f"default strong on {', '.join(tasks)}" if tasks else "")
         table.add_row(name, " + ".join(encoders), f"MLP {head.hidden}" if head.hidden else "linear", role)
     table.add_row("hf:<id or path>[#f.gguf]", "causal LM", "LoRA + label-token readout", "GPU path")
     console.print(table)
@@ -271,7 +273,8 @@ def baseline(
     seeds: Annotated[int, typer.Option(min=1, max=100, help="number of seeds (0..N-1)")] = 5,
     param: Annotated[list[str] | None, typer.Option(help="method parameter key=value (repeatable)")] = None,
     weak: Annotated[str, typer.Option(help="weak model (see `aar models`, or hf:<model>)")] = DEFAULT_WEAK,
-    strong: Annotated[str, typer.Option(help="strong model (see `aar models`, or hf:<model>)")] = DEFAULT_STRONG,
+    strong: Annotated[str, typer.Option(help="strong model (see `aar models`, or hf:<model>); default: the "
+                                        "task's default")] = "",
     split: Annotated[str, typer.Option(help="evaluation split: test or dev")] = "test",
     as_json: Annotated[bool, typer.Option("--json", help="machine-readable output")] = False,
 ) -> None:

@@ -9,7 +9,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from aar.models.defaults import DEFAULT_STRONG, DEFAULT_WEAK
+from aar.models.defaults import DEFAULT_WEAK
 
 testbed_app = typer.Typer(help="Check that the testbed is a usable instrument (gap, power, leaks, privacy).",
                           no_args_is_help=True)
@@ -21,7 +21,7 @@ def check(
     task: Annotated[str, typer.Option(help="task name, comma list, or 'all' (the default CPU tasks)")] = "all",
     seeds: Annotated[int, typer.Option(min=2, max=20, help="seeds (0..N-1)")] = 5,
     weak: Annotated[str, typer.Option(help="weak model (see `aar models`)")] = DEFAULT_WEAK,
-    strong: Annotated[str, typer.Option(help="strong model (see `aar models`)")] = DEFAULT_STRONG,
+    strong: Annotated[str, typer.Option(help="strong model (see `aar models`); default: each task's")] = "",
     as_json: Annotated[bool, typer.Option("--json", help="machine-readable output")] = False,
 ) -> None:
     """Print, per task, the acceptance figures: weak accuracy, gap, PGR power, phenomenon, headroom, methods
@@ -40,13 +40,14 @@ def check(
                           "tasks": [r.as_json() for r in reports],
                           "across": {"name": across.name, "value": across.value, "passed": across.passed}}, indent=2))
     else:
-        table = Table(title=f"testbed check: weak {weak} -> strong {strong}, {seeds} seeds, test split")
+        table = Table(title=f"testbed check: weak {weak} -> strong {strong or 'task default'}, {seeds} seeds, "
+                            f"test split")
         for col in ("task", "check", "measured", "result"):
             table.add_column(col)
         for r in reports:
-            for c in r.checks:
+            for i, c in enumerate(r.checks):
                 verdict = ("[green]PASS[/]" if c.passed else "[red]FAIL[/]" if c.required else "[yellow]no[/]")
-                table.add_row(r.task, c.name, c.value, verdict)
+                table.add_row(r.task if i == 0 else (r.pair if i == 1 else ""), c.name, c.value, verdict)
             table.add_section()
         table.add_row("all", across.name, across.value, "[green]PASS[/]" if across.passed else "[red]FAIL[/]")
         console.print(table)

@@ -50,7 +50,7 @@ def run_baselines(tasks: list[str], method_spec: str, seeds: list[int], params: 
                 results[name] = vanilla if name == "vanilla" and not params else bed.run(name, seeds, params)
         head = vanilla.summary(split)
         header = (f"[bold]{task}[/] ({bed.task.format}, {split} n={head.items}, seeds={len(seeds)})\n"
-                  f"  weak {weak} acc {_ci(head.weak_acc)}\n  ceiling {strong} acc {_ci(head.ceiling_acc)}\n"
+                  f"  weak {weak} acc {_ci(head.weak_acc)}\n  ceiling {bed.config.strong} acc {_ci(head.ceiling_acc)}\n"
                   f"  gap {head.ceiling_acc.mean - head.weak_acc.mean:+.3f}")
         if head.ceiling_acc.lo <= head.weak_acc.hi:
             header += ("\n  [yellow]warning: the ceiling does not beat the weak teacher (95% CIs overlap); "
@@ -64,7 +64,7 @@ def run_baselines(tasks: list[str], method_spec: str, seeds: list[int], params: 
             table.add_row(name, _ci(s.student_acc), _ci(s.pgr, 2), f"{test.diff.mean:+.3f}",
                           "-" if name == "vanilla" else f"{test.p_value:.3g}")
             rows.append({"task": task, "method": name, "params": result.params, "split": split,
-                         "seeds": result.seeds, "items": s.items, "weak": weak, "strong": strong,
+                         "seeds": result.seeds, "items": s.items, "weak": weak, "strong": bed.config.strong,
                          "weak_acc": _interval_json(s.weak_acc), "ceiling_acc": _interval_json(s.ceiling_acc),
                          "student_acc": _interval_json(s.student_acc), "pgr": _interval_json(s.pgr),
                          "pgr_diff_vs_vanilla": _interval_json(test.diff), "p_vs_vanilla": test.p_value})

@@ -61,7 +61,7 @@ class Pair:
 
     @property
     def label(self) -> str:
-        return f"{self.weak}->{self.strong}"
+        return f"{self.weak}->{self.strong or 'task default'}"
 
     @classmethod
     def parse(cls, text: str) -> Pair:
@@ -75,7 +75,7 @@ class Pair:
         return cls(weak.strip(), strong.strip())
 
 
-LAB_PAIR = Pair(DEFAULT_WEAK, DEFAULT_STRONG)
+LAB_PAIR = Pair(DEFAULT_WEAK, "")  # the campaign's pair: the strong model is each task's default
 # Offline held-out pairs over the packaged encoders: a different student (MiniLM alone, without the GloVe
 # view) and a different teacher (an MLP head on GloVe). A MiniLM teacher was tried and dropped: on chat it is
 # as accurate as the student's ceiling, so PGR is undefined there. On a GPU the reference experiment's Qwen

@@ -17,7 +17,7 @@ from aar.errors import AarError
 from aar.methods.base import MethodContext
 from aar.methods.registry import get_method, source_hash
 from aar.models.base import Backend, get_backend
-from aar.models.defaults import DEFAULT_STRONG, DEFAULT_WEAK
+from aar.models.defaults import DEFAULT_WEAK, default_strong
 from aar.models.features import TaskFeatures
 from aar.stats import PairedTest, PGRSummary, paired_test, pgr_summary
 from aar.tasks import load_task
@@ -32,7 +32,11 @@ class TestbedConfig:
     __test__ = False  # not a pytest test class
     task: str
     weak: str = DEFAULT_WEAK
-    strong: str = DEFAULT_STRONG
+    strong: str = ""  # empty: the task's default strong model (aar.models.defaults)
+
+    def __post_init__(self) -> None:
+        if not self.strong:
+            object.__setattr__(self, "strong", default_strong(self.task))
 
 
 @dataclass
