@@ -12,7 +12,8 @@ labels to score).
 
 Source ablation (critical): the same re-run with the teacher's labels shuffled *and* every strong feature
 replaced by Gaussian noise. Nothing a weak-to-strong method may learn from is left, so its student must fall
-to chance. One that still beats the weak model (its test accuracy's 95% interval above the weak model's mean)
+to chance. One that still beats the weak model (its test accuracy's 95% interval above the weak model's mean,
+or above the majority class's share when that is higher)
 knows the labels from somewhere else: a hand-written task solver, a lookup table, a side channel. That is
 quarantined.
 """
@@ -61,10 +62,13 @@ def ablate(task: str, entry: str, params: dict, seeds: list[int], snapshot: byte
         run = vanilla.with_student(entry, params,
                                    {s: np.stack([students[seed][s] for seed in seeds]) for s in LAB_SPLITS})
         summary = run.summary("test")
-        pgr, acc, weak = summary.pgr, summary.student_acc, summary.weak_acc
+        pgr, acc = summary.pgr, summary.student_acc
+        prior = float(bed.labels["test"].mean())
+        # the bar: the weak model, or guessing the majority class when that is better (a degenerate teacher)
+        bar = max(summary.weak_acc.mean, prior, 1 - prior)
         return {"test": np.stack([students[seed]["test"] for seed in seeds]),
                 "pgr": np.array([pgr.mean, pgr.lo, pgr.hi], dtype=np.float64),
-                "accuracy": np.array([acc.mean, acc.lo, acc.hi, weak.mean], dtype=np.float64)}
+                "accuracy": np.array([acc.mean, acc.lo, acc.hi, bar], dtype=np.float64)}
 
     arrays = ArtifactCache().get_or_compute(spec, compute)
     ids = [e.id for e in bed.task.splits["test"]]
@@ -111,8 +115,9 @@ def source_ablation(submission_id: int, agent: str, task: str, entry: str, param
         return None
     return Finding("source_ablation", "critical", agent, submission_id=submission_id, task=task,
                    summary=f"submission {submission_id} scores {acc['mean']:.3f} [{acc['lo']:.3f}, {acc['hi']:.3f}] "
-                           f"on test with a shuffled teacher and noise for features, above the weak model's "
-                           f"{weak:.3f}: its labels come from neither the teacher nor the strong model",
+                           f"on test with a shuffled teacher and noise for features, above the bar of "
+                           f"{weak:.3f} (weak model or majority class): its labels come from neither the teacher "
+                           f"nor the strong model",
                    evidence={"accuracy_ablated": acc, "weak_accuracy": weak,
                              "pgr": (result.get("pgr") or {}).get("mean"),
                              "pgr_ablated": {k: ablated[k] for k in ("mean", "lo", "hi")}})
