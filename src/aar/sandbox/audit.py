@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import io
 import json
 import os
 import re
@@ -48,16 +49,32 @@ CHECKPOINT, END, ENV_EVENT = "aar.checkpoint", "aar.end", "aar.env"
 MAC_BYTES = 16
 
 
-def item_lines(texts: list[str]) -> frozenset[str]:
-    """Distinctive lines of the task items (code under review, solutions, answers)."""
-    return frozenset(line.strip() for text in texts for line in text.splitlines() if len(line.strip()) >= MIN_LINE)
+GENERIC_LINE = re.compile(r"^(#|import\s|from\s+\S+\s+import\s|if __name__|def main|class\s|return\s*$)")
+
+
+def item_lines(texts: list[str]) -> dict[str, tuple[int, int]]:
+    """Distinctive lines of the task items (code under review, solutions, answers), each mapped to (its item,
+    how many of that item's lines a compiled source must contain to count as executing it). A line is
+    distinctive when it is long enough, not a comment or an import (``# import necessary packages`` turns up in
+    library code any method imports) and found in one item only. Libraries still compile code from strings
+    that shares a single line with some program (``return self.__sub__(other)``), so two lines of one item are
+    needed when the item has two: running an item compiles all of them."""
+    owners: dict[str, set[int]] = {}
+    for index, text in enumerate(dict.fromkeys(texts)):
+        for line in {raw.strip() for raw in text.splitlines()}:
+            if len(line) >= MIN_LINE and not GENERIC_LINE.match(line):
+                owners.setdefault(line, set()).add(index)
+    unique = {line: next(iter(items)) for line, items in owners.items() if len(items) == 1}
+    per_item = Counter(unique.values())
+    return {line: (item, min(2, per_item[item])) for line, item in unique.items()}
 
 
 def mac(key: bytes, previous: str, body: str) -> str:
     return hashlib.blake2b((previous + body).encode(), key=key, digest_size=MAC_BYTES).hexdigest()
 
 
-def install(fd: int, key: bytes, lines: frozenset[str], allowed: tuple[str, ...], trusted=None) -> None:
+def install(fd: int, key: bytes, lines: dict[str, tuple[int, int]], allowed: tuple[str, ...],
+            trusted=None) -> None:
     """Register the hook; nothing that references it is returned or stored where Python code can look. The
     key lives only inside a C hash object (it cannot be read back out of it). Checkpoint and end events
     count only when raised by the code object ``trusted`` (the child's own loop); raised by anything else
@@ -72,6 +89,21 @@ def install(fd: int, key: bytes, lines: frozenset[str], allowed: tuple[str, ...]
     # never "sensitive"
     roots = {sys.prefix, sys.base_prefix, sys.exec_prefix, *sys.path, *allowed}
     allowed = tuple(sorted(os.path.abspath(a) + os.sep for a in roots if a and os.path.isabs(a)))
+    # read-only inside the sandbox, so a method cannot plant a file there: where library modules live
+    library = tuple(sorted({os.path.abspath(a) + os.sep for a in (sys.prefix, sys.base_prefix, sys.exec_prefix)}))
+    read_source = io.open_code  # C function captured now: a method cannot swap what the hook calls
+
+    def in_library(filename: str, line: str) -> bool:
+        """True when ``line`` is in the library file being compiled (an import of a real module whose source
+        shares a line with an item, like ``except (TypeError, ValueError):``), not item text under a borrowed
+        file name."""
+        if not filename.startswith(library):
+            return False
+        try:
+            with read_source(filename) as f:
+                return line in f.read().decode("utf-8", "replace")
+        except OSError:
+            return False
     counts: dict[str, int] = {}
     state = {"seq": 0, "mac": "", "busy": False, "closed": False}
 
@@ -127,10 +159,16 @@ def install(fd: int, key: bytes, lines: frozenset[str], allowed: tuple[str, ...]
         elif event == "object.__setattr__" and args and args[0] is hook:
             emit("tamper", (("event", event), ("name", args[1] if len(args) > 1 else "")))
         elif event == "compile" and args and lines and type(args[0]) in (str_type, bytes_type):
-            source = plain(args[0])
-            for line in source.splitlines():
-                if line.strip() in lines:
-                    emit("item_execution", (("filename", args[1] if len(args) > 1 else ""), ("line", line.strip())))
+            source, filename = plain(args[0]), plain(args[1]) if len(args) > 1 else ""
+            hits: dict[int, int] = {}
+            for raw in source.splitlines():
+                line = raw.strip()
+                owner = lines.get(line)
+                if owner is None or in_library(filename, line):
+                    continue
+                hits[owner[0]] = hits.get(owner[0], 0) + 1
+                if hits[owner[0]] >= owner[1]:
+                    emit("item_execution", (("filename", filename), ("line", line)))
                     break
         elif event == ENV_EVENT and args and secret(plain(args[0])):
             emit("secret_env", (("key", args[0]),))
