@@ -26,10 +26,9 @@ from aar.sandbox import Sandbox
 from aar.snapshots import MAX_FILE_BYTES, MAX_FILES, pack_files
 from aar.w2s import Testbed, TestbedConfig
 from aar.w2s.bundle import write_bundle
+from aar.w2s.pipeline import EXPERIMENT_SPLITS
 
 MAX_SEEDS = 5
-# An experiment predicts dev only: test inputs are private (they first reach a method inside verification)
-EXPERIMENT_SPLITS = ("dev",)
 OUTPUT_CHARS = 4000  # of the method's stdout and stderr, returned to the agent
 
 

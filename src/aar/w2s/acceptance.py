@@ -36,12 +36,11 @@ from aar.tasks.registry import task_dir
 from aar.tasks.schema import PUBLIC_SPLITS
 from aar.w2s.bundle import write_bundle
 from aar.w2s.cache import ArtifactCache
-from aar.w2s.pipeline import RunResult, Testbed, TestbedConfig
+from aar.w2s.pipeline import EXPERIMENT_SPLITS, RunResult, Testbed, TestbedConfig
 
 SEEDS = 5
 THRESHOLDS = {"weak": 0.55, "gap": 0.10, "half_width": 0.12, "headroom": 0.8, "p": 0.01, "dev_sd": 0.15,
               "speed_s": 2.0}
-EXPERIMENT_SPLITS = ("dev",)  # what an agent's experiment predicts (aar.researchers.experiments)
 
 
 @dataclass

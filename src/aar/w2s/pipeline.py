@@ -24,6 +24,7 @@ from aar.tasks import load_task
 from aar.w2s.cache import ArtifactCache
 
 LAB_SPLITS = ("dev", "test")  # what a method predicts during a campaign (dev feedback, verification)
+EXPERIMENT_SPLITS = ("dev",)  # an agent's experiment: test inputs are private until verification
 EVAL_SPLITS = (*LAB_SPLITS, "holdout")  # trusted runs also predict the holdout, scored only by the gauntlet
 
 
