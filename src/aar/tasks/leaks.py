@@ -30,6 +30,7 @@ import hashlib
 import os
 import re
 import tempfile
+import warnings
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 
@@ -92,7 +93,9 @@ def _normal(text: str) -> str:
 def _alpha(code: str) -> str:
     """A program with every identifier renamed by first appearance: equal for alpha-equivalent programs."""
     try:
-        tree = ast.parse(code)
+        with warnings.catch_warnings():  # item programs may hold invalid escape sequences: not our concern here
+            warnings.simplefilter("ignore")
+            tree = ast.parse(code)
     except (SyntaxError, ValueError):
         return _normal(code)
     names: dict[str, str] = {}
