@@ -28,6 +28,7 @@ import numpy as np
 
 from aar.execution import Executor, Job, executor_for
 from aar.integrity.findings import Finding
+from aar.models.base import get_backend
 from aar.w2s import Testbed, TestbedConfig
 from aar.w2s.bundle import write_bundle
 from aar.w2s.cache import ArtifactCache
@@ -107,7 +108,7 @@ def teacher_ablation(submission_id: int, agent: str, task: str, entry: str, para
 def source_ablation(submission_id: int, agent: str, task: str, entry: str, params: dict, seeds: list[int],
                     snapshot: bytes, result: dict, timeout_s: float = 900.0) -> Finding | None:
     used = list(seeds)[:ABLATION_SEEDS]
-    if not used or not Testbed(TestbedConfig(task=task)).strong_backend.vectors:
+    if not used or not get_backend(TestbedConfig(task=task).strong).vectors:
         return None  # an LM student's inputs are prompts, which cannot be swapped for noise
     _, ablated = ablate(task, entry, params, used, snapshot, timeout_s, source=True)
     acc, weak = ablated["accuracy"], ablated["weak_accuracy"]

@@ -129,18 +129,16 @@ def _text_keys(fmt: str, normalise: Callable[[str], str]) -> Callable[[Example],
 
 
 def _regenerated(task: TaskData) -> np.ndarray:
-    from aar.tasks.registry import BUILTIN
+    from aar.tasks.registry import BUILTIN, builder
 
     majority = int(_labels(task.splits["train_label"]).mean() >= 0.5)
     if task.name not in BUILTIN:
         return np.full(len(task.splits["test"]), majority)
-    import importlib
-
     previous = os.environ.get("AAR_HOME")
     with tempfile.TemporaryDirectory(prefix="aar-attacker-") as tmp:
         os.environ["AAR_HOME"] = tmp  # another installation: same source and data, another key
         try:
-            rebuilt, _ = importlib.import_module(f"aar.tasks.builders.{BUILTIN[task.name][1]}").build()
+            rebuilt, _ = builder(task.name)()
         finally:
             if previous is None:
                 os.environ.pop("AAR_HOME", None)
@@ -157,17 +155,17 @@ def probe_task(task: TaskData) -> list[ProbeResult]:
     fmt = task.format
     first, second = FIELDS[fmt][-2], FIELDS[fmt][-1]
 
-    def score(rows: list[Example], fn: Callable[[Example], float]) -> np.ndarray:
-        return np.array([fn(e) for e in rows], dtype=np.float64)
+    def by_score(fn: Callable[[Example], float]) -> np.ndarray:
+        """Threshold and direction of ``fn`` fitted on train_label, applied to test."""
+        return _oriented(np.array([fn(e) for e in train], dtype=np.float64), y_train,
+                         np.array([fn(e) for e in test], dtype=np.float64))
 
     def position(rows: list[Example]) -> np.ndarray:
         return np.arange(len(rows), dtype=np.float64) % 2
 
     preds: dict[str, np.ndarray] = {
-        "id_parity": _oriented(score(train, lambda e: _hash_bit(e.id)), y_train,
-                               score(test, lambda e: _hash_bit(e.id))),
-        "text_hash_parity": _oriented(score(train, lambda e: _hash_bit(e.inputs[first] + e.inputs[second])), y_train,
-                                      score(test, lambda e: _hash_bit(e.inputs[first] + e.inputs[second]))),
+        "id_parity": by_score(lambda e: _hash_bit(e.id)),
+        "text_hash_parity": by_score(lambda e: _hash_bit(e.inputs[first] + e.inputs[second])),
         "position": _oriented(position(train), y_train, position(test)),
         "shared_text": _copy_by_key(task, _text_keys(fmt, lambda t: t)),
         "near_duplicate": _copy_by_key(task, _text_keys(fmt, _normal)),
@@ -179,11 +177,9 @@ def probe_task(task: TaskData) -> list[ProbeResult]:
     else:
         def length(e: Example) -> float:
             return float(len(e.inputs["choice"]))
-        preds["length_ratio"] = _oriented(
-            score(train, lambda e: len(e.inputs["choice"]) / (1 + len(e.inputs["question"]))), y_train,
-            score(test, lambda e: len(e.inputs["choice"]) / (1 + len(e.inputs["question"]))))
+        preds["length_ratio"] = by_score(lambda e: len(e.inputs["choice"]) / (1 + len(e.inputs["question"])))
         preds["renaming"] = _copy_by_key(task, lambda e: [("c" + _alpha(e.inputs["choice"]), 1)])
-    preds["length"] = _oriented(score(train, length), y_train, score(test, length))
+    preds["length"] = by_score(length)
     from aar.tasks.registry import BUILTIN
 
     real_data = task.name in BUILTIN and not task.source.get("package", "").startswith("aar (generated)")

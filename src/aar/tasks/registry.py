@@ -83,16 +83,18 @@ def _finish(name: str, fmt: Format, splits: dict[str, list[Example]], source: di
     return TaskData(name=name, format=fmt, splits=splits, source=source, content_hash=content_hash(splits))
 
 
+def builder(name: str) -> Callable[[], tuple[dict[str, list[Example]], dict[str, str]]]:
+    """The build function of a built-in task, imported on demand (trusted side only)."""
+    return importlib.import_module(f"aar.tasks.builders.{BUILTIN[name][1]}").build
+
+
 def build_task(name: str, force: bool = False) -> TaskData:
     if name not in BUILTIN:
         raise AarError(f"unknown task {name!r}; built-in tasks: {', '.join(BUILTIN)}")
     if not force and (task_dir(name) / "manifest.json").exists():
         return load_task(name)
-    fmt, module = BUILTIN[name]
-    builder: Callable[[], tuple[dict[str, list[Example]], dict[str, str]]] = importlib.import_module(
-        f"aar.tasks.builders.{module}").build
-    splits, source = builder()
-    task = _finish(name, fmt, splits, source)
+    splits, source = builder(name)()
+    task = _finish(name, BUILTIN[name][0], splits, source)
     _save(task)
     return task
 

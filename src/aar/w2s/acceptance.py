@@ -33,7 +33,7 @@ import numpy as np
 from aar.methods.registry import available
 from aar.tasks.leaks import MARGIN, probe_task
 from aar.tasks.registry import task_dir
-from aar.tasks.schema import PUBLIC_SPLITS
+from aar.tasks.schema import FIELDS, PUBLIC_SPLITS
 from aar.w2s.bundle import write_bundle
 from aar.w2s.cache import ArtifactCache
 from aar.w2s.pipeline import EXPERIMENT_SPLITS, RunResult, Testbed, TestbedConfig
@@ -79,7 +79,7 @@ def _private(bed: Testbed) -> tuple[bool, str]:
     """Test and holdout inputs appear neither in public/ nor in the bundle an experiment ships to a method."""
     hidden = [e for s in ("test", "holdout") for e in bed.task.splits[s]]
     ids = {e.id for e in hidden}
-    views = ("first", "second") if bed.task.format == "pair" else ("question", "choice")  # not the shared prompt
+    views = FIELDS[bed.task.format][-2:]  # the item's own texts, not a prompt shared by every pair
     texts = {e.inputs[v] for e in hidden for v in views if len(e.inputs[v]) > 40}
     public = task_dir(bed.task.name) / "public"
     files = sorted(p.name for p in public.glob("*.jsonl"))
