@@ -318,6 +318,49 @@ def test_audit_hooks_record_attempts_in_a_keyed_stream(tmp_path: Path) -> None:
     assert verify_stream(stream, os.urandom(32)).problem  # another key: nothing verifies
 
 
+COMPILED_BY_LIBRARIES = """
+import json, sys
+compiled = []
+sys.addaudithook(lambda event, args: compiled.append(args[0] if isinstance(args[0], str) else args[0].decode(
+    "utf-8", "replace")) if event == "compile" and args and isinstance(args[0], (str, bytes)) else None)
+import mpmath, sympy, sklearn.linear_model  # mpmath compiles its operator methods from strings
+import numpy as np
+from aar.models.heads import fit_head
+rng = np.random.default_rng(0)
+x = rng.normal(size=(64, 8)).astype("float32")
+fit_head(x, (x[:, 0] > 0).astype(float), seed=0).predict_proba(x)
+sklearn.linear_model.LogisticRegression().fit(x, x[:, 0] > 0)
+json.dump(compiled, sys.stdout)
+"""
+
+
+def test_strings_that_libraries_compile_never_read_as_executing_a_code_item(tmp_path: Path) -> None:
+    """Which CodeI/O programs share a split depends on the installation key; a library string or an aar module
+    that shares two lines with a program that happens to own them alone once flagged an honest run (in CI, not
+    here). The rule must hold for the whole pool and for any subset of it, and still catch a program that is
+    run."""
+    import aar
+    from aar.sandbox.audit import item_lines, item_matcher
+    from aar.tasks.builders.code import FILE, SHA256
+    from aar.tasks.builders.common import vendored_jsonl
+
+    run = subprocess.run([sys.executable, "-c", COMPILED_BY_LIBRARIES], capture_output=True, text=True,
+                         timeout=300)
+    assert run.returncode == 0, run.stderr[-2000:]
+    strings = [s for s in json.loads(run.stdout) if "def __sub__(self, other):" in s]
+    assert strings  # mpmath's operator strings are there: the check below is not vacuous
+    # the child also compiles aar's own modules from source (the sandbox writes no bytecode)
+    sources = strings + [path.read_text() for path in Path(aar.__file__).parent.rglob("*.py")]
+    texts = [text for row in vendored_jsonl(FILE, SHA256) for text in (row["task_description"], row["code_sample"])]
+    rng = np.random.default_rng(0)  # pools the size of code's train_unlabel texts under different keys
+    pools = [texts] + [[texts[i] for i in rng.choice(len(texts), 1300, replace=False)] for _ in range(40)]
+    for pool in pools:
+        executed = item_matcher(item_lines(pool))  # no library-file exemption: stricter than the hook
+        assert [s[:80] for s in sources if executed(s, "<string>")] == []
+    programs = [t for t in pools[1] if "def " in t and "return" in t]
+    assert item_matcher(item_lines(pools[1]))(programs[0], "item") is not None  # running an item is caught
+
+
 def test_dev_overfitting_needs_seed_variance_or_a_beyond_ceiling_dev_score() -> None:
     from aar.integrity.detectors import _constant
 

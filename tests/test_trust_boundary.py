@@ -270,9 +270,12 @@ def test_group_testing_attacker_learns_at_most_five_labels_and_is_flagged(server
     def exact(predictions: dict[str, float]) -> float:  # today's main: accuracy decodes to an exact count
         return sum((predictions[i] > 0.5) == bool(labels[i]) for i in ids)
 
-    sanity = _group_testing_attack(exact, ids, 50, lambda count: count, np.random.default_rng(1))
-    learned = sum(labels[i] == v for i, v in sanity.items())
-    assert learned >= 25 and learned == len(sanity)  # on an exact channel: every claim right, ~1 label a query
+    # on an exact channel every claim is right and the attack learns about 0.6 labels a query (one run learns
+    # 24 to 42 of 50 depending on labels and draws, whichever the installation key dealt; the mean is steadier)
+    sanity = [_group_testing_attack(exact, ids, 50, lambda count: count, np.random.default_rng(s)) for s in range(1, 6)]
+    assert all(labels[i] == v for claims in sanity for i, v in claims.items())
+    learned = round(float(np.mean([len(claims) for claims in sanity])))
+    assert learned >= 25
 
     asked = []
 

@@ -35,6 +35,7 @@ from aar.errors import AarError
 from aar.fsio import write_json_atomic, write_text_atomic
 from aar.process_env import LLM, NETWORK, environment
 from aar.stats.multiple import benjamini_hochberg, holm
+from aar.stats.ranking import rank_key
 
 DONE_REASONS = ("finished", "budget", "wall time", "idle", "max turns")
 
@@ -302,7 +303,8 @@ class Orchestrator:
         status = self.status()
         per_task = {}
         for task in self.spec.tasks:
-            rows = sorted((s for s in verified if s["task"] == task), key=lambda s: -(s["result"]["pgr"]["mean"] or -9))
+            rows = sorted((s for s in verified if s["task"] == task),
+                          key=lambda s: rank_key((s["result"].get("pgr") or {}).get("mean"), s["id"]))
             best = rows[0] if rows else None
             per_task[task] = {
                 "vanilla_pgr": best["result"]["vanilla_pgr"] if best else None,

@@ -22,6 +22,7 @@ from aar.errors import AarError
 from aar.fsio import write_json_atomic
 from aar.server.verify import campaign_seeds
 from aar.stats.multiple import holm
+from aar.stats.ranking import rank_key
 
 TRANSFER_FILE = "transfer.json"
 
@@ -37,7 +38,7 @@ def _submission_subjects(session, campaign, top_k: int) -> list[Subject]:
     p_holm = dict(zip((s.id for s in verified), holm([1.0 if p is None else p for p in p_raw]), strict=True))
     subjects: list[Subject] = []
     seen: set[tuple] = set()
-    by_pgr = sorted(verified, key=lambda s: (-((s.result.get("pgr") or {}).get("mean") or -1e9), s.id))
+    by_pgr = sorted(verified, key=lambda s: rank_key((s.result.get("pgr") or {}).get("mean"), s.id))
     for task in sorted({s.task for s in verified}):
         taken = 0
         for sub in (s for s in by_pgr if s.task == task):

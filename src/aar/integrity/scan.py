@@ -34,6 +34,7 @@ from aar.server.models import (
     Submission,
     TranscriptEvent,
 )
+from aar.stats.ranking import rank_key
 
 ABLATE_TOP = 3  # per task, the best verified submissions get a teacher ablation
 
@@ -76,7 +77,7 @@ def detect(session: Session, campaign: Campaign, ablation: bool = True, ablate_t
 
 def _ablations(session: Session, campaign: Campaign, verified: list[SubmissionRecord], top: int) -> list[Finding]:
     by_task: dict[str, list[SubmissionRecord]] = {}
-    for sub in sorted(verified, key=lambda s: -((s.result or {}).get("pgr") or {}).get("mean", -1e9)):
+    for sub in sorted(verified, key=lambda s: rank_key(((s.result or {}).get("pgr") or {}).get("mean"), s.id)):
         by_task.setdefault(sub.task, []).append(sub)
     found = []
     for subs in by_task.values():

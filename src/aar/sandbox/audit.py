@@ -31,7 +31,7 @@ import sys
 from collections import Counter
 from dataclasses import dataclass, field
 
-from aar.sandbox.policy import SECRET_WORDS
+from aar.sandbox.policy import SECRET_WORDS, python_roots
 
 MAX_EVENTS = 200  # lines per kind; the counts stay exact
 MIN_LINE = 24  # item lines shorter than this are too generic to prove anything
@@ -52,28 +52,64 @@ MAC_BYTES = 16
 GENERIC_LINE = re.compile(r"^(#|import\s|from\s+\S+\s+import\s|if __name__|def main|class\s|return\s*$)")
 
 
-def item_lines(texts: list[str]) -> dict[str, tuple[int, int]]:
-    """Distinctive lines of the task items (code under review, solutions, answers), each mapped to (its item,
-    how many of that item's lines a compiled source must contain to count as executing it). A line is
-    distinctive when it is long enough, not a comment or an import (``# import necessary packages`` turns up in
-    library code any method imports) and found in one item only. Libraries still compile code from strings
-    that shares a single line with some program (``return self.__sub__(other)``), so two lines of one item are
-    needed when the item has two: running an item compiles all of them."""
-    owners: dict[str, set[int]] = {}
+@dataclass(frozen=True)
+class ItemLines:
+    """The distinctive lines of the task items, each mapped to every item that has it, and per item how many of
+    its lines one compiled source must contain to count as executing that item."""
+
+    owners: dict[str, tuple[int, ...]]
+    needed: tuple[int, ...]
+
+
+def item_lines(texts: list[str]) -> ItemLines:
+    """A line is distinctive when it is long enough and not a comment or an import (``# import necessary
+    packages`` turns up in library code any method imports). Running an item compiles all of its lines; a
+    library compiling code from a string (mpmath defines its operators so) shares a few lines with some
+    programs (``def __sub__(self, other):``, ``return self.__sub__(other)``). So a compiled source counts as
+    executing an item only when it holds at least half of that item's distinctive lines (at least two when the
+    item has two). Measured over all of CodeI/O against every string compiled by the built-in methods, the
+    largest such share is 0.09. The rule depends on each item alone, not on which other items share a split,
+    so it holds under every installation key."""
+    owners: dict[str, list[int]] = {}
+    per_item: list[int] = []
     for index, text in enumerate(dict.fromkeys(texts)):
-        for line in {raw.strip() for raw in text.splitlines()}:
-            if len(line) >= MIN_LINE and not GENERIC_LINE.match(line):
-                owners.setdefault(line, set()).add(index)
-    unique = {line: next(iter(items)) for line, items in owners.items() if len(items) == 1}
-    per_item = Counter(unique.values())
-    return {line: (item, min(2, per_item[item])) for line, item in unique.items()}
+        distinct = {raw.strip() for raw in text.splitlines()}
+        distinct = {line for line in distinct if len(line) >= MIN_LINE and not GENERIC_LINE.match(line)}
+        for line in distinct:
+            owners.setdefault(line, []).append(index)
+        per_item.append(len(distinct))
+    needed = tuple(max(min(2, n), -(-n // 2)) for n in per_item)
+    return ItemLines({line: tuple(items) for line, items in owners.items()}, needed)
+
+
+def item_matcher(lines: ItemLines, skip=lambda filename, line: False):
+    """A function of (compiled source, its file name) that returns the line completing an item's execution, or
+    None. ``skip(filename, line)`` drops lines that the named library file really contains. The hook keeps the
+    returned closure, so replacing this module's names later changes nothing it calls."""
+    owners, needed = lines.owners, lines.needed
+
+    def executed(source: str, filename: str) -> str | None:
+        hits: dict[int, int] = {}
+        for line in {raw.strip() for raw in source.splitlines()}:
+            items = owners.get(line)
+            if items is None or skip(filename, line):
+                continue
+            done = False
+            for item in items:
+                hits[item] = hits.get(item, 0) + 1
+                done = done or hits[item] >= needed[item]
+            if done:
+                return line
+        return None
+
+    return executed
 
 
 def mac(key: bytes, previous: str, body: str) -> str:
     return hashlib.blake2b((previous + body).encode(), key=key, digest_size=MAC_BYTES).hexdigest()
 
 
-def install(fd: int, key: bytes, lines: dict[str, tuple[int, int]], allowed: tuple[str, ...],
+def install(fd: int, key: bytes, lines: ItemLines, allowed: tuple[str, ...],
             trusted=None) -> None:
     """Register the hook; nothing that references it is returned or stored where Python code can look. The
     key lives only inside a C hash object (it cannot be read back out of it). Checkpoint and end events
@@ -89,8 +125,10 @@ def install(fd: int, key: bytes, lines: dict[str, tuple[int, int]], allowed: tup
     # never "sensitive"
     roots = {sys.prefix, sys.base_prefix, sys.exec_prefix, *sys.path, *allowed}
     allowed = tuple(sorted(os.path.abspath(a) + os.sep for a in roots if a and os.path.isabs(a)))
-    # read-only inside the sandbox, so a method cannot plant a file there: where library modules live
-    library = tuple(sorted({os.path.abspath(a) + os.sep for a in (sys.prefix, sys.base_prefix, sys.exec_prefix)}))
+    # read-only inside the sandbox, so a method cannot plant a file there: where library modules live, and
+    # aar's own source (the child compiles aar modules from source: bytecode is not written in the sandbox)
+    library = tuple(sorted({os.path.abspath(str(a)) + os.sep for a in (sys.prefix, sys.base_prefix,
+                                                                       sys.exec_prefix, *python_roots())}))
     read_source = io.open_code  # C function captured now: a method cannot swap what the hook calls
 
     def in_library(filename: str, line: str) -> bool:
@@ -104,6 +142,7 @@ def install(fd: int, key: bytes, lines: dict[str, tuple[int, int]], allowed: tup
                 return line in f.read().decode("utf-8", "replace")
         except OSError:
             return False
+    executed = item_matcher(lines, in_library)
     counts: dict[str, int] = {}
     state = {"seq": 0, "mac": "", "busy": False, "closed": False}
 
@@ -158,18 +197,11 @@ def install(fd: int, key: bytes, lines: dict[str, tuple[int, int]], allowed: tup
             emit("introspection", (("event", event),))
         elif event == "object.__setattr__" and args and args[0] is hook:
             emit("tamper", (("event", event), ("name", args[1] if len(args) > 1 else "")))
-        elif event == "compile" and args and lines and type(args[0]) in (str_type, bytes_type):
+        elif event == "compile" and args and lines.owners and type(args[0]) in (str_type, bytes_type):
             source, filename = plain(args[0]), plain(args[1]) if len(args) > 1 else ""
-            hits: dict[int, int] = {}
-            for raw in source.splitlines():
-                line = raw.strip()
-                owner = lines.get(line)
-                if owner is None or in_library(filename, line):
-                    continue
-                hits[owner[0]] = hits.get(owner[0], 0) + 1
-                if hits[owner[0]] >= owner[1]:
-                    emit("item_execution", (("filename", filename), ("line", line)))
-                    break
+            line = executed(source, filename)
+            if line is not None:
+                emit("item_execution", (("filename", filename), ("line", line)))
         elif event == ENV_EVENT and args and secret(plain(args[0])):
             emit("secret_env", (("key", args[0]),))
         elif event in (CHECKPOINT, END) and trusted is not None and getframe(2).f_code is not trusted:

@@ -24,6 +24,7 @@ from aar.server.auth import TASK, current_agent, db
 from aar.server.models import Agent, Campaign, Snapshot, Submission
 from aar.server.verify import campaign_seeds
 from aar.snapshots import MAX_ARCHIVE_BYTES, check_entry, members
+from aar.stats.ranking import rank_key
 from aar.tasks.registry import known_tasks
 
 router = APIRouter()
@@ -134,8 +135,7 @@ def leaderboard_rows(session: Session, campaign: Campaign, task: str | None) -> 
     order = {status: i for i, status in enumerate(LEADERBOARD_STATUSES)}
 
     def key(row: dict) -> tuple:
-        pgr = (row.get("pgr") or {}).get("mean")
-        return order[row["status"]], -(pgr if pgr is not None else float("-inf")), row["id"]
+        return order[row["status"]], *rank_key((row.get("pgr") or {}).get("mean"), row["id"])
 
     rows.sort(key=key)
     for rank, row in enumerate(rows, 1):
