@@ -3,17 +3,19 @@
 from __future__ import annotations
 
 import json
+import sqlite3
 import subprocess
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import httpx
+import numpy as np
 import pytest
 from tests.postgres import start_aar_server
 from tests.serverkit import ADMIN, admin, agent, campaign, dev_predictions
 
-from aar.fsio import sha256_json
+from aar.server.vectors import order_sha256, vector_sha256
 
 
 def _start_server(url: str) -> tuple[subprocess.Popen, str]:
@@ -90,7 +92,9 @@ def test_budget_holds_under_concurrency_and_every_call_is_logged(server) -> None
     base, db = server
     _campaign(base, "budget", dev_budget=5)
     agent = _agent(base, "budget", "dave")
-    body = {"task": "chat", "split": "dev", "predictions": _dev()}
+    rng = np.random.default_rng(7)  # full-precision floats: the log must give back exactly these
+    sent = {i: float(rng.random()) for i in reversed(list(_dev()))}
+    body = {"task": "chat", "split": "dev", "predictions": sent}
     agent.post("/v1/evaluations", json=body)  # warm the scorer so the race below is about the budget
 
     def call(_: int) -> int:
@@ -103,15 +107,89 @@ def test_budget_holds_under_concurrency_and_every_call_is_logged(server) -> None
     export = _admin(base).get("/v1/admin/campaigns/budget/evaluations.jsonl")
     rows = [json.loads(line) for line in export.text.splitlines()]
     assert len(rows) == 5 and {r["agent"] for r in rows} == {"dave"}
-    assert all(r["sha256"] == sha256_json(r["predictions"]) and r["split"] == "dev" for r in rows)
+    order = sorted(sent)  # canonical: sorted ids, float64 values, hashed after the order's own hash
+    vector = np.array([sent[i] for i in order], dtype="<f8").tobytes()
+    assert all(r["predictions"] == sent and r["split"] == "dev" for r in rows)
+    assert {r["sha256"] for r in rows} == {vector_sha256(order_sha256(order), vector)}
     status = _admin(base).get("/v1/admin/campaigns/budget").json()
     assert status["dev_budget"] == 5 and [(a["name"], a["dev_evals_used"], a["submissions_used"], a["state"])
                                           for a in status["agents"]] == [("dave", 5, 0, "created")]
     assert agent.get("/v1/admin/campaigns/budget").status_code == 403
     assert _admin(base).get("/v1/admin/campaigns/nope").status_code == 404
-    if db is not None:  # SQLite runs in WAL mode
+    if db is not None:  # SQLite runs in WAL mode; a logged vector is 8 bytes an item, its order stored once
         assert Path(f"{db}-wal").exists()
+        with sqlite3.connect(db) as con:
+            stored = con.execute("SELECT LENGTH(e.vector), o.ids FROM evaluations e JOIN item_orders o ON "
+                                 "o.sha256 = e.item_order JOIN campaigns c ON c.id = e.campaign_id "
+                                 "WHERE c.name = 'budget'").fetchall()
+        assert [(size, json.loads(ids)) for size, ids in stored] == [(8 * len(sent), order)] * 5
 
+
+
+def test_the_campaign_budget_holds_across_agents_under_concurrency(server) -> None:
+    """Two agents race for a campaign budget smaller than their own budgets together: exactly the campaign
+    budget is spent, neither agent passes its own, and each refusal names the budget that ran out."""
+    base, _ = server
+    _campaign(base, "shared", dev_budget=5, campaign_dev_budget=7)
+    agents = [_agent(base, "shared", name) for name in ("fay", "gus")]
+    body = {"task": "chat", "split": "dev", "predictions": _dev()}
+
+    def call(i: int) -> httpx.Response:
+        return agents[i % 2].post("/v1/evaluations", json=body)
+
+    with ThreadPoolExecutor(max_workers=16) as pool:
+        replies = list(pool.map(call, range(24)))
+    assert sum(r.status_code == 200 for r in replies) == 7 and all(r.status_code in (200, 429) for r in replies)
+    status = _admin(base).get("/v1/admin/campaigns/shared").json()
+    used = {a["name"]: a["dev_evals_used"] for a in status["agents"]}
+    assert sum(used.values()) == 7 and max(used.values()) <= 5 and status["totals"]["dev_evals"] == 7
+    errors = {r.json()["error"] for r in replies if r.status_code == 429}
+    assert "the campaign's dev evaluation budget of 7 is used up" in errors
+    assert errors <= {"the campaign's dev evaluation budget of 7 is used up", "dev evaluation budget of 5 is used up"}
+    rows = _admin(base).get("/v1/admin/campaigns/shared/evaluations.jsonl").text.splitlines()
+    assert len(rows) == 7
+
+
+def test_migration_0007_keeps_old_logs_readable_and_counts_campaign_evaluations(tmp_path: Path) -> None:
+    """A database written before compact vectors: its JSON rows read back unchanged, and the new campaign
+    counter starts at the sum of its agents' counters."""
+    from alembic import command
+    from alembic.config import Config
+    from sqlalchemy import create_engine, text
+
+    from aar.server.db import MIGRATIONS, make_engine, session_factory, upgrade
+    from aar.server.models import Campaign, Evaluation
+    from aar.server.vectors import VectorReader
+
+    url = f"sqlite:///{tmp_path / 'old.db'}"
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    config.set_main_option("sqlalchemy.url", url)
+    command.upgrade(config, "0006")
+    old = {"b": 0.25, "a": 0.1 + 0.2}
+    engine = create_engine(url)
+    with engine.begin() as con:
+        con.execute(text("INSERT INTO campaigns (id, name, dev_budget, round_digits, submit_budget, verify_seeds, "
+                         "verify_timeout_s, agent_usd_budget, agent_token_budget, agent_compute_s_budget, "
+                         "agent_wall_s_budget, campaign_usd_budget, created_at) VALUES "
+                         "(1, 'old', 50, 2, 10, '[1]', 60, 5, 5, 5, 5, 50, '2026-01-01')"))
+        for agent_id, used in ((1, 3), (2, 4)):
+            con.execute(text("INSERT INTO agents (id, campaign_id, name, token_sha256, dev_evals_used, "
+                             "submissions_used, state, created_at, llm_calls, input_tokens, output_tokens, "
+                             "cached_tokens, cost_usd, compute_s) VALUES (:id, 1, :name, :tok, :used, 0, "
+                             "'created', '2026-01-01', 0, 0, 0, 0, 0, 0)"),
+                        {"id": agent_id, "name": f"a{agent_id}", "tok": f"{agent_id:064d}", "used": used})
+        con.execute(text("INSERT INTO evaluations (agent_id, campaign_id, created_at, task, split, "
+                         "predictions_sha256, predictions, accuracy, request_id) VALUES "
+                         "(1, 1, '2026-01-01', 'chat', 'dev', 'x', :p, 0.5, 'r')"), {"p": json.dumps(old)})
+    engine.dispose()
+    upgrade(url)
+    engine = make_engine(url)
+    with session_factory(engine)() as session:
+        assert session.get(Campaign, 1).dev_evals_used == 7
+        (row,) = session.query(Evaluation).all()
+        assert row.vector is None and VectorReader(session).predictions(row) == old
+    engine.dispose()
 
 
 def test_kill_9_loses_nothing_committed(tmp_path: Path) -> None:

@@ -300,6 +300,8 @@ def serve(
     executor: Annotated[str, typer.Option(help="where verification (and experiments) run: local | ray")] = "local",
     ray_address: Annotated[str | None, typer.Option(help="Ray cluster address for --executor ray "
                                                     "(e.g. 10.0.0.5:6379, or 'auto')")] = None,
+    access_log: Annotated[bool, typer.Option(help="log every request (off: at hundreds of requests a second "
+                                             "the log line costs more than the request)")] = False,
 ) -> None:
     """Run the evaluation server (migrates the database first) and its verification workers."""
     import logging
@@ -320,7 +322,9 @@ def serve(
     pool.start()
     console.print(f"[green]aar serve[/] on http://{host}:{port} (db {url.split('@')[-1]}, {workers} worker(s))")
     try:
-        uvicorn.run(app_, host=host, port=port, log_level="warning")
+        # httptools and uvloop (uvicorn[standard]): the pure-Python parser and loop cost most of a request's CPU
+        uvicorn.run(app_, host=host, port=port, log_level="info" if access_log else "warning", http="httptools",
+                    loop="uvloop", access_log=access_log)
     finally:
         pool.close()
 

@@ -34,6 +34,7 @@ from aar.server.models import (
     Submission,
     TranscriptEvent,
 )
+from aar.server.vectors import VectorReader
 from aar.stats.ranking import rank_key
 
 ABLATE_TOP = 3  # per task, the best verified submissions get a teacher ablation
@@ -41,8 +42,10 @@ ABLATE_TOP = 3  # per task, the best verified submissions get a teacher ablation
 
 def load_records(session: Session, campaign: Campaign) -> tuple[list, list, list, dict[str, int]]:
     names = dict(session.execute(select(Agent.id, Agent.name).where(Agent.campaign_id == campaign.id)).all())
-    evaluations = [EvaluationRecord(e.id, names[e.agent_id], e.task, e.predictions, e.pgr) for e in session.scalars(
-        select(Evaluation).where(Evaluation.campaign_id == campaign.id).order_by(Evaluation.id))]
+    reader = VectorReader(session)
+    evaluations = [EvaluationRecord(e.id, names[e.agent_id], e.task, reader.predictions(e), e.pgr)
+                   for e in session.scalars(select(Evaluation).where(Evaluation.campaign_id == campaign.id)
+                                            .order_by(Evaluation.id))]
     submissions = []
     for sub in session.scalars(select(Submission).where(Submission.campaign_id == campaign.id)
                                .order_by(Submission.id)):

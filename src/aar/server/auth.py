@@ -15,6 +15,7 @@ from typing import Annotated
 from fastapi import Depends, Header, HTTPException, Request
 from sqlalchemy import select
 from sqlalchemy.orm import Session
+from starlette.concurrency import run_in_threadpool
 
 from aar.server.models import Agent, Campaign
 
@@ -46,6 +47,27 @@ def current_agent(authorization: Annotated[str | None, Header()] = None, session
     found = session.scalar(select(Agent).where(Agent.token_sha256 == token_digest(_bearer(authorization))))
     if found is None:
         raise HTTPException(401, "unknown token", {"WWW-Authenticate": "Bearer"})
+    return found
+
+
+async def agent_identity(request: Request, authorization: str | None) -> tuple[int, int]:
+    """(agent id, campaign id) of a bearer token, for async handlers. A token belongs to one agent for good
+    (agents are never deleted and tokens never reassigned), so a hit is cached for the process's life; a
+    miss is looked up off the event loop and never cached (an agent created a moment later is found)."""
+    digest = token_digest(_bearer(authorization))
+    cache: dict[str, tuple[int, int]] = request.app.state.token_cache
+    found = cache.get(digest)
+    if found is None:
+        def lookup() -> tuple[int, int] | None:
+            with request.app.state.sessions() as session:
+                row = session.execute(select(Agent.id, Agent.campaign_id)
+                                      .where(Agent.token_sha256 == digest)).first()
+            return None if row is None else (int(row[0]), int(row[1]))
+
+        found = await run_in_threadpool(lookup)
+        if found is None:
+            raise HTTPException(401, "unknown token", {"WWW-Authenticate": "Bearer"})
+        cache[digest] = found
     return found
 
 

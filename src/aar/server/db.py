@@ -16,7 +16,9 @@ def make_engine(url: str) -> Engine:
     if not url.startswith(("sqlite", "postgresql")):
         raise AarError(f"unsupported database URL {url.split(':', 1)[0]!r}; use sqlite:/// or postgresql://")
     if url.startswith("sqlite"):
-        engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
+        # as many connections as request threads (anyio's 40): a request never waits for a connection
+        engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30}, pool_size=16,
+                               max_overflow=32)
 
         @event.listens_for(engine, "connect")
         def _pragmas(dbapi_connection, _record) -> None:  # WAL: readers never block the writer
@@ -28,7 +30,7 @@ def make_engine(url: str) -> Engine:
             cursor.close()
 
         return engine
-    return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20)
+    return create_engine(url, pool_pre_ping=True, pool_size=16, max_overflow=32)
 
 
 def upgrade(url: str) -> None:

@@ -56,6 +56,7 @@ class Campaign(Base):
     campaign_compute_s_budget: Mapped[float] = mapped_column(Float, default=86400.0)
     campaign_wall_s_budget: Mapped[float] = mapped_column(Float, default=86400.0)  # from created_at
     campaign_dev_budget: Mapped[int] = mapped_column(Integer, default=100_000)  # all agents together
+    dev_evals_used: Mapped[int] = mapped_column(Integer, default=0)  # the sum of its agents' counters
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
 
@@ -84,12 +85,22 @@ class Evaluation(Base):
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     task: Mapped[str] = mapped_column(String(40))
     split: Mapped[str] = mapped_column(String(16))
-    predictions_sha256: Mapped[str] = mapped_column(String(64))
-    predictions: Mapped[dict] = mapped_column(JSON)
+    predictions_sha256: Mapped[str] = mapped_column(String(64))  # sha256_json of the {id: p} object
+    predictions: Mapped[dict | None] = mapped_column(JSON, nullable=True)  # rows before migration 0007
+    item_order: Mapped[str | None] = mapped_column(ForeignKey("item_orders.sha256"), nullable=True)
+    vector: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True)  # float64 in ``item_order``
     accuracy: Mapped[float] = mapped_column(Float)
     pgr: Mapped[float | None] = mapped_column(Float, nullable=True)
     reported: Mapped[float | None] = mapped_column(Float, nullable=True)  # what the agent was told
     request_id: Mapped[str] = mapped_column(String(32))
+
+
+class ItemOrder(Base):
+    """A canonical item order (a task's sorted dev ids), stored once and shared by every evaluation vector."""
+
+    __tablename__ = "item_orders"
+    sha256: Mapped[str] = mapped_column(String(64), primary_key=True)
+    ids: Mapped[list] = mapped_column(JSON)
 
 
 class Snapshot(Base):

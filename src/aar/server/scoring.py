@@ -30,6 +30,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from aar.errors import AarError
+from aar.server.vectors import order_sha256
 from aar.w2s import Testbed, TestbedConfig
 
 REFERENCE_SEEDS = (0, 1, 2, 3, 4)
@@ -70,6 +71,7 @@ class DevScorer:
     def __init__(self, weak: str | None = None, strong: str | None = None):
         self.weak, self.strong = weak, strong
         self._tasks: dict[str, tuple[list[str], np.ndarray, float, float]] = {}
+        self._orders: dict[str, tuple[str, list[str]]] = {}
         self._lock = threading.Lock()
 
     def _load(self, task: str) -> tuple[list[str], np.ndarray, float, float]:
@@ -77,8 +79,10 @@ class DevScorer:
             if task not in self._tasks:
                 kwargs = {k: v for k, v in (("weak", self.weak), ("strong", self.strong)) if v}
                 bed = Testbed(TestbedConfig(task=task, **kwargs))
-                ids = [e.id for e in bed.task.splits["dev"]]
-                labels = np.array([int(e.label) for e in bed.task.splits["dev"]], dtype=bool)
+                # the canonical order (sorted ids): logged vectors use it too (see aar.server.vectors)
+                dev = sorted(bed.task.splits["dev"], key=lambda e: e.id)
+                ids = [e.id for e in dev]
+                labels = np.array([int(e.label) for e in dev], dtype=bool)
                 y = bed.labels["dev"]
                 weak = float(np.mean([((bed.weak_run(s)["dev"] > 0.5) == y).mean() for s in REFERENCE_SEEDS]))
                 ceiling = float(np.mean([((bed.ceiling_run(s)["dev"] > 0.5) == y).mean() for s in REFERENCE_SEEDS]))
@@ -88,6 +92,30 @@ class DevScorer:
     def dev_ids(self, task: str) -> set[str]:
         return set(self._load(task)[0])
 
+    def loaded(self, task: str) -> bool:
+        """Scoring ``task`` needs no disk or model work (an event loop may call :meth:`score` inline)."""
+        return task in self._tasks
+
+    def canonical_order(self, task: str) -> tuple[str, list[str]]:
+        """(sha256, ids) of the order vectors are scored and logged in: the task's dev ids, sorted."""
+        if task not in self._orders:
+            ids = self._load(task)[0]
+            self._orders[task] = (order_sha256(ids), ids)
+        return self._orders[task]
+
+    def vector(self, task: str, predictions: dict[str, float]) -> np.ndarray:
+        """The predictions as float64 in canonical order; they must cover exactly the dev ids."""
+        ids = self._load(task)[0]
+        try:
+            if len(predictions) != len(ids):
+                raise KeyError
+            return np.fromiter((predictions[i] for i in ids), dtype=np.float64, count=len(ids))
+        except KeyError:
+            known = set(ids)
+            missing, extra = len(known - set(predictions)), len(set(predictions) - known)
+            raise AarError(f"predictions must cover exactly the dev ids of {task!r} "
+                           f"({missing} missing, {extra} unknown)") from None
+
     def rule(self, task: str) -> tuple[str, float, int]:
         """(metric, resolution, items scored) of a task: public, the same for every query."""
         ids, _, weak, ceiling = self._load(task)
@@ -95,13 +123,12 @@ class DevScorer:
         return ("pgr" if gap > MIN_GAP else "accuracy"), resolution(m, gap), m
 
     def score(self, task: str, predictions: dict[str, float]) -> DevScore:
+        return self.score_vector(task, self.vector(task, predictions))
+
+    def score_vector(self, task: str, values: np.ndarray) -> DevScore:
+        """Score predictions given as :meth:`vector` returns them."""
         ids, labels, weak, ceiling = self._load(task)
-        if len(predictions) != len(ids) or any(i not in predictions for i in ids):
-            known = set(ids)
-            missing, extra = len(known - set(predictions)), len(set(predictions) - known)
-            raise AarError(f"predictions must cover exactly the dev ids of {task!r} "
-                           f"({missing} missing, {extra} unknown)")
-        correct = np.array([predictions[i] > 0.5 for i in ids]) == labels
+        correct = (values > 0.5) == labels
         accuracy = float(correct.mean())
         gap = ceiling - weak
         pgr = (accuracy - weak) / gap if abs(gap) > 1e-9 else None

@@ -29,6 +29,7 @@ from aar.server.models import (
     UsageEvent,
     utcnow,
 )
+from aar.server.vectors import VectorReader
 
 router = APIRouter(prefix="/v1/admin", dependencies=[Depends(require_admin)])
 Seeds = Annotated[list[Annotated[int, Field(ge=0, le=2**31 - 1)]], Field(min_length=1, max_length=50)]
@@ -260,12 +261,14 @@ def export_evaluations(campaign: str, session: Session = Depends(db)) -> Streami
     rows = session.execute(select(Evaluation, Agent.name).join(Agent).where(Evaluation.campaign_id == owner.id)
                            .order_by(Evaluation.id)).all()
 
+    reader = VectorReader(session)
+
     def lines() -> Iterator[str]:
         for ev, agent_name in rows:
             yield json.dumps({"id": ev.id, "agent": agent_name, "time": ev.created_at.isoformat(),
                               "task": ev.task, "split": ev.split, "sha256": ev.predictions_sha256,
                               "accuracy": ev.accuracy, "pgr": ev.pgr, "request_id": ev.request_id,
-                              "predictions": ev.predictions}) + "\n"
+                              "predictions": reader.predictions(ev)}) + "\n"
 
     return StreamingResponse(lines(), media_type="application/x-ndjson")
 

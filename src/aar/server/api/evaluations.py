@@ -2,22 +2,27 @@
 
 The reply carries one number (see :mod:`aar.server.scoring` for why and how coarse), the public rule it
 was made by, and the budget left.
+
+The request path is lean because agents call it in tight loops: an async handler (no thread hop), the
+token resolved from a cache (tokens never change owner), scoring inline once a task is loaded, and the
+budget and the log written by the group-commit writer (:mod:`aar.server.eval_writer`).
 """
 
 from __future__ import annotations
 
+import asyncio
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, HTTPException, Request
-from pydantic import Field, field_validator
-from sqlalchemy import func, select, update
-from sqlalchemy.orm import Session
+from fastapi import APIRouter, Header, HTTPException, Request
+from fastapi.exceptions import RequestValidationError
+from pydantic import Field, ValidationError, field_validator
+from starlette.concurrency import run_in_threadpool
 
 from aar.errors import AarError
-from aar.fsio import sha256_json
+from aar.server import vectors
 from aar.server.api import Body
-from aar.server.auth import TASK, current_agent, db
-from aar.server.models import Agent, Campaign, Evaluation
+from aar.server.auth import TASK, agent_identity
+from aar.server.eval_writer import PendingEvaluation
 
 router = APIRouter()
 
@@ -38,36 +43,32 @@ class EvaluationIn(Body):
 
 
 @router.post("/v1/evaluations")
-def evaluate(body: EvaluationIn, request: Request, me: Agent = Depends(current_agent),
-             session: Session = Depends(db)) -> dict:
+async def evaluate(request: Request, authorization: Annotated[str | None, Header()] = None) -> dict:
+    agent_id, campaign_id = await agent_identity(request, authorization)
+    try:  # pydantic parses and validates the JSON in one pass (a 300-item body: 0.1 ms, not 1 ms)
+        body = EvaluationIn.model_validate_json(await request.body())
+    except ValidationError as exc:
+        raise RequestValidationError([{**e, "loc": ("body", *e["loc"])} for e in exc.errors()]) from None
     if body.split != "dev":
         raise HTTPException(403, "only the dev split is scored for agents; test is scored at verification")
-    try:
-        scored = request.app.state.scorer.score(body.task, body.predictions)  # validate before spending
+    scorer = request.app.state.scorer
+    try:  # validate before spending; a task's first score loads its testbed (seconds): off the event loop
+        if not scorer.loaded(body.task):
+            await run_in_threadpool(scorer.canonical_order, body.task)
+        values = scorer.vector(body.task, body.predictions)
+        scored = scorer.score_vector(body.task, values)
     except AarError as exc:
         raise HTTPException(422, str(exc)) from None
-    # The campaign row lock (PostgreSQL; SQLite serializes writers anyway) makes the campaign-wide budget
-    # check and the increment one step, so concurrent agents can never exceed either budget.
-    campaign = session.scalar(select(Campaign).where(Campaign.id == me.campaign_id).with_for_update())
-    assert campaign is not None
-    campaign_used = (select(func.coalesce(func.sum(Agent.dev_evals_used), 0))
-                     .where(Agent.campaign_id == campaign.id).scalar_subquery())
-    spent = session.execute(update(Agent).where(Agent.id == me.id, Agent.dev_evals_used < campaign.dev_budget,
-                                                campaign_used < campaign.campaign_dev_budget)
-                            .values(dev_evals_used=Agent.dev_evals_used + 1))
-    if spent.rowcount != 1:
-        session.rollback()
-        mine = session.scalar(select(Agent.dev_evals_used).where(Agent.id == me.id)) or 0
-        if mine >= campaign.dev_budget:
-            raise HTTPException(429, f"dev evaluation budget of {campaign.dev_budget} is used up")
-        raise HTTPException(429, f"the campaign's dev evaluation budget of {campaign.campaign_dev_budget} is used up")
-    session.add(Evaluation(agent_id=me.id, campaign_id=campaign.id, task=body.task, split=body.split,
-                           predictions_sha256=sha256_json(body.predictions), predictions=body.predictions,
-                           accuracy=scored.accuracy, pgr=scored.pgr, reported=scored.reported,
-                           request_id=request.state.request_id))
-    session.commit()
-    used = session.scalar(select(Agent.dev_evals_used).where(Agent.id == me.id))
+    order_sha256, order_ids = scorer.canonical_order(body.task)
+    vector = vectors.encode(values)
+    pending = PendingEvaluation(
+        agent_id=agent_id, campaign_id=campaign_id, task=body.task, order_sha256=order_sha256,
+        order_ids=order_ids, vector=vector, predictions_sha256=vectors.vector_sha256(order_sha256, vector),
+        accuracy=scored.accuracy, pgr=scored.pgr, reported=scored.reported, request_id=request.state.request_id)
+    outcome = await asyncio.wrap_future(request.app.state.writer.submit(pending))
+    if not outcome.accepted:
+        raise HTTPException(429, outcome.refusal)
     return {"task": body.task, "split": "dev", scored.metric: scored.reported,
             "rule": f"{scored.metric} on a fresh random {scored.items_scored}-item subsample of dev, rounded to "
                     f"{scored.resolution:g}",
-            "budget_remaining": campaign.dev_budget - int(used or 0)}
+            "budget_remaining": outcome.budget_remaining}
