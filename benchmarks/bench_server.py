@@ -81,9 +81,9 @@ def database_bytes(url: str, db_path: Path | None) -> tuple[int, int]:
     engine = create_engine(url)
     with engine.connect() as conn:
         count = conn.execute(text("SELECT COUNT(*) FROM evaluations")).scalar_one()
-        if url.startswith("postgresql"):
+        if url.startswith("postgresql"):  # (a server before migration 0007 has no item_orders table)
             size = conn.execute(text("SELECT pg_total_relation_size('evaluations') + "
-                                     "pg_total_relation_size('item_orders')")).scalar_one()
+                                     "COALESCE(pg_total_relation_size(to_regclass('item_orders')), 0)")).scalar_one()
         else:
             conn.execute(text("PRAGMA wal_checkpoint(TRUNCATE)"))
             try:

@@ -100,7 +100,17 @@ class EvaluationWriter:
                     stop = True
                     break
                 batch.append(more)
-            self._write(batch)
+            # a request whose client went away before its batch began is dropped unwritten; from here on the
+            # others cannot be cancelled, so each gets exactly its outcome
+            batch = [p for p in batch if p.future.set_running_or_notify_cancel()]
+            try:
+                if batch:
+                    self._write(batch)
+            except Exception as exc:  # a bug here must not leave requests waiting forever
+                log.exception("the evaluation writer failed on a batch of %d", len(batch))
+                for p in batch:
+                    if not p.future.done():
+                        p.future.set_exception(exc)
             if stop:
                 return
 
