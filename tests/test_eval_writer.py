@@ -1,12 +1,12 @@
-"""The group-commit writer on a real SQLite database: budgets exact under many threads, batches really form,
-and a request abandoned before its batch began is neither written nor charged."""
+"""The group-commit writer on a real SQLite database: budgets exact when hundreds of requests race, batches
+really form, refusals name the budget that ran out, and a request abandoned before its batch began is neither
+written nor charged."""
 
 from __future__ import annotations
 
+import asyncio
 import sqlite3
 import threading
-import time
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -41,24 +41,22 @@ def _pending(agent_id: int, campaign_id: int, values: np.ndarray) -> PendingEval
                              0.7, 0.2, 0.2, "req")
 
 
-def test_budgets_are_exact_under_32_threads_and_batches_form(tmp_path: Path) -> None:
+def test_budgets_are_exact_when_400_requests_race_and_batches_form(tmp_path: Path) -> None:
     _, engine, campaign_id, agent_ids = _setup(tmp_path, agents=8, dev_budget=30, campaign_budget=200)
     writer = EvaluationWriter(engine)
     rng = np.random.default_rng(0)
     vectors = [rng.random(len(IDS)) for _ in range(400)]
 
-    def one(i: int):
-        return writer.submit(_pending(agent_ids[i % 8], campaign_id, vectors[i])).result(timeout=60)
+    async def race():
+        return await asyncio.gather(*(writer.write(_pending(agent_ids[i % 8], campaign_id, vectors[i]))
+                                      for i in range(400)))
 
-    with ThreadPoolExecutor(max_workers=32) as pool:
-        outcomes = list(pool.map(one, range(400)))
-    writer.close()
+    outcomes = asyncio.run(race())
     accepted = [i for i, o in enumerate(outcomes) if o.accepted]
-    assert len(accepted) == 200  # 8 agents x 30 = 240 > 200: the campaign budget binds, exactly
-    assert writer.batches < 400  # requests shared commits
+    assert accepted == list(range(200))  # 8 agents x 30 = 240 > 200: the campaign budget binds, in arrival order
+    assert writer.batches < 10  # requests shared commits
     refusals = {o.refusal for o in outcomes if not o.accepted}
-    assert refusals <= {"the campaign's dev evaluation budget of 200 is used up",
-                        "dev evaluation budget of 30 is used up"}
+    assert refusals == {"the campaign's dev evaluation budget of 200 is used up"}
     with session_factory(engine)() as session:
         used = dict(session.execute(select(Agent.id, Agent.dev_evals_used)).all())
         assert sum(used.values()) == 200 and max(used.values()) <= 30
@@ -70,21 +68,39 @@ def test_budgets_are_exact_under_32_threads_and_batches_form(tmp_path: Path) -> 
     engine.dispose()
 
 
+def test_an_agent_budget_refuses_with_its_own_message(tmp_path: Path) -> None:
+    _, engine, campaign_id, agent_ids = _setup(tmp_path, agents=1, dev_budget=3, campaign_budget=100)
+    writer = EvaluationWriter(engine)
+
+    async def five():
+        return await asyncio.gather(*(writer.write(_pending(agent_ids[0], campaign_id, np.zeros(len(IDS))))
+                                      for _ in range(5)))
+
+    outcomes = asyncio.run(five())
+    assert [o.accepted for o in outcomes] == [True, True, True, False, False]
+    assert [o.budget_remaining for o in outcomes[:3]] == [2, 1, 0]
+    assert {o.refusal for o in outcomes[3:]} == {"dev evaluation budget of 3 is used up"}
+    engine.dispose()
+
+
 def test_a_request_abandoned_before_its_batch_is_not_written_or_charged(tmp_path: Path) -> None:
     url, engine, campaign_id, agent_ids = _setup(tmp_path, agents=1, dev_budget=10, campaign_budget=10)
     writer = EvaluationWriter(engine)
     blocker = sqlite3.connect(url.removeprefix("sqlite:///"), isolation_level=None, check_same_thread=False)
     blocker.execute("BEGIN IMMEDIATE")  # hold the write lock: the writer's first batch waits for it
-    first = writer.submit(_pending(agent_ids[0], campaign_id, np.full(len(IDS), 0.1)))
-    deadline = time.time() + 10
-    while writer.queue.qsize() and time.time() < deadline:  # the writer has taken the first one
-        time.sleep(0.01)
-    second = writer.submit(_pending(agent_ids[0], campaign_id, np.full(len(IDS), 0.2)))
-    assert second.cancel()  # its client went away while it waited in the queue
-    third = writer.submit(_pending(agent_ids[0], campaign_id, np.full(len(IDS), 0.3)))
-    threading.Timer(0.3, blocker.rollback).start()
-    assert first.result(timeout=60).accepted and third.result(timeout=60).accepted
-    writer.close()
+
+    async def scenario():
+        first = asyncio.create_task(writer.write(_pending(agent_ids[0], campaign_id, np.full(len(IDS), 0.1))))
+        await asyncio.sleep(0.2)  # the first batch is in flight, blocked on the lock
+        second = asyncio.create_task(writer.write(_pending(agent_ids[0], campaign_id, np.full(len(IDS), 0.2))))
+        third = asyncio.create_task(writer.write(_pending(agent_ids[0], campaign_id, np.full(len(IDS), 0.3))))
+        await asyncio.sleep(0.05)
+        second.cancel()  # its client went away while it waited for the next batch
+        threading.Timer(0.3, blocker.rollback).start()
+        return await first, await third
+
+    first, third = asyncio.run(scenario())
+    assert first.accepted and third.accepted
     blocker.close()
     with session_factory(engine)() as session:
         reader = VectorReader(session)

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import logging
 import os
-from contextlib import asynccontextmanager
 
 from fastapi import FastAPI, HTTPException, Request
 from fastapi.exceptions import RequestValidationError
@@ -78,12 +77,7 @@ class RequestContext:
 def create_app(sessions: sessionmaker, admin_token_sha256: str, scorer: DevScorer | None = None) -> FastAPI:
     writer = EvaluationWriter(sessions.kw["bind"])
 
-    @asynccontextmanager
-    async def lifespan(_app: FastAPI):
-        yield
-        writer.close()  # what is queued is written before the process ends
-
-    app = FastAPI(title="aar evaluation server", docs_url=None, redoc_url=None, openapi_url=None, lifespan=lifespan)
+    app = FastAPI(title="aar evaluation server", docs_url=None, redoc_url=None, openapi_url=None)
     app.state.sessions = sessions
     app.state.admin_digest = admin_token_sha256
     app.state.scorer = scorer or DevScorer()

@@ -1,26 +1,33 @@
-"""Group commit for dev evaluations: one writer thread spends budgets and logs evaluations in batches.
+"""Group commit for dev evaluations: budgets spent and evaluations logged in batches, one batch at a time.
 
 Every evaluation changes three things in one transaction: the campaign's counter, the agent's counter (neither
 may pass its budget) and the log row. Committing each request on its own made requests queue for the
 database lock and for pool connections (at 32 clients, 59% of request time was spent waiting for a
-connection; SQLite writers retried with sleeps of up to 100 ms). Here request handlers hand their scored
-evaluation to one writer and wait on a future. The writer takes whatever is queued (no waiting: at one
-client a batch is one request, and batches grow by themselves while a commit is in flight), locks the
-batch's campaign rows, decides the budgets of the whole batch in arrival order, writes the counters and the
+connection; SQLite writers retried with sleeps of up to 100 ms). Here an async request handler queues its
+scored evaluation and awaits the outcome. One batch is in flight at a time, written on the writer's own
+thread: the database calls release the GIL, so the event loop keeps parsing and scoring the next requests,
+which queue up and form the next batch (no waiting: at one client a batch is one request). A batch locks its
+campaign rows, decides the budgets of all its requests in arrival order, writes the counters and the
 accepted rows with one ``executemany`` each and commits once; then every waiting request gets its own
 outcome. Budgets stay exact: counters are read and written only under the campaign rows' lock (SQLite's
 write lock), and a request is answered only after its batch committed, so an answered evaluation is never
-lost (a kill before the commit loses only unanswered ones). On PostgreSQL the campaign row is locked only
-for the length of one batch, not for a whole request.
+lost (a kill before the commit loses only unanswered ones). On PostgreSQL the campaign row is locked for the
+length of one batch, not for a whole request.
+
+Latency outliers: full garbage collections walking the scoring testbed's objects stalled every request for
+100-200 ms (measured; the handler now freezes those objects once a task is loaded), and a commit that
+crosses SQLite's autocheckpoint size would write and sync the database file inside a batch (moved to
+:class:`WalCheckpointer`).
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
-import queue
 import threading
-from concurrent.futures import Future
-from dataclasses import dataclass, field
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 
 from sqlalchemy import Connection, Engine, bindparam, insert, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
@@ -45,7 +52,6 @@ class PendingEvaluation:
     pgr: float | None
     reported: float | None
     request_id: str
-    future: Future = field(default_factory=Future)
 
 
 @dataclass(frozen=True)
@@ -55,73 +61,67 @@ class Outcome:
     refusal: str = ""  # why it was refused (a budget is used up)
 
 
-_STOP = object()
-
 
 class EvaluationWriter:
     def __init__(self, engine: Engine):
         self.engine = engine
-        self.queue: queue.SimpleQueue = queue.SimpleQueue()
         self.known_orders: set[str] = set()
-        self._thread: threading.Thread | None = None
         self._inserted: set[str] = set()  # item orders inserted by the transaction in progress
-        self._lock = threading.Lock()
+        self._queued: list[tuple[PendingEvaluation, asyncio.Future]] = []
+        self._draining = False
+        self._drainer: asyncio.Task | None = None
+        self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="aar-eval-writer")
+        self._checkpointer: WalCheckpointer | None = None
         self.batches = 0  # counters for tests and the benchmark
         self.written = 0
 
-    def submit(self, pending: PendingEvaluation) -> Future:
-        with self._lock:
-            if self._thread is None:
-                self._thread = threading.Thread(target=self._run, name="aar-eval-writer", daemon=True)
-                self._thread.start()
-        self.queue.put(pending)
-        return pending.future
+    async def write(self, pending: PendingEvaluation) -> Outcome:
+        """Queue one evaluation and wait for its outcome. One batch is in flight at a time, written on the
+        writer's thread (the database calls release the GIL, so the event loop goes on parsing and scoring
+        the next requests meanwhile); whatever queued up during it forms the next batch."""
+        loop = asyncio.get_running_loop()
+        future = loop.create_future()
+        self._queued.append((pending, future))
+        if not self._draining:
+            self._draining = True
+            self._drainer = loop.create_task(self._drain())  # (a reference keeps the task alive)
+        return await future
 
-    def close(self, timeout_s: float = 30.0) -> None:
-        """Write what is queued, then stop."""
-        with self._lock:
-            thread, self._thread = self._thread, None
-        if thread is not None:
-            self.queue.put(_STOP)
-            thread.join(timeout_s)
+    async def _drain(self) -> None:
+        loop = asyncio.get_running_loop()
+        try:
+            while self._queued:
+                # a request whose client went away before its batch began is dropped unwritten
+                queued, self._queued = [(p, f) for p, f in self._queued if not f.done()], []
+                for start in range(0, len(queued), MAX_BATCH):
+                    chunk = queued[start:start + MAX_BATCH]
+                    try:
+                        results = await loop.run_in_executor(self._thread, self._write, [p for p, _ in chunk])
+                    except Exception as exc:  # a bug here must not leave requests waiting forever
+                        log.exception("the evaluation writer failed on a batch of %d", len(chunk))
+                        results = [exc] * len(chunk)
+                    for (_, future), result in zip(chunk, results, strict=True):
+                        if future.done():  # abandoned while its batch was written: written, unanswered
+                            continue
+                        if isinstance(result, BaseException):
+                            future.set_exception(result)
+                        else:
+                            future.set_result(result)
+        finally:
+            self._draining = False
 
-    def _run(self) -> None:
-        while True:
-            item = self.queue.get()
-            if item is _STOP:
-                return
-            batch, stop = [item], False
-            while len(batch) < MAX_BATCH:
-                try:
-                    more = self.queue.get_nowait()
-                except queue.Empty:
-                    break
-                if more is _STOP:
-                    stop = True
-                    break
-                batch.append(more)
-            # a request whose client went away before its batch began is dropped unwritten; from here on the
-            # others cannot be cancelled, so each gets exactly its outcome
-            batch = [p for p in batch if p.future.set_running_or_notify_cancel()]
-            try:
-                if batch:
-                    self._write(batch)
-            except Exception as exc:  # a bug here must not leave requests waiting forever
-                log.exception("the evaluation writer failed on a batch of %d", len(batch))
-                for p in batch:
-                    if not p.future.done():
-                        p.future.set_exception(exc)
-            if stop:
-                return
-
-    def _write(self, batch: list[PendingEvaluation]) -> None:
-        self._inserted: set[str] = set()
+    def _write(self, batch: list[PendingEvaluation]) -> list[Outcome | BaseException]:
+        if self.engine.dialect.name == "sqlite" and self._checkpointer is None:
+            self._checkpointer = WalCheckpointer(self.engine)
+            self._checkpointer.start()
+        self._inserted = set()
         try:
             with self.engine.begin() as conn:
-                outcomes = self._apply(conn, batch)
+                outcomes: list[Outcome | BaseException] = list(self._apply(conn, batch))
             self.known_orders |= self._inserted
         except Exception:  # one bad row must not fail its neighbours: retry one by one
             log.exception("batch of %d evaluations failed; writing them one at a time", len(batch))
+            outcomes = []
             for pending in batch:
                 self._inserted = set()
                 try:
@@ -129,27 +129,29 @@ class EvaluationWriter:
                         (outcome,) = self._apply(conn, [pending])
                     self.known_orders |= self._inserted
                 except Exception as exc:  # reported to that request only
-                    pending.future.set_exception(exc)
+                    outcomes.append(exc)
                 else:
-                    pending.future.set_result(outcome)
-            return
+                    outcomes.append(outcome)
+            return outcomes
         self.batches += 1
-        self.written += sum(o.accepted for o in outcomes)
-        for pending, outcome in zip(batch, outcomes, strict=True):
-            pending.future.set_result(outcome)
+        self.written += sum(isinstance(o, Outcome) and o.accepted for o in outcomes)
+        return outcomes
 
     def _apply(self, conn: Connection, batch: list[PendingEvaluation]) -> list[Outcome]:
-        """Budgets of the whole batch in a few statements. A no-op update of the batch's campaign rows comes
-        first: it takes SQLite's write lock (no reader-to-writer upgrade, so no busy retries) and, on
-        PostgreSQL, the campaign rows' locks, so the counters read next cannot change before this commits
-        (another server process evaluating for the same campaign waits for one batch, not one request)."""
+        info = conn.connection.info  # kept with the pooled DBAPI connection across checkouts
+        if conn.dialect.name == "sqlite" and not info.get("aar_no_autocheckpoint"):
+            conn.exec_driver_sql("PRAGMA wal_autocheckpoint=0")  # it never checkpoints on commit (WalCheckpointer)
+            info["aar_no_autocheckpoint"] = True
+        """Budgets of the whole batch in five statements. A no-op update of the batch's campaign rows comes
+        first and returns their counters and budgets: it takes SQLite's write lock (no reader-to-writer
+        upgrade, so no busy retries) and, on PostgreSQL, the campaign rows' locks, so no counter can change
+        before this commits (another server process evaluating for the same campaign waits for one batch,
+        not one request)."""
         campaign_ids = sorted({p.campaign_id for p in batch})
         agent_ids = sorted({p.agent_id for p in batch})
-        conn.execute(update(Campaign).where(Campaign.id.in_(campaign_ids))
-                     .values(dev_evals_used=Campaign.dev_evals_used))
         campaigns = {row.id: [row.dev_evals_used, row.dev_budget, row.campaign_dev_budget] for row in conn.execute(
-            select(Campaign.id, Campaign.dev_evals_used, Campaign.dev_budget, Campaign.campaign_dev_budget)
-            .where(Campaign.id.in_(campaign_ids)))}
+            update(Campaign).where(Campaign.id.in_(campaign_ids)).values(dev_evals_used=Campaign.dev_evals_used)
+            .returning(Campaign.id, Campaign.dev_evals_used, Campaign.dev_budget, Campaign.campaign_dev_budget))}
         agents = dict(conn.execute(select(Agent.id, Agent.dev_evals_used).where(Agent.id.in_(agent_ids))).all())
         outcomes, rows = [], []
         for p in batch:  # arrival order: the first requests get the last budget
@@ -188,3 +190,23 @@ class EvaluationWriter:
         conn.execute(dialect_insert(ItemOrder).on_conflict_do_nothing(index_elements=["sha256"]),
                      [{"sha256": sha, "ids": ids} for sha, ids in new.items()])
         self._inserted.update(new)  # known once the transaction commits (see _write)
+
+
+class WalCheckpointer(threading.Thread):
+    """Moves SQLite's write-ahead log into the database file from a thread of its own. A commit that crosses
+    the autocheckpoint size (1,000 pages) checkpoints inline, writing and syncing the database file while its
+    batch waits. The writer's connections skip that; this thread runs a passive checkpoint (it never blocks
+    writers or readers) every second, so the log stays small. Other connections keep SQLite's default."""
+
+    def __init__(self, engine: Engine, every_s: float = 1.0):
+        super().__init__(name="aar-wal-checkpoint", daemon=True)
+        self.engine, self.every_s = engine, every_s
+
+    def run(self) -> None:
+        while True:
+            time.sleep(self.every_s)
+            try:
+                with self.engine.connect() as conn:
+                    conn.exec_driver_sql("PRAGMA wal_checkpoint(PASSIVE)")
+            except Exception:  # the next round tries again
+                log.exception("WAL checkpoint failed")
