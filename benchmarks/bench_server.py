@@ -112,7 +112,8 @@ def run(url: str, label: str, task: str, requests: int, reps: int, client_counts
             tokens = [admin.post("/v1/admin/campaigns/bench/agents", json={"name": f"a{clients}-{i}"}).json()["token"]
                       for i in range(clients)]
             evaluate = [request_bytes("POST", "/v1/evaluations", t, body) for t in tokens]
-            load(port, [[evaluate[0]]])  # warm: the scorer loads the task, the token cache fills
+            load(port, [[evaluate[0]]])  # warm: the scorer loads the task
+            load(port, [[e] for e in evaluate])  # and every client's token is resolved once (a steady server)
             share = [requests // clients + (i < requests % clients) for i in range(clients)]
             runs: dict[str, list[dict]] = {"healthz": [], "evaluate": []}
             for _ in range(reps):

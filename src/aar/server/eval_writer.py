@@ -62,6 +62,35 @@ class Outcome:
 
 
 
+EVALUATION_COLUMNS = ("agent_id", "campaign_id", "created_at", "task", "split", "predictions_sha256", "predictions",
+                      "item_order", "vector", "accuracy", "pgr", "reported", "request_id")
+
+
+def _decide(batch: list[PendingEvaluation], campaigns: dict[int, list[int]],
+            agents: dict[int, int]) -> tuple[list[Outcome], list[tuple], list[int]]:
+    """Budgets in arrival order (the first requests get the last budget): the outcomes, the log rows to insert
+    (in ``EVALUATION_COLUMNS`` order) and the agents whose counters changed. ``campaigns`` ([used, agent budget,
+    campaign budget]) and ``agents`` (used) are updated in place."""
+    outcomes, rows, now = [], [], utcnow()
+    for p in batch:
+        used, dev_budget, campaign_budget = campaigns[p.campaign_id]
+        mine = agents[p.agent_id]
+        if mine >= dev_budget:
+            outcomes.append(Outcome(False, 0, f"dev evaluation budget of {dev_budget} is used up"))
+            continue
+        if used >= campaign_budget:
+            outcomes.append(Outcome(False, dev_budget - mine,
+                                    f"the campaign's dev evaluation budget of {campaign_budget} is used up"))
+            continue
+        campaigns[p.campaign_id][0] = used + 1
+        agents[p.agent_id] = mine + 1
+        outcomes.append(Outcome(True, dev_budget - mine - 1))
+        rows.append((p.agent_id, p.campaign_id, now, p.task, "dev", p.predictions_sha256, None, p.order_sha256,
+                     p.vector, p.accuracy, p.pgr, p.reported, p.request_id))
+    touched = sorted({p.agent_id for p, o in zip(batch, outcomes, strict=True) if o.accepted})
+    return outcomes, rows, touched
+
+
 class EvaluationWriter:
     def __init__(self, engine: Engine):
         self.engine = engine
@@ -138,48 +167,63 @@ class EvaluationWriter:
         return outcomes
 
     def _apply(self, conn: Connection, batch: list[PendingEvaluation]) -> list[Outcome]:
-        info = conn.connection.info  # kept with the pooled DBAPI connection across checkouts
-        if conn.dialect.name == "sqlite" and not info.get("aar_no_autocheckpoint"):
-            conn.exec_driver_sql("PRAGMA wal_autocheckpoint=0")  # it never checkpoints on commit (WalCheckpointer)
-            info["aar_no_autocheckpoint"] = True
         """Budgets of the whole batch in five statements. A no-op update of the batch's campaign rows comes
         first and returns their counters and budgets: it takes SQLite's write lock (no reader-to-writer
         upgrade, so no busy retries) and, on PostgreSQL, the campaign rows' locks, so no counter can change
         before this commits (another server process evaluating for the same campaign waits for one batch,
         not one request)."""
+        if conn.dialect.name == "postgresql":
+            return self._apply_pipelined(conn, batch)
+        info = conn.connection.info  # kept with the pooled DBAPI connection across checkouts
+        if not info.get("aar_no_autocheckpoint"):
+            conn.exec_driver_sql("PRAGMA wal_autocheckpoint=0")  # it never checkpoints on commit (WalCheckpointer)
+            info["aar_no_autocheckpoint"] = True
         campaign_ids = sorted({p.campaign_id for p in batch})
         agent_ids = sorted({p.agent_id for p in batch})
         campaigns = {row.id: [row.dev_evals_used, row.dev_budget, row.campaign_dev_budget] for row in conn.execute(
             update(Campaign).where(Campaign.id.in_(campaign_ids)).values(dev_evals_used=Campaign.dev_evals_used)
             .returning(Campaign.id, Campaign.dev_evals_used, Campaign.dev_budget, Campaign.campaign_dev_budget))}
         agents = dict(conn.execute(select(Agent.id, Agent.dev_evals_used).where(Agent.id.in_(agent_ids))).all())
-        outcomes, rows = [], []
-        for p in batch:  # arrival order: the first requests get the last budget
-            used, dev_budget, campaign_budget = campaigns[p.campaign_id]
-            mine = agents[p.agent_id]
-            if mine >= dev_budget:
-                outcomes.append(Outcome(False, 0, f"dev evaluation budget of {dev_budget} is used up"))
-                continue
-            if used >= campaign_budget:
-                outcomes.append(Outcome(False, dev_budget - mine,
-                                        f"the campaign's dev evaluation budget of {campaign_budget} is used up"))
-                continue
-            campaigns[p.campaign_id][0] = used + 1
-            agents[p.agent_id] = mine + 1
-            outcomes.append(Outcome(True, dev_budget - mine - 1))
-            rows.append({"agent_id": p.agent_id, "campaign_id": p.campaign_id, "created_at": utcnow(),
-                         "task": p.task, "split": "dev", "predictions_sha256": p.predictions_sha256,
-                         "predictions": None, "item_order": p.order_sha256, "vector": p.vector,
-                         "accuracy": p.accuracy, "pgr": p.pgr, "reported": p.reported, "request_id": p.request_id})
+        outcomes, rows, touched = _decide(batch, campaigns, agents)
         if rows:
-            touched = {p.agent_id for p, o in zip(batch, outcomes, strict=True) if o.accepted}
             conn.execute(update(Agent).where(Agent.id == bindparam("agent")).values(dev_evals_used=bindparam("used")),
-                         [{"agent": a, "used": agents[a]} for a in sorted(touched)])
+                         [{"agent": a, "used": agents[a]} for a in touched])
             conn.execute(update(Campaign).where(Campaign.id == bindparam("campaign"))
                          .values(dev_evals_used=bindparam("used")),
                          [{"campaign": c, "used": campaigns[c][0]} for c in campaign_ids])
             self._ensure_orders(conn, {p.order_sha256: p.order_ids for p in batch})
-            conn.execute(insert(Evaluation), rows)
+            conn.execute(insert(Evaluation), [dict(zip(EVALUATION_COLUMNS, row, strict=True)) for row in rows])
+        return outcomes
+
+    def _apply_pipelined(self, conn: Connection, batch: list[PendingEvaluation]) -> list[Outcome]:
+        """The same statements on PostgreSQL, sent in two psycopg pipelines (the two reads, then the four
+        writes): two round trips and the commit instead of seven. Each round trip cost 2-7 ms at 32 clients
+        on this machine, where the database's backends share two cores with the server and the load."""
+        from psycopg.types.json import Json
+
+        raw = conn.connection.driver_connection
+        campaign_ids = sorted({p.campaign_id for p in batch})
+        agent_ids = sorted({p.agent_id for p in batch})
+        with raw.pipeline():
+            locked = raw.execute("UPDATE campaigns SET dev_evals_used = dev_evals_used WHERE id = ANY(%s) "
+                                 "RETURNING id, dev_evals_used, dev_budget, campaign_dev_budget", (campaign_ids,))
+            counted = raw.execute("SELECT id, dev_evals_used FROM agents WHERE id = ANY(%s)", (agent_ids,))
+            campaigns = {r[0]: [r[1], r[2], r[3]] for r in locked.fetchall()}
+            agents = dict(counted.fetchall())
+        outcomes, rows, touched = _decide(batch, campaigns, agents)
+        if rows:
+            orders = {p.order_sha256: p.order_ids for p in batch if p.order_sha256 not in self.known_orders}
+            with raw.pipeline(), raw.cursor() as cur:
+                cur.executemany("UPDATE agents SET dev_evals_used = %s WHERE id = %s",
+                                [(agents[a], a) for a in touched])
+                cur.executemany("UPDATE campaigns SET dev_evals_used = %s WHERE id = %s",
+                                [(campaigns[c][0], c) for c in campaign_ids])
+                if orders:
+                    cur.executemany("INSERT INTO item_orders (sha256, ids) VALUES (%s, %s) "
+                                    "ON CONFLICT (sha256) DO NOTHING", [(k, Json(v)) for k, v in orders.items()])
+                cur.executemany(f"INSERT INTO evaluations ({', '.join(EVALUATION_COLUMNS)}) "
+                                f"VALUES ({', '.join(['%s'] * len(EVALUATION_COLUMNS))})", rows)
+            self._inserted.update(orders)
         return outcomes
 
     def _ensure_orders(self, conn: Connection, orders: dict[str, list[str]]) -> None:
