@@ -43,8 +43,12 @@ def require_admin(request: Request, authorization: Annotated[str | None, Header(
         raise HTTPException(403, "admin token required")
 
 
+def agent_by_digest(session: Session, digest: str) -> Agent | None:
+    return session.scalar(select(Agent).where(Agent.token_sha256 == digest))
+
+
 def current_agent(authorization: Annotated[str | None, Header()] = None, session: Session = Depends(db)) -> Agent:
-    found = session.scalar(select(Agent).where(Agent.token_sha256 == token_digest(_bearer(authorization))))
+    found = agent_by_digest(session, token_digest(_bearer(authorization)))
     if found is None:
         raise HTTPException(401, "unknown token", {"WWW-Authenticate": "Bearer"})
     return found
@@ -60,9 +64,8 @@ async def agent_identity(request: Request, authorization: str | None) -> tuple[i
     if found is None:
         def lookup() -> tuple[int, int] | None:
             with request.app.state.sessions() as session:
-                row = session.execute(select(Agent.id, Agent.campaign_id)
-                                      .where(Agent.token_sha256 == digest)).first()
-            return None if row is None else (int(row[0]), int(row[1]))
+                agent = agent_by_digest(session, digest)
+                return None if agent is None else (agent.id, agent.campaign_id)
 
         found = await run_in_threadpool(lookup)
         if found is None:

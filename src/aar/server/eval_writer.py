@@ -30,7 +30,6 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 from sqlalchemy import Connection, Engine, bindparam, insert, select, update
-from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from aar.server.models import Agent, Campaign, Evaluation, ItemOrder, utcnow
@@ -59,7 +58,6 @@ class Outcome:
     accepted: bool
     budget_remaining: int
     refusal: str = ""  # why it was refused (a budget is used up)
-
 
 
 EVALUATION_COLUMNS = ("agent_id", "campaign_id", "created_at", "task", "split", "predictions_sha256", "predictions",
@@ -94,15 +92,12 @@ def _decide(batch: list[PendingEvaluation], campaigns: dict[int, list[int]],
 class EvaluationWriter:
     def __init__(self, engine: Engine):
         self.engine = engine
-        self.known_orders: set[str] = set()
-        self._inserted: set[str] = set()  # item orders inserted by the transaction in progress
+        self.known_orders: set[str] = set()  # item orders committed to the database
         self._queued: list[tuple[PendingEvaluation, asyncio.Future]] = []
-        self._draining = False
-        self._drainer: asyncio.Task | None = None
+        self._drainer: asyncio.Task | None = None  # writing batches while it is not done
         self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="aar-eval-writer")
         self._checkpointer: WalCheckpointer | None = None
-        self.batches = 0  # counters for tests and the benchmark
-        self.written = 0
+        self.batches = 0  # batches committed whole (tests check that requests share commits)
 
     async def write(self, pending: PendingEvaluation) -> Outcome:
         """Queue one evaluation and wait for its outcome. One batch is in flight at a time, written on the
@@ -111,69 +106,67 @@ class EvaluationWriter:
         loop = asyncio.get_running_loop()
         future = loop.create_future()
         self._queued.append((pending, future))
-        if not self._draining:
-            self._draining = True
-            self._drainer = loop.create_task(self._drain())  # (a reference keeps the task alive)
+        if self._drainer is None or self._drainer.done():
+            self._drainer = loop.create_task(self._drain())  # (the reference also keeps the task alive)
         return await future
 
     async def _drain(self) -> None:
         loop = asyncio.get_running_loop()
-        try:
-            while self._queued:
-                # a request whose client went away before its batch began is dropped unwritten
-                queued, self._queued = [(p, f) for p, f in self._queued if not f.done()], []
-                for start in range(0, len(queued), MAX_BATCH):
-                    chunk = queued[start:start + MAX_BATCH]
-                    try:
-                        results = await loop.run_in_executor(self._thread, self._write, [p for p, _ in chunk])
-                    except Exception as exc:  # a bug here must not leave requests waiting forever
-                        log.exception("the evaluation writer failed on a batch of %d", len(chunk))
-                        results = [exc] * len(chunk)
-                    for (_, future), result in zip(chunk, results, strict=True):
-                        if future.done():  # abandoned while its batch was written: written, unanswered
-                            continue
-                        if isinstance(result, BaseException):
-                            future.set_exception(result)
-                        else:
-                            future.set_result(result)
-        finally:
-            self._draining = False
+        while self._queued:
+            # a request whose client went away before its batch began is dropped unwritten
+            queued, self._queued = [(p, f) for p, f in self._queued if not f.done()], []
+            for start in range(0, len(queued), MAX_BATCH):
+                chunk = queued[start:start + MAX_BATCH]
+                try:
+                    results = await loop.run_in_executor(self._thread, self._write, [p for p, _ in chunk])
+                except Exception as exc:  # a bug here must not leave requests waiting forever
+                    log.exception("the evaluation writer failed on a batch of %d", len(chunk))
+                    results = [exc] * len(chunk)
+                for (_, future), result in zip(chunk, results, strict=True):
+                    if future.done():  # abandoned while its batch was written: written, unanswered
+                        continue
+                    if isinstance(result, BaseException):
+                        future.set_exception(result)
+                    else:
+                        future.set_result(result)
 
     def _write(self, batch: list[PendingEvaluation]) -> list[Outcome | BaseException]:
         if self.engine.dialect.name == "sqlite" and self._checkpointer is None:
             self._checkpointer = WalCheckpointer(self.engine)
             self._checkpointer.start()
-        self._inserted = set()
         try:
-            with self.engine.begin() as conn:
-                outcomes: list[Outcome | BaseException] = list(self._apply(conn, batch))
-            self.known_orders |= self._inserted
+            outcomes: list[Outcome | BaseException] = list(self._commit(batch))
         except Exception:  # one bad row must not fail its neighbours: retry one by one
             log.exception("batch of %d evaluations failed; writing them one at a time", len(batch))
             outcomes = []
             for pending in batch:
-                self._inserted = set()
                 try:
-                    with self.engine.begin() as conn:
-                        (outcome,) = self._apply(conn, [pending])
-                    self.known_orders |= self._inserted
+                    (outcome,) = self._commit([pending])
                 except Exception as exc:  # reported to that request only
                     outcomes.append(exc)
                 else:
                     outcomes.append(outcome)
             return outcomes
         self.batches += 1
-        self.written += sum(isinstance(o, Outcome) and o.accepted for o in outcomes)
         return outcomes
 
-    def _apply(self, conn: Connection, batch: list[PendingEvaluation]) -> list[Outcome]:
-        """Budgets of the whole batch in five statements. A no-op update of the batch's campaign rows comes
-        first and returns their counters and budgets: it takes SQLite's write lock (no reader-to-writer
-        upgrade, so no busy retries) and, on PostgreSQL, the campaign rows' locks, so no counter can change
-        before this commits (another server process evaluating for the same campaign waits for one batch,
-        not one request)."""
-        if conn.dialect.name == "postgresql":
-            return self._apply_pipelined(conn, batch)
+    def _commit(self, batch: list[PendingEvaluation]) -> list[Outcome]:
+        """One transaction for ``batch``; item orders count as known only once it committed."""
+        orders = {p.order_sha256: p.order_ids for p in batch if p.order_sha256 not in self.known_orders}
+        with self.engine.begin() as conn:
+            apply = self._apply_pipelined if conn.dialect.name == "postgresql" else self._apply
+            outcomes, inserted = apply(conn, batch, orders)
+        self.known_orders.update(inserted)
+        return outcomes
+
+    def _apply(self, conn: Connection, batch: list[PendingEvaluation],
+               orders: dict[str, list[str]]) -> tuple[list[Outcome], dict[str, list[str]]]:
+        """SQLite: budgets of the whole batch in five statements, plus the batch's new item ``orders`` if it
+        logs anything; returns the outcomes and the orders inserted. A no-op update of the batch's campaign
+        rows comes first and returns their counters and budgets: it takes SQLite's write lock (no
+        reader-to-writer upgrade, so no busy retries) and, on PostgreSQL (:meth:`_apply_pipelined`), the
+        campaign rows' locks, so no counter can change before this commits (another server process
+        evaluating for the same campaign waits for one batch, not one request)."""
         info = conn.connection.info  # kept with the pooled DBAPI connection across checkouts
         if not info.get("aar_no_autocheckpoint"):
             conn.exec_driver_sql("PRAGMA wal_autocheckpoint=0")  # it never checkpoints on commit (WalCheckpointer)
@@ -191,11 +184,14 @@ class EvaluationWriter:
             conn.execute(update(Campaign).where(Campaign.id == bindparam("campaign"))
                          .values(dev_evals_used=bindparam("used")),
                          [{"campaign": c, "used": campaigns[c][0]} for c in campaign_ids])
-            self._ensure_orders(conn, {p.order_sha256: p.order_ids for p in batch})
+            if orders:
+                conn.execute(sqlite_insert(ItemOrder).on_conflict_do_nothing(index_elements=["sha256"]),
+                             [{"sha256": sha, "ids": ids} for sha, ids in orders.items()])
             conn.execute(insert(Evaluation), [dict(zip(EVALUATION_COLUMNS, row, strict=True)) for row in rows])
-        return outcomes
+        return outcomes, orders if rows else {}
 
-    def _apply_pipelined(self, conn: Connection, batch: list[PendingEvaluation]) -> list[Outcome]:
+    def _apply_pipelined(self, conn: Connection, batch: list[PendingEvaluation],
+                         orders: dict[str, list[str]]) -> tuple[list[Outcome], dict[str, list[str]]]:
         """The same statements on PostgreSQL, sent in two psycopg pipelines (the two reads, then the four
         writes): two round trips and the commit instead of seven. Each round trip cost 2-7 ms at 32 clients
         on this machine, where the database's backends share two cores with the server and the load."""
@@ -212,7 +208,6 @@ class EvaluationWriter:
             agents = dict(counted.fetchall())
         outcomes, rows, touched = _decide(batch, campaigns, agents)
         if rows:
-            orders = {p.order_sha256: p.order_ids for p in batch if p.order_sha256 not in self.known_orders}
             with raw.pipeline(), raw.cursor() as cur:
                 cur.executemany("UPDATE agents SET dev_evals_used = %s WHERE id = %s",
                                 [(agents[a], a) for a in touched])
@@ -223,17 +218,7 @@ class EvaluationWriter:
                                     "ON CONFLICT (sha256) DO NOTHING", [(k, Json(v)) for k, v in orders.items()])
                 cur.executemany(f"INSERT INTO evaluations ({', '.join(EVALUATION_COLUMNS)}) "
                                 f"VALUES ({', '.join(['%s'] * len(EVALUATION_COLUMNS))})", rows)
-            self._inserted.update(orders)
-        return outcomes
-
-    def _ensure_orders(self, conn: Connection, orders: dict[str, list[str]]) -> None:
-        new = {sha: ids for sha, ids in orders.items() if sha not in self.known_orders}
-        if not new:
-            return
-        dialect_insert = pg_insert if conn.dialect.name == "postgresql" else sqlite_insert
-        conn.execute(dialect_insert(ItemOrder).on_conflict_do_nothing(index_elements=["sha256"]),
-                     [{"sha256": sha, "ids": ids} for sha, ids in new.items()])
-        self._inserted.update(new)  # known once the transaction commits (see _write)
+        return outcomes, orders if rows else {}
 
 
 class WalCheckpointer(threading.Thread):
