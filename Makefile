@@ -29,6 +29,7 @@ baseline: $(STAMP)
 
 test: $(STAMP) postgres bubblewrap chromium
 	$(BIN)/ruff check src tests benchmarks
+	$(BIN)/lint-imports
 	$(BIN)/python -m pytest -q
 
 bench: $(STAMP) postgres bubblewrap

@@ -1,8 +1,12 @@
-"""32 concurrent agents evaluate, post and vote for 60 s against a real server (SQLite and PostgreSQL);
-afterwards every write is in the database exactly once and every vote count is exact."""
+"""32 concurrent agents evaluate, post and vote against a real server (SQLite and PostgreSQL); afterwards every
+write is in the database exactly once and every vote count is exact.
+
+The suite runs it for ``AAR_LOAD_TEST_S`` seconds (10 by default: thousands of requests, enough to interleave
+every kind of write); ``benchmarks/bench_server.py`` keeps the long, measured run."""
 
 from __future__ import annotations
 
+import os
 import random
 import threading
 import time
@@ -12,10 +16,10 @@ from concurrent.futures import ThreadPoolExecutor
 from tests.serverkit import admin, agent, campaign, dev_predictions
 
 AGENTS = 32
-DURATION_S = 60.0
+DURATION_S = float(os.environ.get("AAR_LOAD_TEST_S", "10"))
 
 
-def test_32_agents_for_60_s_lose_and_duplicate_nothing(server) -> None:
+def test_32_agents_under_load_lose_and_duplicate_nothing(server) -> None:
     base, _ = server
     campaign(base, "load", dev_budget=100_000)
     clients = [agent(base, "load", f"agent{i:02d}") for i in range(AGENTS)]

@@ -192,13 +192,14 @@ def test_gpu_path_pair_runs_submitted_code_on_a_lora_student(tmp_path: Path) -> 
 
 def test_views_render_undefined_and_failed_cells() -> None:
     from aar.report import transfer as view
+    from aar.results.transfer import cell_text
 
     undefined = {"subject": "s", "env": "holdout", "status": "ok", "pgr": {"mean": None, "lo": None, "hi": None},
                  "diff": {"mean": None}, "p": None, "p_holm": 1.0, "verdict": "n.s."}
     subject = {"key": "s", "task": "chat", "label": "m", "kind": "submission", "lab": {"pgr": None}}
     env = {"key": "holdout", "kind": "holdout", "task": None, "pair": {"weak": "a", "strong": "b"}}
-    assert view.cell_text(undefined, subject, env) == "undefined (no weak-ceiling gap)"
-    assert view.cell_text({"status": "n/a", "reason": "x"}, subject, env) == "n/a"
+    assert cell_text(undefined, subject, env) == "undefined (no weak-ceiling gap)"
+    assert cell_text({"status": "n/a", "reason": "x"}, subject, env) == "n/a"
     result = {"campaign": "c", "seeds": [2000], "environments": [env], "subjects": [subject], "cells": [undefined],
               "verdicts": {"s": {"environments": 1, "gains": 0, "losses": 0, "above_vanilla": 0,
                                  "not_applicable": 0, "errors": 0}},

@@ -13,14 +13,12 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
-import json
 import os
 import secrets
 import signal
 import subprocess
 import sys
 import time
-from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import httpx
@@ -29,8 +27,8 @@ from rich.live import Live
 from rich.table import Table
 from sqlalchemy import select
 
-from aar import paths
 from aar.campaign.directions import DIRECTIONS, Direction, draw
+from aar.campaign.spec import CampaignSpec
 from aar.errors import AarError
 from aar.fsio import write_json_atomic, write_text_atomic
 from aar.process_env import LLM, NETWORK, environment
@@ -44,49 +42,6 @@ def die_with_parent() -> None:
     """Children get SIGTERM when the orchestrator dies, even by SIGKILL (Linux prctl PR_SET_PDEATHSIG)."""
     with contextlib.suppress(OSError):
         ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)
-
-
-@dataclass
-class CampaignSpec:
-    name: str
-    agents: int = 4
-    tasks: list[str] = field(default_factory=lambda: ["chat", "math", "code"])
-    backend: str = "heuristic"
-    model: str | None = None
-    base_url: str | None = None
-    detail: str = "vague"
-    directions: list[dict] = field(default_factory=list)  # drawn once, saved: [{"key", "text"}]
-    dev_evals: int = 24
-    submit_budget: int = 6
-    verify_seeds: list[int] = field(default_factory=lambda: [1000, 1001, 1002, 1003, 1004])
-    wall_minutes: float = 60.0
-    stall_minutes: float = 15.0
-    max_restarts: int = 2
-    seed: int = 0
-    db: str | None = None
-    workers: int = field(default_factory=lambda: min(2, os.cpu_count() or 1))  # verification workers
-    unsafe_sandbox: bool = False
-    ray_address: str | None = None  # verification and experiments as Ray tasks on this cluster
-    transfer: bool = True  # the transfer gauntlet after the results (`aar transfer`)
-    transfer_top_k: int = 1
-    transfer_seeds: int = 5  # fresh seeds 2000, 2001, ...
-
-    def folder(self) -> Path:
-        return paths.home() / "campaigns" / self.name
-
-    def db_url(self) -> str:
-        return self.db or f"sqlite:///{self.folder() / 'aar.db'}"
-
-    def save(self) -> None:
-        self.folder().mkdir(parents=True, exist_ok=True)
-        write_json_atomic(self.folder() / "spec.json", asdict(self))
-
-    @classmethod
-    def load(cls, name: str) -> CampaignSpec:
-        path = paths.home() / "campaigns" / name / "spec.json"
-        if not path.exists():
-            raise AarError(f"no campaign {name!r} under {path.parent.parent} to resume")
-        return cls(**json.loads(path.read_text()))
 
 
 def _free_port() -> int:

@@ -12,19 +12,16 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable
-from pathlib import Path
 
 from sqlalchemy import select
 
 from aar import paths
 from aar.campaign.transfer import LAB_PAIR, Gauntlet, GauntletSpec, Subject, report
 from aar.errors import AarError
-from aar.fsio import write_json_atomic
+from aar.results.transfer import save_transfer
 from aar.server.verify import campaign_seeds
 from aar.stats.multiple import holm
 from aar.stats.ranking import rank_key
-
-TRANSFER_FILE = "transfer.json"
 
 
 def _submission_subjects(session, campaign, top_k: int) -> list[Subject]:
@@ -85,7 +82,7 @@ def run_transfer(name: str, db_url: str | None = None, spec: GauntletSpec | None
     if db_url is None:
         if not (folder / "spec.json").exists():
             raise AarError(f"no campaign {name!r} under {folder.parent}; give its database with --db")
-        from aar.campaign.orchestrator import CampaignSpec
+        from aar.campaign.spec import CampaignSpec
 
         saved = CampaignSpec.load(name)
         db_url, tasks = saved.db_url(), tasks or saved.tasks
@@ -115,11 +112,5 @@ def run_transfer(name: str, db_url: str | None = None, spec: GauntletSpec | None
         + ", ".join(p.label for p in spec.pairs))
     cells = gauntlet.run(subjects)
     result = report(name, spec, tasks, subjects, cells, time.time() - started)
-    folder.mkdir(parents=True, exist_ok=True)
-    write_json_atomic(folder / TRANSFER_FILE, result)
+    save_transfer(folder, result)
     return result
-
-
-def load_transfer(folder: Path) -> dict | None:
-    path = folder / TRANSFER_FILE
-    return json.loads(path.read_text()) if path.exists() else None

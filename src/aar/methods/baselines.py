@@ -19,11 +19,9 @@ import torch
 
 from aar.errors import AarError
 from aar.methods.base import Method, MethodContext, Predictor
-from aar.methods.registry import register
 from aar.models.heads import LossConfig
 
 
-@register
 class Vanilla(Method):
     name = "vanilla"
     summary = "student on hard weak labels"
@@ -32,7 +30,6 @@ class Vanilla(Method):
         return ctx.fit((ctx.weak_soft > 0.5).astype(np.float32))
 
 
-@register
 class SoftLabels(Method):
     name = "soft"
     summary = "student on soft weak labels"
@@ -47,7 +44,6 @@ class SoftLabels(Method):
         return ctx.fit(sharpened.astype(np.float32))
 
 
-@register
 class ConfidentFilter(Method):
     name = "confident"
     summary = "student on the most confident weak labels only"
@@ -65,7 +61,6 @@ class ConfidentFilter(Method):
         return ctx.fit(targets, rows=rows)
 
 
-@register
 class AuxConfidence(Method):
     name = "aux_conf"
     summary = "auxiliary confidence loss (Burns et al. 2023)"
@@ -106,7 +101,6 @@ def _fit_scale(score: np.ndarray, targets: np.ndarray) -> float:
     return float(a.item())
 
 
-@register
 class ContrastConsistent(Method):
     name = "ccs"
     summary = "contrast-consistent search on the strong model (pairs); weak labels set sign and scale"
@@ -150,7 +144,6 @@ class ContrastConsistent(Method):
         return _DirectionPredictor(best_w, norm, scale)
 
 
-@register
 class KnnConsistency(Method):
     name = "knn_consistency"
     summary = "propagate weak labels over the strong model's k-NN graph, then train the student"
@@ -175,3 +168,8 @@ class KnnConsistency(Method):
             q = alpha * ctx.weak_soft + (1 - alpha) * neighbour
         targets = (q > 0.5).astype(np.float32) if ctx.params["hard"] else q.astype(np.float32)
         return ctx.fit(targets)
+
+
+# registered by aar.methods.registry on first lookup (this module does not import the registry: no cycle)
+BUILTINS: tuple[type[Method], ...] = (Vanilla, SoftLabels, ConfidentFilter, AuxConfidence, ContrastConsistent,
+                                      KnnConsistency)

@@ -24,7 +24,10 @@ def register(cls: type) -> type:
 
 
 def _load_builtins() -> None:
-    import aar.methods.baselines  # noqa: F401  (registers on import)
+    from aar.methods.baselines import BUILTINS
+
+    for cls in BUILTINS:
+        _REGISTRY.setdefault(cls.name, cls)
 
     for ep in entry_points(group="aar.methods"):
         if ep.name not in _REGISTRY:

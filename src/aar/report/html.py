@@ -10,9 +10,7 @@ transfer gauntlet (``transfer.json``, :mod:`aar.report.transfer`).
 
 from __future__ import annotations
 
-import base64
 import html
-import io
 import json
 from datetime import datetime
 from pathlib import Path
@@ -21,25 +19,8 @@ from sqlalchemy import select
 
 from aar.errors import AarError
 from aar.fsio import write_text_atomic
-
-
-def png_data_uri(fig) -> str:
-    buffer = io.BytesIO()
-    fig.savefig(buffer, format="png", dpi=110, bbox_inches="tight")
-    import matplotlib.pyplot as plt
-
-    plt.close(fig)
-    return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode()
-
-
-def _fmt(interval: dict | None) -> str:
-    if not interval or interval.get("mean") is None:
-        return "–"
-    return f"{interval['mean']:.2f} [{interval['lo']:.2f}, {interval['hi']:.2f}]"
-
-
-def _p(value: float | None) -> str:
-    return "–" if value is None else f"{value:.3f}"
+from aar.report.plots import png_data_uri
+from aar.results.intervals import format_interval, format_p
 
 
 def _load_log(db_url: str, campaign: str) -> tuple[list, list, list]:
@@ -144,20 +125,21 @@ def render(result: dict, evaluations: list, posts: list, findings: list[dict] | 
         f"<td>{f['submission'] or '–'}</td><td>{e(f['review'])}</td><td>{e(f['summary'])}</td></tr>"
         for f in findings) or "<tr><td colspan=7>no findings</td></tr>"
     head_rows = "".join(
-        f"<tr><td>{e(task)}</td><td>{_fmt(row['vanilla_pgr'])}</td>"
-        f"<td>{_fmt(row['best']['pgr']) if row['best'] else 'none verified'}</td>"
+        f"<tr><td>{e(task)}</td><td>{format_interval(row['vanilla_pgr'])}</td>"
+        f"<td>{format_interval(row['best']['pgr']) if row['best'] else 'none verified'}</td>"
         f"<td>{row['best']['p_vs_vanilla']:.3f}</td><td>{row['best']['p_holm']:.3f}</td>"
         f"<td>{'yes' if row['best']['p_holm'] < 0.05 else 'no'}</td><td>{row['best']['dev_test_gap']:+.2f}</td>"
         f"<td>{e(row['best']['agent'])}</td></tr>" if row["best"] else
-        f"<tr><td>{e(task)}</td><td>{_fmt(row['vanilla_pgr'])}</td><td colspan=6>no verified submission</td></tr>"
+        f"<tr><td>{e(task)}</td><td>{format_interval(row['vanilla_pgr'])}</td>"
+        "<td colspan=6>no verified submission</td></tr>"
         for task, row in result["tasks"].items())
     board = sorted((s for s in result["submissions"] if s["result"]),
                    key=lambda s: (s["task"], -(s["result"]["pgr"]["mean"] or -9)))
     board_rows = "".join(
         f"<tr><td>{s['id']}</td><td>{e(s['task'])}</td><td>{e(s['agent'])}</td><td><code>{e(s['entry'])}</code></td>"
-        f"<td>{e(s['status'])}</td><td>{_fmt(s['result']['pgr'])}</td><td>{_fmt(s['result']['dev_pgr'])}</td>"
+        f"<td>{e(s['status'])}</td><td>{format_interval(s['result']['pgr'])}</td><td>{format_interval(s['result']['dev_pgr'])}</td>"
         f"<td>{(s['result']['vs_vanilla']['p_value'] or 1):.3f}</td>"
-        f"<td>{_p(s.get('p_holm'))}</td><td>{_p(s.get('p_bh'))}</td></tr>" for s in board)
+        f"<td>{format_p(s.get('p_holm'))}</td><td>{format_p(s.get('p_bh'))}</td></tr>" for s in board)
     agent_rows = "".join(
         f"<tr><td>{e(a['name'])}</td><td>{e(a['state'])} ({e(str(a['stop_reason']))})</td>"
         f"<td>{a['dev_evals_used']}</td><td>{a['submissions_used']}</td><td>{a['llm_calls']}</td>"
@@ -203,7 +185,7 @@ def write_report(folder: Path, db_url: str) -> Path:
         raise AarError(f"{folder.name} has no results.json yet (the campaign has not finished)")
     result = json.loads(results.read_text())
     evaluations, posts, findings = _load_log(db_url, result["campaign"])
-    from aar.campaign.transfer_run import load_transfer
+    from aar.results.transfer import load_transfer
 
     path = folder / "report.html"
     write_text_atomic(path, render(result, evaluations, posts, findings, load_transfer(folder)))

@@ -1,7 +1,6 @@
-"""The "lab vs transfer" view of a gauntlet (``transfer.json``): a Rich table, Markdown, and an HTML section
-with a forest plot. One row per entrant; the lab column is the campaign's verified test PGR, every other
-column a transfer environment: PGR [95% CI], the difference to vanilla there, and the verdict after Holm
-correction across the whole gauntlet (``gain``/``loss`` significant, ``n.s.`` not)."""
+"""The "lab vs transfer" view of a gauntlet (``transfer.json``, :mod:`aar.results.transfer`): a Rich table,
+Markdown, and an HTML section with a forest plot. The cell texts come from the result module, so the terminal,
+the report and the dashboard show the same words."""
 
 from __future__ import annotations
 
@@ -9,56 +8,9 @@ import html
 
 from rich.table import Table
 
-MARK = {"gain": "▲", "loss": "▼", "n.s.": "·"}
-
-
-def columns(result: dict) -> list[dict]:
-    return list(result["environments"])
-
-
-def env_title(env: dict) -> str:
-    if env["kind"] == "holdout":
-        return "holdout (home task)"
-    if env["kind"] == "task":
-        return f"task {env['task']}"
-    return f"pair {env['pair']['weak']} -> {env['pair']['strong']}"
-
-
-def interval(value: dict | None) -> str:
-    if not value or value.get("mean") is None:
-        return "–"
-    if value.get("lo") is None:
-        return f"{value['mean']:.2f}"
-    return f"{value['mean']:.2f} [{value['lo']:.2f}, {value['hi']:.2f}]"
-
-
-def cell_text(cell: dict | None, subject: dict, env: dict) -> str:
-    if cell is None:
-        return "home" if env["kind"] == "task" and env["task"] == subject["task"] else ""
-    if cell["status"] != "ok":
-        return cell["status"]
-    text = interval(cell["pgr"])
-    if cell["pgr"].get("mean") is None:
-        return "undefined (no weak-ceiling gap)"
-    if "verdict" in cell:
-        diff = cell["diff"].get("mean")
-        text += f" {MARK[cell['verdict']]}" + ("" if diff is None else f" Δ{diff:+.2f}") + f" p={cell['p_holm']:.2f}"
-    return text
-
-
-def lab_text(subject: dict) -> str:
-    """Submissions: p Holm-corrected across the campaign's verified submissions; baselines: raw p vs vanilla."""
-    lab = subject["lab"]
-    text = interval(lab.get("pgr"))
-    if lab.get("p_holm") is not None:
-        return text + f" p={lab['p_holm']:.2f}"
-    return text + ("" if lab.get("p") is None else f" p={lab['p']:.2f} (raw)")
-
-
-def rows(result: dict) -> list[tuple[dict, list[str]]]:
-    cells = {(c["subject"], c["env"]): c for c in result["cells"]}
-    return [(s, [lab_text(s)] + [cell_text(cells.get((s["key"], e["key"])), s, e) for e in columns(result)])
-            for s in result["subjects"]]
+from aar.report.plots import png_data_uri
+from aar.results.intervals import format_interval
+from aar.results.transfer import MARK, columns, env_title, header, rows
 
 
 def terminal_table(result: dict) -> Table:
@@ -73,7 +25,7 @@ def terminal_table(result: dict) -> Table:
     for subject in result["subjects"]:
         lab = subject["lab"]
         lab_p = lab.get("p_holm") if lab.get("p_holm") is not None else lab.get("p")
-        table.add_row(subject["label"], f"lab: {subject['task']} test", interval(lab.get("pgr")), "",
+        table.add_row(subject["label"], f"lab: {subject['task']} test", format_interval(lab.get("pgr")), "",
                       "" if lab_p is None else f"{lab_p:.3f}" + ("" if lab.get("p_holm") is not None else " raw"), "")
         for env in columns(result):
             cell = cells.get((subject["key"], env["key"]))
@@ -84,7 +36,7 @@ def terminal_table(result: dict) -> Table:
                 table.add_row("", where, cell["status"], "", "", "")
                 continue
             diff = (cell.get("diff") or {}).get("mean")
-            table.add_row("", where, interval(cell["pgr"]) if cell["pgr"]["mean"] is not None else "undefined",
+            table.add_row("", where, format_interval(cell["pgr"]) if cell["pgr"]["mean"] is not None else "undefined",
                           "" if diff is None or "verdict" not in cell else f"{diff:+.2f}",
                           f"{cell['p_holm']:.3f}" if "p_holm" in cell else "", MARK.get(cell.get("verdict", ""), ""))
         table.add_section()
@@ -92,10 +44,10 @@ def terminal_table(result: dict) -> Table:
 
 
 def markdown(result: dict) -> str:
-    head = ["entrant", "home", "lab: test PGR [95% CI]", *(env_title(e) for e in columns(result))]
+    head = header(result)
     lines = ["| " + " | ".join(head) + " |", "|" + " --- |" * len(head)]
-    for subject, texts in rows(result):
-        lines.append("| " + " | ".join([subject["label"], subject["task"], *texts]).replace("·", "n.s.") + " |")
+    for texts in rows(result):
+        lines.append("| " + " | ".join(texts).replace("·", "n.s.") + " |")
     return "\n".join(lines)
 
 
@@ -105,8 +57,6 @@ def forest_plot(result: dict) -> str:
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
-
-    from aar.report.html import png_data_uri
 
     envs = columns(result)
     cells = {(c["subject"], c["env"]): c for c in result["cells"]}
@@ -149,10 +99,8 @@ def html_section(result: dict | None) -> str:
         return ("<h2>Lab vs transfer</h2><p class='note'>No transfer gauntlet yet: run <code>aar transfer "
                 "CAMPAIGN</code>.</p>")
     e = html.escape
-    head = "".join(f"<th>{e(t)}</th>" for t in
-                   ("entrant", "home", "lab: test PGR", *(env_title(x) for x in columns(result))))
-    body = "".join("<tr>" + "".join(f"<td>{e(t)}</td>" for t in [s["label"], s["task"], *texts]) + "</tr>"
-                   for s, texts in rows(result))
+    head = "".join(f"<th>{e(t)}</th>" for t in header(result))
+    body = "".join("<tr>" + "".join(f"<td>{e(t)}</td>" for t in texts) + "</tr>" for texts in rows(result))
     verdicts = "".join(
         f"<li>{e(s['label'])}: {v['gains']} significant gain(s), {v['losses']} loss(es), above vanilla in "
         f"{v['above_vanilla']} of {v['environments']} environments"

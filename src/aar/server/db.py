@@ -12,9 +12,24 @@ from aar.errors import AarError
 MIGRATIONS = Path(__file__).parent / "migrations"
 
 
+def check_url(url: str) -> str:
+    """A SQLite or PostgreSQL URL SQLAlchemy can parse, or one clear error (before Alembic or a driver sees it)."""
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError
+
+    scheme = url.split(":", 1)[0]
+    try:
+        parsed = make_url(url)
+    except ArgumentError:
+        raise AarError(f"not a database URL: {scheme!r}...; use sqlite:///PATH or postgresql://USER@HOST/DB") from None
+    if parsed.get_backend_name() not in ("sqlite", "postgresql"):
+        raise AarError(f"unsupported database {parsed.get_backend_name()!r}; use sqlite:///PATH or "
+                       "postgresql://USER@HOST/DB")
+    return url
+
+
 def make_engine(url: str) -> Engine:
-    if not url.startswith(("sqlite", "postgresql")):
-        raise AarError(f"unsupported database URL {url.split(':', 1)[0]!r}; use sqlite:/// or postgresql://")
+    check_url(url)
     if url.startswith("sqlite"):
         # as many connections as request threads (anyio's 40): a request never waits for a connection
         engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30}, pool_size=16,
@@ -37,11 +52,17 @@ def upgrade(url: str) -> None:
     """Bring the schema to the newest Alembic revision (idempotent)."""
     from alembic import command
     from alembic.config import Config
+    from sqlalchemy.exc import OperationalError
 
+    check_url(url)
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS))
     config.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
-    command.upgrade(config, "head")
+    try:
+        command.upgrade(config, "head")
+    except OperationalError as exc:
+        raise AarError(f"cannot open the database {url.split('@')[-1]}: {str(exc.orig).strip().splitlines()[0]}") \
+            from None
     _private(url)
 
 

@@ -193,15 +193,11 @@ def transfer_page(request: Request, campaign: str, session: Session = Depends(db
     """The gauntlet's lab-vs-transfer table, from ``transfer.json`` in the campaign's folder (written by
     `aar transfer` and at the end of `aar run`)."""
     from aar import paths
-    from aar.campaign.transfer_run import load_transfer
-    from aar.report import transfer as view
+    from aar.results import transfer as view
 
     c = campaign_by_name(session, campaign)
-    result = load_transfer(paths.home() / "campaigns" / c.name)
-    table = None
-    if result is not None:
-        table = {"columns": ["entrant", "home", "lab: test PGR", *(view.env_title(e) for e in view.columns(result))],
-                 "rows": [[s["label"], s["task"], *texts] for s, texts in view.rows(result)]}
+    result = view.load_transfer(paths.home() / "campaigns" / c.name)
+    table = None if result is None else {"columns": view.header(result), "rows": view.rows(result)}
     return _page(request, "transfer.html", campaign=c, tab="transfer", result=result, table=table)
 
 

@@ -6,19 +6,18 @@ import json
 from typing import Annotated
 
 import typer
-from rich.console import Console
 from rich.table import Table
 from sqlalchemy import select
 
+from aar.cli.common import console
 from aar.errors import AarError
 
-integrity_app = typer.Typer(help="Detect evaluation gaming; quarantine and review flagged submissions.",
+app = typer.Typer(help="Detect evaluation gaming; quarantine and review flagged submissions.",
                             no_args_is_help=True)
-console = Console()
 
 
 def _session(campaign: str, db: str | None):
-    from aar.campaign.orchestrator import CampaignSpec
+    from aar.campaign.spec import CampaignSpec
     from aar.server.db import make_engine, session_factory, upgrade
     from aar.server.models import Campaign
 
@@ -50,7 +49,7 @@ def _rows(session, campaign):
                            .order_by(IntegrityFinding.severity, IntegrityFinding.id)).all()
 
 
-@integrity_app.command("scan")
+@app.command("scan")
 def scan_cmd(
     campaign: Annotated[str, typer.Argument(help="campaign name")],
     db: Annotated[str | None, typer.Option(help="database URL (default: the campaign's)")] = None,
@@ -73,7 +72,7 @@ def scan_cmd(
                       f"{counts['quarantined'] or 'none'}")
 
 
-@integrity_app.command("review")
+@app.command("review")
 def review_cmd(
     campaign: Annotated[str, typer.Argument(help="campaign name")],
     clear: Annotated[list[int] | None, typer.Option(help="finding id to clear (a false alarm); repeatable")] = None,

@@ -6,31 +6,29 @@ import json
 from typing import Annotated
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
+from aar.cli.common import AsJson, console, task_names
 from aar.models.defaults import DEFAULT_WEAK
 
-testbed_app = typer.Typer(help="Check that the testbed is a usable instrument (gap, power, leaks, privacy).",
+app = typer.Typer(help="Check that the testbed is a usable instrument (gap, power, leaks, privacy).",
                           no_args_is_help=True)
-console = Console()
 
 
-@testbed_app.command("check")
+@app.command("check")
 def check(
     task: Annotated[str, typer.Option(help="task name, comma list, or 'all' (the default CPU tasks)")] = "all",
     seeds: Annotated[int, typer.Option(min=2, max=20, help="seeds (0..N-1)")] = 5,
     weak: Annotated[str, typer.Option(help="weak model (see `aar models`)")] = DEFAULT_WEAK,
     strong: Annotated[str, typer.Option(help="strong model (see `aar models`); default: each task's")] = "",
-    as_json: Annotated[bool, typer.Option("--json", help="machine-readable output")] = False,
+    as_json: AsJson = False,
 ) -> None:
     """Print, per task, the acceptance figures: weak accuracy, gap, PGR power, phenomenon, headroom, methods
     that matter, dev signal, leak probes, privacy of test inputs and experiment speed. Exit 1 on any FAIL."""
-    from aar.cli import _tasks
     from aar.w2s.acceptance import check_task, phenomenon_across
 
     reports = []
-    for name in _tasks(task):
+    for name in task_names(task):
         with console.status(f"[bold]{name}[/]: measuring", spinner="dots"):
             reports.append(check_task(name, weak, strong, seeds))
     across = phenomenon_across(reports)

@@ -8,13 +8,12 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
+from aar.cli.common import console
 from aar.errors import AarError
 
-agent_app = typer.Typer(help="Run a researcher agent; show agents' status and transcripts.", no_args_is_help=True)
-console = Console()
+app = typer.Typer(help="Run a researcher agent; show agents' status and transcripts.", no_args_is_help=True)
 
 
 def _secret(value_file: Path | None, env: str, what: str, required: bool = True) -> str | None:
@@ -30,7 +29,7 @@ def _secret(value_file: Path | None, env: str, what: str, required: bool = True)
     return None
 
 
-@agent_app.command("run")
+@app.command("run")
 def run(
     server: Annotated[str, typer.Option(help="evaluation server URL")],
     campaign: Annotated[str, typer.Option()],
@@ -71,7 +70,7 @@ def run(
     console.print(f"[green]{name}[/] stopped: {reason}")
 
 
-@agent_app.command("status")
+@app.command("status")
 def status(
     server: Annotated[str, typer.Option(help="evaluation server URL")],
     campaign: Annotated[str, typer.Option()],
@@ -99,7 +98,7 @@ def status(
     console.print(table)
 
 
-@agent_app.command("transcript")
+@app.command("transcript")
 def transcript(
     path: Annotated[Path, typer.Argument(help="transcript.jsonl, or an agent folder")],
     tail: Annotated[int, typer.Option(min=0, help="only the last N entries (0: all)")] = 0,
@@ -130,7 +129,7 @@ def transcript(
             console.print(f"{head} [magenta]{row['type']}[/] {json.dumps(detail)[:width]}", highlight=False)
 
 
-@agent_app.command("mcp")
+@app.command("mcp")
 def mcp_server(
     server: Annotated[str, typer.Option(help="evaluation server URL")],
     campaign: Annotated[str, typer.Option()],

@@ -1,0 +1,37 @@
+"""`aar methods` and `aar models`: what a user can pick from."""
+
+from __future__ import annotations
+
+from rich.table import Table
+
+from aar.cli.common import console
+from aar.models.defaults import DEFAULT_STRONG, DEFAULT_WEAK, STRONG_BY_TASK
+
+
+def methods_list() -> None:
+    """List available methods and their parameters."""
+    from aar.methods import available
+
+    table = Table(title="methods")
+    for col in ("name", "summary", "formats", "parameters"):
+        table.add_column(col)
+    for name, cls in available().items():
+        table.add_row(name, cls.summary, ",".join(cls.formats),
+                      ", ".join(f"{k}={v}" for k, v in cls.defaults.items()))
+    console.print(table)
+
+
+def models_list() -> None:
+    """List the CPU models (packaged encoder + head) and the GPU path's spec."""
+    from aar.models.base import MODELS
+
+    table = Table(title="models")
+    for col in ("name", "encoder", "head", "role"):
+        table.add_column(col)
+    for name, (encoders, head) in MODELS.items():
+        tasks = [t for t, m in STRONG_BY_TASK.items() if m == name]
+        role = ("default weak" if name == DEFAULT_WEAK else "default strong" if name == DEFAULT_STRONG
+                else f"default strong on {', '.join(tasks)}" if tasks else "")
+        table.add_row(name, " + ".join(encoders), f"MLP {head.hidden}" if head.hidden else "linear", role)
+    table.add_row("hf:<id or path>[#f.gguf]", "causal LM", "LoRA + label-token readout", "GPU path")
+    console.print(table)

@@ -1,0 +1,83 @@
+"""What every command group shares: the consoles, option types declared once, argument parsing and the checks
+that must fail before anything starts (sandbox, Ray cluster, database URL)."""
+
+from __future__ import annotations
+
+import os
+from typing import Annotated
+
+import typer
+from rich.console import Console
+
+from aar.errors import AarError
+
+console = Console()
+err_console = Console(stderr=True)
+
+AsJson = Annotated[bool, typer.Option("--json", help="machine-readable output")]
+TaskSpec = Annotated[str, typer.Option(help="task name, comma list, or 'all'")]
+TaskList = Annotated[list[str] | None, typer.Option(help="task (repeatable; default all three)")]
+UnsafeSandbox = Annotated[bool, typer.Option(help="run agent code without bubblewrap (UNSAFE)")]
+Executor = Annotated[str, typer.Option(help="where verification (and experiments) run: local | ray")]
+RayAddress = Annotated[str | None, typer.Option(help="Ray cluster address for --executor ray "
+                                                "(e.g. 10.0.0.5:6379, or 'auto')")]
+ServerDb = Annotated[str | None, typer.Option(help="database URL (default sqlite:///<AAR_HOME>/aar.db)")]
+CampaignDb = Annotated[str | None, typer.Option(help="the campaign's database URL (default: from its folder)")]
+ServerUrl = Annotated[str, typer.Option(help="evaluation server URL")]
+Campaign = Annotated[str, typer.Argument(help="campaign name (under AAR_HOME/campaigns)")]
+
+
+def task_names(spec: str) -> list[str]:
+    """``all`` (the default tasks), one name, or a comma list."""
+    from aar.tasks import DEFAULT_TASKS
+
+    names = list(DEFAULT_TASKS) if spec == "all" else [t.strip() for t in spec.split(",") if t.strip()]
+    if not names:
+        raise AarError(f"no task in {spec!r}")
+    return names
+
+
+def parse_params(values: list[str]) -> dict[str, str]:
+    params = {}
+    for item in values:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise AarError(f"--param {item!r}: expected key=value")
+        params[key.strip()] = value.strip()
+    return params
+
+
+def resolve_ray_address(executor: str, address: str | None) -> str | None:
+    """Validate the executor choice and check the cluster is reachable before anything starts."""
+    if executor not in ("local", "ray"):
+        raise AarError(f"--executor must be local or ray, not {executor!r}")
+    if executor == "local":
+        if address:
+            raise AarError("--ray-address needs --executor ray")
+        return None
+    if not address:
+        raise AarError("--executor ray needs --ray-address (the head node's host:port, or 'auto')")
+    from aar.execution.ray import connect
+
+    connect(address)
+    return address
+
+
+def sandbox_mode(unsafe: bool) -> None:
+    """Fail fast when agent code could not be sandboxed; remember an explicit --unsafe-sandbox for children."""
+    from aar.sandbox.runner import default_sandbox
+
+    if unsafe:
+        os.environ["AAR_UNSAFE_SANDBOX"] = "1"
+    default_sandbox()  # raises with instructions when bubblewrap is missing and unsafe was not asked for
+
+
+def migrated_db(db: str | None) -> str:
+    """The server database's URL (default: SQLite in AAR_HOME), migrated to the newest schema."""
+    from aar import paths
+    from aar.server.db import upgrade
+
+    paths.home().mkdir(parents=True, exist_ok=True)
+    url = db or f"sqlite:///{paths.home() / 'aar.db'}"
+    upgrade(url)
+    return url

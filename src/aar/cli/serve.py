@@ -1,0 +1,81 @@
+"""`aar serve` and `aar worker`: the evaluation server and its verification workers."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from aar.cli.common import (
+    Executor,
+    RayAddress,
+    ServerDb,
+    UnsafeSandbox,
+    console,
+    migrated_db,
+    resolve_ray_address,
+    sandbox_mode,
+)
+
+
+def serve(
+    db: ServerDb = None,
+    host: Annotated[str, typer.Option(help="bind address")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(min=1, max=65535)] = 8765,
+    workers: Annotated[int, typer.Option(min=0, max=64, help="verification worker processes (0: run "
+                                         "`aar worker` elsewhere)")] = 1,
+    lease_s: Annotated[float, typer.Option(min=2, max=3600, help="verification lease; a worker silent this "
+                                           "long is presumed dead and its submission re-queued")] = 30,
+    unsafe_sandbox: UnsafeSandbox = False,
+    executor: Executor = "local",
+    ray_address: RayAddress = None,
+    access_log: Annotated[bool, typer.Option(help="log every request (off: at hundreds of requests a second "
+                                             "the log line costs more than the request)")] = False,
+) -> None:
+    """Run the evaluation server (migrates the database first) and its verification workers."""
+    import logging
+
+    import uvicorn
+
+    from aar.server.admin_token import admin_token_digest
+    from aar.server.app import create_app
+    from aar.server.db import make_engine, session_factory
+    from aar.server.worker import WorkerPool
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    logging.getLogger("alembic").setLevel(logging.WARNING)  # its plugin and migration chatter is not news
+    sandbox_mode(unsafe_sandbox)
+    address = resolve_ray_address(executor, ray_address)
+    url = migrated_db(db)
+    app_ = create_app(session_factory(make_engine(url)), admin_token_digest())
+    pool = WorkerPool(url, workers, lease_s, ray_address=address)
+    pool.start()
+    console.print(f"[green]aar serve[/] on http://{host}:{port} (db {url.split('@')[-1]}, {workers} worker(s))")
+    try:
+        # httptools and uvloop (uvicorn[standard]): the pure-Python parser and loop cost most of a request's CPU
+        uvicorn.run(app_, host=host, port=port, log_level="info" if access_log else "warning", http="httptools",
+                    loop="uvloop", access_log=access_log)
+    finally:
+        pool.close()
+
+
+def worker(
+    db: ServerDb = None,
+    lease_s: Annotated[float, typer.Option(min=2, max=3600)] = 30,
+    once: Annotated[bool, typer.Option(help="exit when the queue is empty")] = False,
+    unsafe_sandbox: UnsafeSandbox = False,
+    executor: Executor = "local",
+    ray_address: RayAddress = None,
+) -> None:
+    """Run one verification worker against a server's database (e.g. on a GPU machine)."""
+    import logging
+
+    from aar.server.db import make_engine, session_factory
+    from aar.server.worker import Worker
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    logging.getLogger("alembic").setLevel(logging.WARNING)  # its plugin and migration chatter is not news
+    sandbox_mode(unsafe_sandbox)
+    address = resolve_ray_address(executor, ray_address)
+    url = migrated_db(db)
+    Worker(session_factory(make_engine(url)), lease_s=lease_s, ray_address=address).run(once=once)
