@@ -4,6 +4,8 @@ PY ?= python3.11
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+# pytest-xdist workers: tests are mostly waits on servers, subprocesses and sandboxes, so two overlap well on 2 cores
+TEST_WORKERS ?= 2
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 export TOKENIZERS_PARALLELISM := false
@@ -30,7 +32,7 @@ baseline: $(STAMP)
 test: $(STAMP) postgres bubblewrap chromium
 	$(BIN)/ruff check src tests benchmarks
 	$(BIN)/lint-imports
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q -n $(TEST_WORKERS) --dist loadscope
 
 bench: $(STAMP) postgres bubblewrap
 	$(BIN)/python benchmarks/bench_testbed.py

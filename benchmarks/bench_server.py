@@ -24,7 +24,7 @@ from pathlib import Path
 import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from tests.postgres import postgres_server, start_aar_server
+from tests.helpers.postgres import postgres_server, start_aar_server
 
 ADMIN = "aar_admin_bench_token_0123456789"
 

@@ -1,14 +1,16 @@
-"""Shared fixtures. One AAR_HOME per test session, so real tasks and features are built once."""
+"""Shared fixtures. One AAR_HOME per test run (shared by pytest-xdist's workers), so real tasks and features are
+built once: the first worker to need a task or a feature matrix builds it under a file lock, the others wait
+and read it."""
 
 from __future__ import annotations
 
 import hashlib
-import json
 import os
 import subprocess
 from pathlib import Path
 
 import pytest
+from tests.helpers.data import sentiment_rows, write_reference
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
@@ -24,37 +26,22 @@ def aar_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
     in CI (a fresh random key per run made CI a lottery over data draws). ``AAR_TEST_RANDOM_KEYS=1`` draws fresh
     keys instead, to look for tests that hold for one draw only; tests of key-dependent rules check many draws
     themselves."""
-    home = tmp_path_factory.mktemp("aar-home")
+    from aar.fsio import exclusive, write_text_atomic
+
+    base = tmp_path_factory.getbasetemp()
+    root = base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base  # xdist: one folder above the workers'
+    home = root / "aar-home"
     os.environ["AAR_HOME"] = str(home)
-    if os.environ.get("AAR_TEST_RANDOM_KEYS") != "1":
+    with exclusive(root / "aar-home.lock"):
+        home.mkdir(exist_ok=True)
         secrets = home / "secrets"
-        secrets.mkdir(mode=0o700)
-        for name in PINNED_KEYS:
-            (secrets / f"{name}.key").write_text(hashlib.sha256(f"aar test suite: {name}".encode()).hexdigest())
-            (secrets / f"{name}.key").chmod(0o600)
+        if os.environ.get("AAR_TEST_RANDOM_KEYS") != "1" and not secrets.exists():
+            secrets.mkdir(mode=0o700)
+            for name in PINNED_KEYS:
+                write_text_atomic(secrets / f"{name}.key", hashlib.sha256(f"aar test suite: {name}".encode())
+                                  .hexdigest())
+                (secrets / f"{name}.key").chmod(0o600)
     return home
-
-
-def write_reference(directory: Path, rows_by_split: dict[str, list[dict]]) -> Path:
-    directory.mkdir(parents=True, exist_ok=True)
-    for split, rows in rows_by_split.items():
-        (directory / f"{split}.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
-    return directory
-
-
-def sentiment_rows(n: int, offset: int = 0) -> list[dict]:
-    """Small real-language preference pairs for fast pipeline tests (labels balanced by position)."""
-    good = ["a wonderful, moving film", "brilliant acting and a great story", "funny, warm and delightful",
-            "an excellent, beautiful movie", "superb direction, loved it", "charming and smart"]
-    bad = ["a boring, dreadful mess", "terrible acting and a dull plot", "awful, tedious and painful",
-           "a stupid, ugly failure", "bad writing, hated it", "lifeless and dumb"]
-    rows = []
-    for i in range(offset, offset + n):
-        g, b = f"{good[i % len(good)]} number {i}", f"{bad[(i * 5) % len(bad)]} number {i}"
-        first_good = i % 2 == 0
-        rows.append({"id": f"ex{i}", "prompt": "Which review is positive?", "first": g if first_good else b,
-                     "second": b if first_good else g, "label": int(first_good)})
-    return rows
 
 
 @pytest.fixture()
@@ -69,8 +56,8 @@ def server(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFact
     server test modules; yields (base URL, SQLite path or None)."""
     from contextlib import ExitStack
 
-    from tests.postgres import postgres_server, start_aar_server
-    from tests.serverkit import ADMIN, DB_URLS
+    from tests.helpers.postgres import postgres_server, start_aar_server
+    from tests.helpers.serverkit import ADMIN, DB_URLS
 
     from aar.server.scoring import DevScorer
 

@@ -43,9 +43,9 @@ def _dashboard_transfer_page(folder: Path, entrants: int) -> None:
     """The dashboard's Transfer tab shows the gauntlet's table (a real `aar serve` on the campaign's database,
     a real Chromium for the screenshot)."""
     import httpx
-    from tests.browser import screenshot, signed_in_page
-    from tests.postgres import start_aar_server
-    from tests.serverkit import ADMIN
+    from tests.helpers.browser import screenshot, signed_in_page
+    from tests.helpers.postgres import start_aar_server
+    from tests.helpers.serverkit import ADMIN
 
     proc, base = start_aar_server(f"sqlite:///{folder / 'aar.db'}", ADMIN)
     try:
@@ -154,7 +154,7 @@ def test_kill_9_then_resume_finishes_with_nothing_lost_or_doubled(tmp_path: Path
 def test_campaign_with_llm_researchers(backend: str, tmp_path: Path) -> None:
     """`aar run --backend anthropic|openai`: two LLM researchers (a local fake server speaking the real wire
     protocol, one scripted session per researcher) do a whole campaign; cost is priced from real usage."""
-    from tests.fake_llm import Scripts, anthropic_server, openai_server
+    from tests.helpers.fake_llm import Scripts, anthropic_server, openai_server
 
     scripts = Scripts(escape=False)  # honest researchers (a path escape would be an integrity finding)
     base, server = (anthropic_server if backend == "anthropic" else openai_server)(scripts)

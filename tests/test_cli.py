@@ -71,8 +71,8 @@ def test_bad_arguments_give_one_line_errors_without_tracebacks(tmp_path: Path, c
         assert message in err and "Traceback" not in err, (args, err)
         assert err.strip().startswith("error:") and len(err.strip().splitlines()) == 1, (args, err)
     done = aar("baseline", "--task", "nope")  # the installed entry point, as a user runs it
-    assert done.returncode == 2 and done.stderr.strip() == "error: unknown task 'nope'; known: chat, code, gsm8k, " \
-        "hh-harmless, math", done.stderr
+    assert done.returncode == 2 and done.stderr.startswith("error: unknown task 'nope'; known: chat, code, gsm8k")
+    assert len(done.stderr.strip().splitlines()) == 1, done.stderr
 
 
 def test_malformed_import_names_file_and_line(tmp_path: Path) -> None:

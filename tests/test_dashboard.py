@@ -12,9 +12,9 @@ from urllib.parse import parse_qs, urlparse
 
 import httpx
 import pytest
-from tests.browser import browser_page, screenshot
-from tests.serverkit import ADMIN, admin, agent, campaign, dev_predictions, method_archive, wait_for
-from tests.test_submissions import BROKEN, TRUSTING
+from tests.helpers.browser import browser_page, screenshot
+from tests.helpers.methods import BROKEN, TRUSTING
+from tests.helpers.serverkit import ADMIN, admin, agent, campaign, dev_predictions, method_archive, wait_for
 
 XSS = "<img src=x onerror=\"window.__xss=1\">"
 

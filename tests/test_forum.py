@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
 
-from tests.serverkit import agent, campaign
+from tests.helpers.serverkit import agent, campaign
 
 
 def _post(client, title: str, body: str, tags: list[str] | None = None, kind: str = "result") -> dict:

@@ -63,7 +63,7 @@ def test_torch_is_the_pinned_cpu_build() -> None:
 
 def test_testbed_runs_end_to_end_with_a_lora_student(tmp_path) -> None:
     """Weak GloVe teacher -> LoRA-finetuned causal-LM student and ceiling, through the real pipeline."""
-    from tests.conftest import sentiment_rows, write_reference
+    from tests.helpers.data import sentiment_rows, write_reference
 
     from aar.tasks import import_reference
     from aar.w2s import Testbed, TestbedConfig

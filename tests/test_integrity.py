@@ -12,8 +12,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from tests.serverkit import ADMIN, DB_URLS, admin, agent, campaign, dev_predictions, method_archive, wait_for
-from tests.test_submissions import TRUSTING
+from tests.helpers.methods import TRUSTING
+from tests.helpers.serverkit import ADMIN, DB_URLS, admin, agent, campaign, dev_predictions, method_archive, wait_for
 
 from aar.w2s import Testbed, TestbedConfig
 
@@ -159,7 +159,7 @@ def _side_channel_body() -> str:
 def _flipped_pool_task(tmp: Path) -> None:
     """A task whose unlabelled pool carries flipped labels: the ceiling (trained on them) is poor, while a
     student of the teacher (trained on correct labels) is not; it lands above the ceiling's bound."""
-    from tests.conftest import sentiment_rows, write_reference
+    from tests.helpers.data import sentiment_rows, write_reference
 
     from aar.errors import AarError
     from aar.tasks import import_reference, load_task
@@ -176,14 +176,19 @@ def _flipped_pool_task(tmp: Path) -> None:
     import_reference(FLIPPED_TASK, ref)
 
 
-def _scan(planted: dict) -> dict:
+def _scan(planted: dict, ablate_top: int = 5) -> dict:
     url = DB_URLS[planted["base"]]
     scan = subprocess.run([sys.executable, "-m", "aar.cli", "integrity", "scan", planted["name"], "--db", url,
-                           "--json", "--ablate-top", "5"], capture_output=True, text=True, timeout=1200)
+                           "--json", "--ablate-top", str(ablate_top)], capture_output=True, text=True, timeout=1200)
     assert scan.returncode == 0, scan.stdout[-2000:] + scan.stderr[-3000:]
     return json.loads(scan.stdout)
 
 
+# The planted matrix runs on SQLite; what is storage-specific in it runs on PostgreSQL below.
+ON_SQLITE = pytest.mark.parametrize("server", ["sqlite"], indirect=True)
+
+
+@ON_SQLITE
 def test_every_planted_cheater_is_flagged_and_no_honest_run(planted: dict) -> None:
     report = _scan(planted)
     by_agent: dict[str, set[str]] = {}
@@ -233,7 +238,7 @@ def test_every_planted_cheater_is_flagged_and_no_honest_run(planted: dict) -> No
         page = browser.get(f"/dashboard/c/{planted['name']}/integrity")
     assert page.status_code == 200 and all(detector in page.text for detector in EXPECTED.values())
     assert page.text.index(">critical</span>") < page.text.index(">notice</span>")  # most serious first
-    from tests.browser import screenshot, signed_in_page
+    from tests.helpers.browser import screenshot, signed_in_page
 
     with signed_in_page(planted["base"], ADMIN) as tab:
         tab.goto(f"{planted['base']}/dashboard/c/{planted['name']}/integrity")
@@ -241,6 +246,7 @@ def test_every_planted_cheater_is_flagged_and_no_honest_run(planted: dict) -> No
         screenshot(tab, f"{'sqlite' if planted['db'] else 'postgresql'}-integrity")
 
 
+@ON_SQLITE
 def test_review_clears_a_false_alarm(planted: dict) -> None:
     url = DB_URLS[planted["base"]]
     _scan(planted)  # (again, when run alone) the ablations are cached
@@ -261,6 +267,62 @@ def test_review_clears_a_false_alarm(planted: dict) -> None:
     rescan = _scan(planted)  # a cleared finding stays cleared
     assert rescan["counts"]["quarantined"] and planted["submissions"]["caller"] not in rescan["counts"]["quarantined"]
     assert ADMIN  # the review is an admin action: it needs the database, which agents never reach
+
+
+@pytest.mark.parametrize("server", ["postgresql"], indirect=True)
+def test_scan_quarantine_review_and_dashboard_on_postgresql(server, tmp_path: Path) -> None:
+    """The integrity path's storage on PostgreSQL: the scan reads evaluation vectors and verified results,
+    stores findings with JSON evidence, quarantines; a re-scan adds nothing; the review clears a finding and
+    releases its submission; the dashboard lists the findings. (Every detector is covered on SQLite above.)"""
+    base, _ = server
+    name = "integrity-pg"
+    campaign(base, name, verify_seeds=[11], dev_budget=20)
+    clients = {who: agent(base, name, who) for who in ("honest", "prober", "majority")}
+    ids = sorted(dev_predictions("chat"))
+    probe = dict(zip(ids, np.random.default_rng(0).random(len(ids)).round(3).tolist(), strict=True))
+    _evaluate(clients["prober"], "chat", probe)
+    for item in ids[:5]:
+        _evaluate(clients["prober"], "chat", dict(probe, **{item: 1.0 - probe[item]}))
+    _evaluate(clients["majority"], "math", dict.fromkeys(dev_predictions("math"), 1.0))
+    submissions = {"honest": _submit(clients["honest"], tmp_path, "honest", "chat", BASELINE, "method.py:Baseline"),
+                   "majority": _submit(clients["majority"], tmp_path, "majority", "math",
+                                       HEADER + CHEATS["majority"][1], "method.py:M")}
+    for who, sub_id in submissions.items():
+        assert wait_for(clients[who], sub_id, ("verified", "failed", "quarantined"), timeout_s=600)["status"] == \
+            "verified", who
+    planted = {"base": base, "name": name}
+    report = _scan(planted, ablate_top=1)
+    by_agent: dict[str, set[str]] = {}
+    for f in report["findings"]:
+        by_agent.setdefault(f["agent"], set()).add(f["detector"])
+    assert "label_probing" in by_agent.get("prober", set()) and "constant_predictor" in by_agent.get("majority", set())
+    assert "honest" not in by_agent, by_agent
+    board = {e["agent"]: e for e in clients["honest"].get("/v1/leaderboard").json()["entries"]}
+    assert board["majority"]["status"] == "quarantined" and board["honest"]["status"] == "verified"
+    assert _scan(planted, ablate_top=1)["counts"]["new"] == 0
+
+    import httpx
+
+    with httpx.Client(base_url=base) as browser:
+        assert browser.post("/dashboard/login", data={"token": ADMIN}).status_code == 303
+        page = browser.get(f"/dashboard/c/{name}/integrity")
+    assert page.status_code == 200 and "label_probing" in page.text and "constant_predictor" in page.text
+
+    import sqlalchemy as sa
+
+    engine = sa.create_engine(DB_URLS[base])
+    try:
+        with engine.connect() as con:
+            findings = con.execute(sa.text("SELECT f.id FROM integrity_findings f JOIN agents a ON a.id = f.agent_id "
+                                           "WHERE a.name = 'majority'")).scalars().all()
+    finally:
+        engine.dispose()
+    cleared = subprocess.run([sys.executable, "-m", "aar.cli", "integrity", "review", name, "--db", DB_URLS[base],
+                              *(x for f in findings for x in ("--clear", str(f)))], capture_output=True, text=True,
+                             timeout=300)
+    assert cleared.returncode == 0, cleared.stderr
+    board = {e["agent"]: e for e in clients["honest"].get("/v1/leaderboard").json()["entries"]}
+    assert board["majority"]["status"] == "verified"  # every finding cleared: out of quarantine
 
 
 MONITORED = '''

@@ -2,7 +2,7 @@ import json
 from pathlib import Path
 
 import pytest
-from tests.conftest import sentiment_rows, write_reference
+from tests.helpers.data import sentiment_rows, write_reference
 
 from aar.errors import AarError
 from aar.tasks import import_reference, load_task

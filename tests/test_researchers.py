@@ -13,9 +13,9 @@ from pathlib import Path
 
 import httpx
 import pytest
-from tests.fake_llm import BIG_STEP, USAGE, Script, anthropic_server, openai_server
-from tests.postgres import start_aar_server
-from tests.serverkit import ADMIN, admin, campaign, wait_for
+from tests.helpers.fake_llm import BIG_STEP, USAGE, Script, anthropic_server, openai_server
+from tests.helpers.postgres import start_aar_server
+from tests.helpers.serverkit import ADMIN, admin, campaign, wait_for
 
 from aar.researchers.client import AgentClient
 from aar.researchers.loop import RESET_NOTE, Limits

@@ -12,8 +12,8 @@ from pathlib import Path
 import httpx
 import numpy as np
 import pytest
-from tests.postgres import start_aar_server
-from tests.serverkit import ADMIN, admin, agent, campaign, dev_predictions
+from tests.helpers.postgres import start_aar_server
+from tests.helpers.serverkit import ADMIN, admin, agent, campaign, dev_predictions
 
 from aar.server.vectors import order_sha256, vector_sha256
 

@@ -13,7 +13,7 @@ import time
 from collections import Counter, defaultdict
 from concurrent.futures import ThreadPoolExecutor
 
-from tests.serverkit import admin, agent, campaign, dev_predictions
+from tests.helpers.serverkit import admin, agent, campaign, dev_predictions
 
 AGENTS = 32
 DURATION_S = float(os.environ.get("AAR_LOAD_TEST_S", "10"))

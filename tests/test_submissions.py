@@ -7,35 +7,9 @@ import json
 import time
 from pathlib import Path
 
-from tests.postgres import start_aar_server
-from tests.serverkit import ADMIN, admin, agent, campaign, method_archive, wait_for
-
-TRUSTING = '''
-from aar.methods.base import Method
-
-
-class Trusting(Method):
-    """Student trained on the teacher's soft labels, optionally sharpened."""
-    name = "trusting"
-    defaults = {"temperature": 1.0}
-
-    def train(self, ctx):
-        import numpy as np
-        p = np.clip(ctx.weak_soft, 1e-4, 1 - 1e-4)
-        logit = np.log(p / (1 - p)) / ctx.params["temperature"]
-        return ctx.fit(1 / (1 + np.exp(-logit)))
-'''
-
-BROKEN = '''
-from aar.methods.base import Method
-
-
-class Broken(Method):
-    name = "broken"
-
-    def train(self, ctx):
-        raise ValueError("my bug at step 3")
-'''
+from tests.helpers.methods import BROKEN, TRUSTING
+from tests.helpers.postgres import start_aar_server
+from tests.helpers.serverkit import ADMIN, admin, agent, campaign, method_archive, wait_for
 
 SLOW = '''
 import time

@@ -166,7 +166,7 @@ def test_trusted_runs_score_the_holdout_with_vanilla_weak_and_ceiling() -> None:
 def test_gpu_path_pair_runs_submitted_code_on_a_lora_student(tmp_path: Path) -> None:
     """The Qwen pair's code path, on CPU with the packaged SmolLM2: a submitted method fine-tunes the LoRA
     student in the sandbox (the bundle carries only the prompts of its rows); a vector method is n/a there."""
-    from tests.conftest import sentiment_rows, write_reference
+    from tests.helpers.data import sentiment_rows, write_reference
 
     from aar.tasks import import_reference
     from aar.tasks.assets import package_dir

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from tests.serverkit import DB_URLS, agent, campaign
+from tests.helpers.serverkit import DB_URLS, agent, campaign
 
 from aar.researchers.experiments import ExperimentRunner
 from aar.researchers.tools import ToolContext, call_tool

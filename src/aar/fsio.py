@@ -11,7 +11,8 @@ import io
 import json
 import os
 import tempfile
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -71,3 +72,22 @@ def save_arrays_atomic(path: Path, **arrays: np.ndarray) -> None:
 def load_arrays(path: Path) -> dict[str, np.ndarray]:
     with np.load(path, allow_pickle=False) as data:
         return {k: data[k] for k in data.files}
+
+
+@contextmanager
+def exclusive(lock_path: Path) -> Iterator[None]:
+    """Hold an exclusive advisory lock (flock) on ``lock_path`` while the block runs.
+
+    Expensive builds (a task, a feature matrix) take it, then look again for their result: when several
+    processes on one machine (researchers, the server, parallel test workers) want the same artifact at once,
+    one computes it and the others wait and read it, instead of all computing it. The lock dies with its
+    process, so a crash never leaves it held."""
+    import fcntl
+
+    lock_path.parent.mkdir(parents=True, exist_ok=True)
+    with open(lock_path, "a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)

@@ -8,12 +8,13 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
 from aar import paths
-from aar.fsio import load_arrays, save_arrays_atomic
+from aar.fsio import exclusive, load_arrays, save_arrays_atomic
 from aar.models.encoders import Encoder
 from aar.tasks.schema import SPLITS, TaskData
 
@@ -30,16 +31,21 @@ def encode_cached(encoder: Encoder, texts: list[str], label: str = "") -> np.nda
     unique = sorted(set(texts))
     key = _texts_key(encoder, unique)
     path = paths.features_dir() / encoder.name / f"{key}.npz"
-    if path.exists():
-        matrix = load_arrays(path)["x"]
-    else:
-        with Progress(TextColumn("[bold]{task.description}"), BarColumn(), TextColumn("{task.completed}/"
-                      "{task.total}"), TimeElapsedColumn(), TimeRemainingColumn(), transient=True) as bar:
-            job = bar.add_task(f"encoding {label} with {encoder.name}", total=len(unique))
-            matrix = encoder.encode(unique, progress=lambda n: bar.advance(job, n))
-        save_arrays_atomic(path, x=matrix.astype(np.float32))
+    if not path.exists():
+        with exclusive(path.with_suffix(".lock")):
+            if not path.exists():  # nobody encoded these texts while we waited
+                _encode_to(path, encoder, unique, label)
+    matrix = load_arrays(path)["x"]
     row = {t: i for i, t in enumerate(unique)}
     return matrix[[row[t] for t in texts]]
+
+
+def _encode_to(path: Path, encoder: Encoder, unique: list[str], label: str) -> None:
+    with Progress(TextColumn("[bold]{task.description}"), BarColumn(), TextColumn("{task.completed}/"
+                  "{task.total}"), TimeElapsedColumn(), TimeRemainingColumn(), transient=True) as bar:
+        job = bar.add_task(f"encoding {label} with {encoder.name}", total=len(unique))
+        matrix = encoder.encode(unique, progress=lambda n: bar.advance(job, n))
+    save_arrays_atomic(path, x=matrix.astype(np.float32))
 
 
 @dataclass

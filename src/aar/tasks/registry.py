@@ -17,7 +17,7 @@ from pathlib import Path
 
 from aar import paths
 from aar.errors import AarError
-from aar.fsio import write_json_atomic
+from aar.fsio import exclusive, write_json_atomic
 from aar.tasks.jsonl import read_jsonl, read_reference_dir, write_jsonl
 from aar.tasks.schema import PUBLIC_SPLITS, SPLITS, Example, Format, TaskData
 from aar.tasks.splits import class_prior, content_hash, validate_splits
@@ -93,10 +93,13 @@ def build_task(name: str, force: bool = False) -> TaskData:
         raise AarError(f"unknown task {name!r}; built-in tasks: {', '.join(BUILTIN)}")
     if not force and (task_dir(name) / "manifest.json").exists():
         return load_task(name)
-    splits, source = builder(name)()
-    task = _finish(name, BUILTIN[name][0], splits, source)
-    _save(task)
-    return task
+    with exclusive(task_dir(name).parent / f".{name}.lock"):  # one builder per task; the others wait and load
+        if not force and (task_dir(name) / "manifest.json").exists():
+            return load_task(name)
+        splits, source = builder(name)()
+        task = _finish(name, BUILTIN[name][0], splits, source)
+        _save(task)
+        return task
 
 
 def import_reference(name: str, directory: Path) -> TaskData:

@@ -14,7 +14,7 @@ from typing import Any
 
 import uvicorn
 from fastapi import FastAPI, Request
-from tests.postgres import free_port
+from tests.helpers.postgres import free_port
 
 METHOD = '''
 from aar.methods.base import Method
