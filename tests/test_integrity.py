@@ -430,10 +430,11 @@ def test_dev_overfitting_needs_seed_variance_or_a_beyond_ceiling_dev_score() -> 
     assert _constant(np.array([0.6] * 4))[0] and _constant(np.array([0.3, 0.3004, 0.2998, 0.3]))[0]
 
     from aar.integrity.detectors import EvaluationRecord, SubmissionRecord, dev_overfitting
+    from aar.results.verification import VerificationResult
 
     def submission(seeds: int) -> SubmissionRecord:
         result = {"seeds": seeds, "dev_pgr": {"mean": 0.1, "lo": -0.2, "hi": 0.35}, "pgr": {"mean": 0.0}}
-        return SubmissionRecord(1, "a", "chat", "verified", result, {})
+        return SubmissionRecord(1, "a", "chat", "verified", VerificationResult.model_validate(result), {})
 
     lucky = [EvaluationRecord(1, "a", "chat", {}, 0.47)]  # the best of many noisy dev scores, or a lucky seed
     assert dev_overfitting(lucky, [submission(1)]) == [] and dev_overfitting(lucky, [submission(5)]) == []

@@ -12,6 +12,9 @@ BASE = ("PATH", "HOME", "USER", "LOGNAME", "LANG", "LC_ALL", "TZ", "TMPDIR", "VI
 NETWORK = ("HTTP_PROXY", "HTTPS_PROXY", "NO_PROXY", "http_proxy", "https_proxy", "no_proxy", "SSL_CERT_FILE",
            "REQUESTS_CA_BUNDLE")
 LLM = ("ANTHROPIC_API_KEY", "ANTHROPIC_BASE_URL", "OPENAI_API_KEY", "OPENAI_BASE_URL")
+# Words that make an environment variable's name a secret, for every check that asks: the sandbox refuses such
+# variables, the child's audit hook flags reads of them, and the integrity scan flags shell commands naming them.
+SECRET_WORDS = ("TOKEN", "KEY", "SECRET", "PASSW", "CREDENTIAL", "AUTH", "DB_URL")
 
 
 def environment(*names: str, **extra: str) -> dict[str, str]:

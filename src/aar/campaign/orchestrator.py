@@ -30,8 +30,13 @@ from sqlalchemy import select
 from aar.campaign.directions import DIRECTIONS, Direction, draw
 from aar.campaign.spec import CampaignSpec
 from aar.errors import AarError
-from aar.fsio import write_json_atomic, write_text_atomic
+from aar.fsio import write_text_atomic
 from aar.process_env import LLM, NETWORK, environment
+from aar.report.html import write_report
+from aar.report.terminal import campaign_table
+from aar.results.campaign import AgentRow, BestRow, CampaignResults, FindingRow, SubmissionRow, TaskRow
+from aar.results.submission import OPEN
+from aar.results.submission import SubmissionStatus as Status
 from aar.stats.multiple import benjamini_hochberg, holm
 from aar.stats.ranking import rank_key
 
@@ -67,7 +72,7 @@ class Orchestrator:
         self.admin_token = ""
         self.procs: dict[str, subprocess.Popen] = {}
         self.restarts: dict[str, int] = {}
-        self.findings: list[dict] = []
+        self.findings: list[FindingRow] = []
 
     # --- server ------------------------------------------------------------------------------------------
     def start_server(self) -> None:
@@ -158,39 +163,40 @@ class Orchestrator:
         self.procs[name] = subprocess.Popen(cmd, env=env, stdout=log, stderr=subprocess.STDOUT,
                                             preexec_fn=die_with_parent)
 
-    def status(self) -> dict:
-        return self.admin("GET", f"/v1/admin/campaigns/{self.spec.name}")
+    def agents(self) -> list[AgentRow]:
+        """Every researcher's state and accounting, from the server's admin view."""
+        view = self.admin("GET", f"/v1/admin/campaigns/{self.spec.name}")
+        return [AgentRow.model_validate(a) for a in view["agents"]]
 
     @staticmethod
-    def done(agent: dict) -> bool:
-        return agent["state"] == "stopped" and any(str(agent["stop_reason"]).startswith(r) for r in DONE_REASONS)
+    def done(agent: AgentRow) -> bool:
+        return agent.state == "stopped" and any(str(agent.stop_reason).startswith(r) for r in DONE_REASONS)
 
-    def table(self, status: dict) -> Table:
+    def table(self, agents: list[AgentRow]) -> Table:
         table = Table(title=f"campaign {self.spec.name}: {len(self.procs)} researchers, backend {self.spec.backend}")
         for column in ("agent", "direction", "state", "dev evals", "best dev PGR", "submissions", "$", "compute s"):
             table.add_column(column)
         directions = dict(zip(self.agent_names(), self.spec.directions, strict=True))
-        for a in status["agents"]:
-            best = a.get("best_dev_pgr")
-            state = a["state"] + (f" ({a['stop_reason']})" if a["stop_reason"] else "")
-            table.add_row(a["name"], directions[a["name"]]["key"], state, str(a["dev_evals_used"]),
-                          "-" if best is None else f"{best:.2f}", str(a["submissions_used"]), f"{a['cost_usd']:.3f}",
-                          f"{a['compute_s']:.0f}")
+        for a in agents:
+            state = a.state + (f" ({a.stop_reason})" if a.stop_reason else "")
+            table.add_row(a.name, directions[a.name]["key"], state, str(a.dev_evals_used),
+                          "-" if a.best_dev_pgr is None else f"{a.best_dev_pgr:.2f}", str(a.submissions_used),
+                          f"{a.cost_usd:.3f}", f"{a.compute_s:.0f}")
         return table
 
     def supervise(self) -> None:
         names = self.agent_names()
-        status = self.status()
-        by_name = {a["name"]: a for a in status["agents"]}
+        agents = self.agents()
+        by_name = {a.name: a for a in agents}
         for i, name in enumerate(names):
             if not self.done(by_name[name]):
                 self.spawn(i, name)
-        with Live(self.table(status), console=self.console, refresh_per_second=1, transient=False) as live:
+        with Live(self.table(agents), console=self.console, refresh_per_second=1, transient=False) as live:
             while any(p.poll() is None for p in self.procs.values()):
                 time.sleep(2)
-                status = self.status()
-                live.update(self.table(status))
-                by_name = {a["name"]: a for a in status["agents"]}
+                agents = self.agents()
+                live.update(self.table(agents))
+                by_name = {a.name: a for a in agents}
                 for i, name in enumerate(names):
                     proc = self.procs.get(name)
                     if proc is None:
@@ -208,12 +214,12 @@ class Orchestrator:
                         self.console.print(f"[yellow]restarting {name} (exit {proc.returncode})[/]")
                         self.spawn(i, name)
 
-    def _stalled(self, agent: dict) -> bool:
-        if not agent.get("last_seen"):
+    def _stalled(self, agent: AgentRow) -> bool:
+        if not agent.last_seen:
             return False
         from datetime import UTC, datetime
 
-        seen = datetime.fromisoformat(agent["last_seen"])
+        seen = datetime.fromisoformat(agent.last_seen)
         seen = seen if seen.tzinfo else seen.replace(tzinfo=UTC)
         return (datetime.now(UTC) - seen).total_seconds() > self.spec.stall_minutes * 60
 
@@ -222,7 +228,7 @@ class Orchestrator:
         deadline = time.time() + timeout_s
         while time.time() < deadline:
             counts = self.admin("GET", "/v1/admin/submissions", params={"campaign": self.spec.name})["counts"]
-            if not counts.get("queued") and not counts.get("running"):
+            if not any(counts.get(status) for status in OPEN):
                 return
             self.console.print(f"verifying: {counts}", highlight=False)
             time.sleep(5)
@@ -243,40 +249,31 @@ class Orchestrator:
                 findings, counts = scan(session, campaign, ablation=True, ablate_top=1)
         finally:
             engine.dispose()
-        self.findings = [{"detector": f.detector, "severity": f.severity, "agent": f.agent, "task": f.task,
-                          "submission": f.submission_id, "summary": f.summary} for f in findings]
+        self.findings = [FindingRow(detector=f.detector, severity=f.severity, agent=f.agent, task=f.task,
+                                    submission=f.submission_id, summary=f.summary) for f in findings]
         self.console.print(f"integrity: {len(findings)} finding(s), quarantined {counts['quarantined'] or 'none'}"
                            " (details: `aar integrity review " + self.spec.name + "`)", highlight=False)
 
-    def results(self, started: float) -> dict:
+    def results(self, started: float) -> CampaignResults:
+        """Every submission from the server, p-values corrected across the verified ones, the best per task."""
         queue = self.admin("GET", "/v1/admin/submissions", params={"campaign": self.spec.name, "limit": 1000})
-        verified = [s for s in queue["submissions"] if s["status"] == "verified" and s["result"]]
-        pvalues = [s["result"]["vs_vanilla"]["p_value"] if s["result"]["vs_vanilla"]["p_value"] is not None
-                   else 1.0 for s in verified]
+        rows = [SubmissionRow.model_validate(s) for s in queue["submissions"]]
+        verified = [s for s in rows if s.status == Status.VERIFIED and s.result is not None]
+        pvalues = [1.0 if s.result.p_vs_vanilla is None else s.result.p_vs_vanilla for s in verified]
         for s, p_holm, p_bh in zip(verified, holm(pvalues), benjamini_hochberg(pvalues), strict=True):
-            s["p_holm"], s["p_bh"] = p_holm, p_bh
-        status = self.status()
+            s.p_holm, s.p_bh = p_holm, p_bh
+        agents = self.agents()
         per_task = {}
         for task in self.spec.tasks:
-            rows = sorted((s for s in verified if s["task"] == task),
-                          key=lambda s: rank_key((s["result"].get("pgr") or {}).get("mean"), s["id"]))
-            best = rows[0] if rows else None
-            per_task[task] = {
-                "vanilla_pgr": best["result"]["vanilla_pgr"] if best else None,
-                "best": None if best is None else {
-                    "submission": best["id"], "agent": best["agent"], "entry": best["entry"],
-                    "pgr": best["result"]["pgr"], "dev_pgr": best["result"]["dev_pgr"],
-                    "p_vs_vanilla": best["result"]["vs_vanilla"]["p_value"], "p_holm": best["p_holm"],
-                    "p_bh": best["p_bh"], "significant_holm_0.05": best["p_holm"] < 0.05,
-                    "dev_test_gap": (best["result"]["dev_pgr"]["mean"] or 0) - (best["result"]["pgr"]["mean"] or 0)},
-                "verified_submissions": len(rows)}
-        result = {"campaign": self.spec.name, "wall_s": time.time() - started,
-                  "cost_usd": sum(a["cost_usd"] for a in status["agents"]),
-                  "dev_evaluations": sum(a["dev_evals_used"] for a in status["agents"]),
-                  "agents": status["agents"], "tasks": per_task, "integrity": self.findings,
-                  "submissions": [{k: s[k] for k in ("id", "agent", "task", "entry", "status", "result")}
-                                  | {"p_holm": s.get("p_holm"), "p_bh": s.get("p_bh")} for s in queue["submissions"]]}
-        write_json_atomic(self.folder / "results.json", result)
+            ranked = sorted((s for s in verified if s.task == task), key=lambda s: rank_key(s.result.pgr.mean, s.id))
+            best = ranked[0] if ranked else None
+            per_task[task] = TaskRow(vanilla_pgr=best.result.vanilla_pgr if best else None,
+                                     best=BestRow.of(best) if best else None, verified_submissions=len(ranked))
+        result = CampaignResults(campaign=self.spec.name, wall_s=time.time() - started,
+                                 cost_usd=sum(a.cost_usd for a in agents),
+                                 dev_evaluations=sum(a.dev_evals_used for a in agents), agents=agents,
+                                 tasks=per_task, integrity=self.findings, submissions=rows)
+        result.save(self.folder)
         return result
 
     def transfer(self) -> dict:
@@ -295,19 +292,6 @@ class Orchestrator:
         self.console.print(terminal_table(result))
         return result
 
-    def print_summary(self, result: dict) -> None:
-        table = Table(title=f"campaign {result['campaign']}: ${result['cost_usd']:.2f}, "
-                            f"{result['wall_s'] / 60:.1f} min, {result['dev_evaluations']} dev evaluations")
-        for column in ("task", "vanilla PGR [95% CI]", "best verified PGR [95% CI]", "p vs vanilla", "Holm p",
-                       "dev-test gap", "by"):
-            table.add_column(column)
-        for task, row in result["tasks"].items():
-            v, b = row["vanilla_pgr"], row["best"]
-            table.add_row(task, fmt(v), fmt(b["pgr"]) if b else "none verified",
-                          f"{b['p_vs_vanilla']:.3f}" if b else "-", f"{b['p_holm']:.3f}" if b else "-",
-                          f"{b['dev_test_gap']:+.2f}" if b else "-", f"{b['agent']}" if b else "-")
-        self.console.print(table)
-
     def stop(self) -> None:
         for proc in [*self.procs.values(), *([self.server] if self.server else [])]:
             if proc.poll() is None:
@@ -319,13 +303,7 @@ class Orchestrator:
                 proc.kill()
 
 
-def fmt(interval: dict | None) -> str:
-    if not interval or interval.get("mean") is None:
-        return "-"
-    return f"{interval['mean']:.2f} [{interval['lo']:.2f}, {interval['hi']:.2f}]"
-
-
-def run_campaign(spec: CampaignSpec, resume: bool = False, console: Console | None = None) -> dict:
+def run_campaign(spec: CampaignSpec, resume: bool = False, console: Console | None = None) -> CampaignResults:
     orchestrator = Orchestrator(spec, console)
     started = time.time()
     if not resume and (spec.folder() / "spec.json").exists():
@@ -342,11 +320,9 @@ def run_campaign(spec: CampaignSpec, resume: bool = False, console: Console | No
         orchestrator.wait_for_verification()
         orchestrator.integrity()
         result = orchestrator.results(started)
-        orchestrator.print_summary(result)
+        orchestrator.console.print(campaign_table(result))
         if spec.transfer:
             orchestrator.transfer()
-        from aar.report.html import write_report
-
         orchestrator.console.print(f"report: {write_report(spec.folder(), spec.db_url())}")
         return result
     finally:

@@ -18,6 +18,7 @@ from sqlalchemy import select
 from aar import paths
 from aar.campaign.transfer import LAB_PAIR, Gauntlet, GauntletSpec, Subject, report
 from aar.errors import AarError
+from aar.results.submission import SubmissionStatus as Status
 from aar.results.transfer import save_transfer
 from aar.server.verify import campaign_seeds
 from aar.stats.multiple import holm
@@ -29,13 +30,14 @@ def _submission_subjects(session, campaign, top_k: int) -> list[Subject]:
 
     names = dict(session.execute(select(Agent.id, Agent.name).where(Agent.campaign_id == campaign.id)).all())
     verified = [s for s in session.scalars(select(Submission).where(Submission.campaign_id == campaign.id,
-                                                                    Submission.status == "verified")
+                                                                    Submission.status == Status.VERIFIED)
                                            .order_by(Submission.id)) if s.result]
-    p_raw = [(s.result.get("vs_vanilla") or {}).get("p_value") for s in verified]
+    results = {s.id: s.verification for s in verified}
+    p_raw = [results[s.id].p_vs_vanilla for s in verified]
     p_holm = dict(zip((s.id for s in verified), holm([1.0 if p is None else p for p in p_raw]), strict=True))
     subjects: list[Subject] = []
     seen: set[tuple] = set()
-    by_pgr = sorted(verified, key=lambda s: rank_key((s.result.get("pgr") or {}).get("mean"), s.id))
+    by_pgr = sorted(verified, key=lambda s: rank_key(results[s.id].pgr.mean, s.id))
     for task in sorted({s.task for s in verified}):
         taken = 0
         for sub in (s for s in by_pgr if s.task == task):
@@ -49,7 +51,7 @@ def _submission_subjects(session, campaign, top_k: int) -> list[Subject]:
                 key=f"submission:{sub.id}", kind="submission", task=task, entry=sub.entry, params=dict(sub.params),
                 label=f"#{sub.id} {names[sub.agent_id]} {sub.entry}", agent=names[sub.agent_id],
                 submission_id=sub.id, snapshot=snapshot.data if snapshot else None,
-                lab={"pgr": sub.result.get("pgr"), "p": (sub.result.get("vs_vanilla") or {}).get("p_value"),
+                lab={"pgr": results[sub.id].pgr.model_dump(), "p": results[sub.id].p_vs_vanilla,
                      "p_holm": p_holm[sub.id], "seeds": list(sub.seeds), "split": "test"}))
     return subjects
 

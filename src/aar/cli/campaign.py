@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Annotated
 
@@ -52,7 +51,8 @@ def run_cmd(
     import time as _time
 
     from aar.campaign.directions import DIRECTIONS, draw, load_directions
-    from aar.campaign.orchestrator import CampaignSpec, run_campaign
+    from aar.campaign.orchestrator import run_campaign
+    from aar.campaign.spec import CampaignSpec
     from aar.tasks import load_task
 
     sandbox_mode(unsafe_sandbox)
@@ -83,7 +83,7 @@ def run_cmd(
         if directions:
             spec.directions = [{"key": d.key, "text": d.text(direction_detail)} for d in draw(pool, agents, seed)]
         result = run_campaign(spec, console=console)
-    console.print(f"results: {spec.folder() / 'results.json'} (total ${result['cost_usd']:.2f})")
+    console.print(f"results: {spec.folder() / 'results.json'} (total ${result.cost_usd:.2f})")
 
 
 def transfer_cmd(
@@ -130,11 +130,12 @@ def report_cmd(
     campaign: Campaign,
 ) -> None:
     """Write the campaign's self-contained HTML report and print its headline table."""
-    from aar.campaign.orchestrator import CampaignSpec, Orchestrator
+    from aar.campaign.spec import CampaignSpec
     from aar.report.html import write_report
+    from aar.report.terminal import campaign_table
+    from aar.results.campaign import CampaignResults
 
     spec = CampaignSpec.load(campaign)
     path = write_report(spec.folder(), spec.db_url())
-    result = json.loads((spec.folder() / "results.json").read_text())
-    Orchestrator(spec, console).print_summary(result)
+    console.print(campaign_table(CampaignResults.load(spec.folder())))
     console.print(f"report: {path}")

@@ -88,7 +88,7 @@ def agreement(original: dict[int, dict[str, float]], ablated: dict[int, dict[str
 
 
 def teacher_ablation(submission_id: int, agent: str, task: str, entry: str, params: dict, seeds: list[int],
-                     snapshot: bytes, result: dict, original: dict[int, dict[str, float]],
+                     snapshot: bytes, test_pgr: float | None, original: dict[int, dict[str, float]],
                      timeout_s: float = 900.0) -> Finding | None:
     used = [s for s in seeds if s in original][:ABLATION_SEEDS]
     if not used:
@@ -97,7 +97,7 @@ def teacher_ablation(submission_id: int, agent: str, task: str, entry: str, para
     same = agreement(original, ablated)
     if not same >= INDEPENDENT_AGREEMENT:
         return None
-    before = (result.get("pgr") or {}).get("mean")
+    before = test_pgr
     return Finding("teacher_independent", "notice", agent, submission_id=submission_id, task=task,
                    summary=f"submission {submission_id} predicts the same class on {same:.0%} of test items with a "
                            f"shuffled teacher: it does not learn from the teacher (test PGR "
@@ -106,7 +106,7 @@ def teacher_ablation(submission_id: int, agent: str, task: str, entry: str, para
 
 
 def source_ablation(submission_id: int, agent: str, task: str, entry: str, params: dict, seeds: list[int],
-                    snapshot: bytes, result: dict, timeout_s: float = 900.0) -> Finding | None:
+                    snapshot: bytes, test_pgr: float | None, timeout_s: float = 900.0) -> Finding | None:
     used = list(seeds)[:ABLATION_SEEDS]
     if not used or not get_backend(TestbedConfig(task=task).strong).vectors:
         return None  # an LM student's inputs are prompts, which cannot be swapped for noise
@@ -120,5 +120,5 @@ def source_ablation(submission_id: int, agent: str, task: str, entry: str, param
                            f"{weak:.3f} (weak model or majority class): its labels come from neither the teacher "
                            f"nor the strong model",
                    evidence={"accuracy_ablated": acc, "weak_accuracy": weak,
-                             "pgr": (result.get("pgr") or {}).get("mean"),
+                             "pgr": test_pgr,
                              "pgr_ablated": {k: ablated[k] for k in ("mean", "lo", "hi")}})

@@ -24,6 +24,9 @@ from aar.integrity.detectors import (
     shell_commands,
 )
 from aar.integrity.findings import Finding
+from aar.results.submission import SCORED
+from aar.results.submission import SubmissionStatus as Status
+from aar.results.verification import VerificationResult
 from aar.server.models import (
     Agent,
     Campaign,
@@ -51,7 +54,8 @@ def load_records(session: Session, campaign: Campaign) -> tuple[list, list, list
                                .order_by(Submission.id)):
         test = {row.seed: row.predictions for row in session.scalars(
             select(SeedPrediction).where(SeedPrediction.submission_id == sub.id, SeedPrediction.split == "test"))}
-        submissions.append(SubmissionRecord(sub.id, names[sub.agent_id], sub.task, sub.status, sub.result, test))
+        submissions.append(SubmissionRecord(sub.id, names[sub.agent_id], sub.task, sub.status,
+                                           VerificationResult.read(sub.result), test))
     calls = []
     for event, agent_id in session.execute(
             select(TranscriptEvent, TranscriptEvent.agent_id).where(TranscriptEvent.agent_id.in_(list(names)),
@@ -66,7 +70,7 @@ def load_records(session: Session, campaign: Campaign) -> tuple[list, list, list
 
 def detect(session: Session, campaign: Campaign, ablation: bool = True, ablate_top: int = ABLATE_TOP) -> list[Finding]:
     evaluations, submissions, calls, budgets = load_records(session, campaign)
-    verified = [s for s in submissions if s.status in ("verified", "quarantined") and s.result]
+    verified = [s for s in submissions if s.status in SCORED and s.result]
     findings = [*label_probing(evaluations, budgets),
                 *constant_predictions(evaluations, verified), *dev_overfitting(evaluations, verified),
                 *above_ceiling(verified), *sandbox_audit(submissions, calls), *shell_commands(calls)]
@@ -80,7 +84,7 @@ def detect(session: Session, campaign: Campaign, ablation: bool = True, ablate_t
 
 def _ablations(session: Session, campaign: Campaign, verified: list[SubmissionRecord], top: int) -> list[Finding]:
     by_task: dict[str, list[SubmissionRecord]] = {}
-    for sub in sorted(verified, key=lambda s: rank_key(((s.result or {}).get("pgr") or {}).get("mean"), s.id)):
+    for sub in sorted(verified, key=lambda s: rank_key(s.result.pgr.mean if s.result else None, s.id)):
         by_task.setdefault(sub.task, []).append(sub)
     found = []
     for subs in by_task.values():
@@ -89,11 +93,12 @@ def _ablations(session: Session, campaign: Campaign, verified: list[SubmissionRe
             snapshot = session.get(Snapshot, row.snapshot_sha256) if row else None
             if row is None or snapshot is None:
                 continue
+            test_pgr = sub.result.pgr.mean if sub.result else None
             finding = source_ablation(sub.id, sub.agent, sub.task, row.entry, dict(row.params), list(row.seeds),
-                                      snapshot.data, sub.result or {}, float(campaign.verify_timeout_s))
+                                      snapshot.data, test_pgr, float(campaign.verify_timeout_s))
             if finding is None:  # a source finding says more than teacher independence, which it implies
                 finding = teacher_ablation(sub.id, sub.agent, sub.task, row.entry, dict(row.params),
-                                           list(row.seeds), snapshot.data, sub.result or {}, sub.test_predictions,
+                                           list(row.seeds), snapshot.data, test_pgr, sub.test_predictions,
                                            float(campaign.verify_timeout_s))
             if finding is not None:
                 found.append(finding)
@@ -131,7 +136,7 @@ def apply_quarantine(session: Session, campaign: Campaign) -> list[int]:
         (IntegrityFinding.review.is_(None)) | (IntegrityFinding.review == "confirmed"))).all()
     reasons: dict[int, list[str]] = {}
     subs = session.scalars(select(Submission).where(Submission.campaign_id == campaign.id,
-                                                    Submission.status.in_(("verified", "quarantined")))).all()
+                                                    Submission.status.in_(SCORED))).all()
     for row in open_rows:
         targets = [s for s in subs if s.id == row.submission_id] if row.submission_id else \
             [s for s in subs if s.agent_id == row.agent_id and row.severity == "critical"]
@@ -139,9 +144,13 @@ def apply_quarantine(session: Session, campaign: Campaign) -> list[int]:
             reasons.setdefault(sub.id, []).append(f"[{row.detector}] {row.summary}")
     for sub in subs:
         if sub.id in reasons:
-            sub.status, sub.quarantine_reason = "quarantined", "integrity: " + "; ".join(reasons[sub.id])[:3900]
-        elif sub.status == "quarantined" and (sub.quarantine_reason or "").startswith("integrity: "):
-            sub.status, sub.quarantine_reason = "verified", None  # its findings were all cleared
+            reason = "integrity: " + "; ".join(reasons[sub.id])[:3900]
+            if sub.status == Status.QUARANTINED:
+                sub.quarantine_reason = reason
+            else:
+                sub.move_to(Status.QUARANTINED, quarantine_reason=reason)
+        elif sub.status == Status.QUARANTINED and (sub.quarantine_reason or "").startswith("integrity: "):
+            sub.move_to(Status.VERIFIED, quarantine_reason=None)  # its findings were all cleared
     return sorted(reasons)
 
 

@@ -4,11 +4,10 @@ the report and the dashboard show the same words."""
 
 from __future__ import annotations
 
-import html
-
 from rich.table import Table
 
 from aar.report.plots import png_data_uri
+from aar.report.templating import environment
 from aar.results.intervals import format_interval
 from aar.results.transfer import MARK, columns, env_title, header, rows
 
@@ -94,27 +93,14 @@ def forest_plot(result: dict) -> str:
     return png_data_uri(fig)
 
 
-def html_section(result: dict | None) -> str:
+def section_context(result: dict | None) -> dict:
+    """What the report's ``_transfer.html`` partial shows: the same header and cell texts as the terminal."""
     if result is None:
-        return ("<h2>Lab vs transfer</h2><p class='note'>No transfer gauntlet yet: run <code>aar transfer "
-                "CAMPAIGN</code>.</p>")
-    e = html.escape
-    head = "".join(f"<th>{e(t)}</th>" for t in header(result))
-    body = "".join("<tr>" + "".join(f"<td>{e(t)}</td>" for t in texts) + "</tr>" for texts in rows(result))
-    verdicts = "".join(
-        f"<li>{e(s['label'])}: {v['gains']} significant gain(s), {v['losses']} loss(es), above vanilla in "
-        f"{v['above_vanilla']} of {v['environments']} environments"
-        + (f", {v['not_applicable']} not applicable" if v["not_applicable"] else "")
-        + (f", {v['errors']} failed" if v["errors"] else "") + "</li>"
-        for s in result["subjects"] if s["kind"] == "submission" for v in [result["verdicts"][s["key"]]])
-    pairs = ", ".join(f"{p['weak']} → {p['strong']}" for p in result["pairs"])
-    return f"""<h2>Lab vs transfer</h2>
-<p class="note">Top {result['top_k']} verified method(s) per task and the baselines, re-run untouched on
-{len(result['seeds'])} fresh seeds ({', '.join(map(str, result['seeds']))}) and the holdout split that nobody saw during
-the campaign: on the home task, on the other tasks, and with other weak → strong pairs ({e(pairs)}; the lab pair
-was {e(result['lab_pair']['weak'])} → {e(result['lab_pair']['strong'])}). Each cell: PGR [95% CI] (bootstrap over
-seeds and clustered items), ▲/▼ a gain/loss against vanilla there that is significant after Holm correction across
-all cells, · not significant; Δ the PGR difference to vanilla, p the Holm-adjusted paired p-value.</p>
-<table><tr>{head}</tr>{body}</table>
-<ul>{verdicts}</ul>
-<img alt="lab vs transfer PGR" src="{forest_plot(result)}">"""
+        return {"transfer": None}
+    verdicts = [(s["label"], result["verdicts"][s["key"]]) for s in result["subjects"] if s["kind"] == "submission"]
+    return {"transfer": result, "header": header(result), "rows": rows(result), "verdicts": verdicts,
+            "pairs": ", ".join(f"{p['weak']} → {p['strong']}" for p in result["pairs"]), "forest": forest_plot(result)}
+
+
+def html_section(result: dict | None) -> str:
+    return environment().get_template("_transfer.html").render(**section_context(result))

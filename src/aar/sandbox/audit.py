@@ -31,7 +31,8 @@ import sys
 from collections import Counter
 from dataclasses import dataclass, field
 
-from aar.sandbox.policy import SECRET_WORDS, python_roots
+from aar.process_env import SECRET_WORDS
+from aar.sandbox.policy import python_roots
 
 MAX_EVENTS = 200  # lines per kind; the counts stay exact
 MIN_LINE = 24  # item lines shorter than this are too generic to prove anything

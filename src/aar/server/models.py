@@ -18,6 +18,10 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
+from aar.results.submission import SubmissionStatus as Status
+from aar.results.submission import transition
+from aar.results.verification import VerificationResult
+
 
 def utcnow() -> datetime:
     return datetime.now(UTC)
@@ -127,7 +131,7 @@ class Submission(Base):
     params: Mapped[dict] = mapped_column(JSON)
     snapshot_sha256: Mapped[str] = mapped_column(ForeignKey("snapshots.sha256"))
     seeds: Mapped[list] = mapped_column(JSON)
-    status: Mapped[str] = mapped_column(String(16), default="queued", index=True)
+    status: Mapped[str] = mapped_column(String(16), default=Status.QUEUED, index=True)
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     lease_until: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
     worker: Mapped[str | None] = mapped_column(String(64), nullable=True)
@@ -137,6 +141,17 @@ class Submission(Base):
     method_name: Mapped[str | None] = mapped_column(String(64), nullable=True)
     result: Mapped[dict | None] = mapped_column(JSON, nullable=True)  # PGR, CI, p vs vanilla, accuracies
     quarantine_reason: Mapped[str | None] = mapped_column(Text, nullable=True)
+
+    @property
+    def verification(self) -> VerificationResult | None:
+        """The ``result`` column, validated through its one model."""
+        return VerificationResult.read(self.result)
+
+    def move_to(self, target: Status, **fields) -> None:
+        """Change status along a legal edge (IllegalTransition otherwise) and set ``fields`` with it."""
+        self.status = transition(self.status, target)
+        for name, value in fields.items():
+            setattr(self, name, value)
 
 
 class SeedPrediction(Base):

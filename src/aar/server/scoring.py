@@ -31,6 +31,7 @@ import numpy as np
 
 from aar.errors import AarError
 from aar.server.vectors import order_sha256
+from aar.stats.pgr import pgr_value
 from aar.w2s import Testbed, TestbedConfig
 
 REFERENCE_SEEDS = (0, 1, 2, 3, 4)
@@ -130,11 +131,10 @@ class DevScorer:
         ids, labels, weak, ceiling = self._load(task)
         correct = (values > 0.5) == labels
         accuracy = float(correct.mean())
-        gap = ceiling - weak
-        pgr = (accuracy - weak) / gap if abs(gap) > 1e-9 else None
+        pgr = pgr_value(weak, ceiling, accuracy)
         metric, step, m = self.rule(task)
         rng = np.random.default_rng(secrets.randbits(128))
         sampled = float(correct[rng.choice(len(ids), size=m, replace=False)].mean())
-        value = (sampled - weak) / gap if metric == "pgr" else sampled
+        value = pgr_value(weak, ceiling, sampled) if metric == "pgr" else sampled  # a "pgr" task has a real gap
         reported = round(round(value / step) * step, 4)
         return DevScore(accuracy, pgr, metric, reported, step, m)

@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from aar.execution import Executor, Job, executor_for
+from aar.results.verification import IntervalRecord, PairedRecord, VerificationResult
 from aar.stats.bootstrap import finite
 from aar.w2s import Testbed, TestbedConfig
 from aar.w2s.bundle import seed_key, write_bundle
@@ -43,7 +44,7 @@ def campaign_seeds(campaign_id: int, configured: list[int]) -> list[int]:
 
 @dataclass
 class Verified:
-    result: dict  # JSON-ready summary: test/dev PGR intervals, accuracies, paired test vs vanilla
+    result: VerificationResult  # test/dev PGR intervals, accuracies, paired test vs vanilla, audit
     predictions: dict[int, dict[str, dict[str, float]]]  # seed -> split -> example id -> probability
 
 
@@ -60,15 +61,14 @@ def verify(task: str, entry: str, params: dict, seeds: list[int], snapshot: byte
     run = vanilla.with_student(entry, params, {s: np.stack([students[seed][s] for seed in seeds]) for s in LAB_SPLITS})
     test, dev, paired = run.summary("test"), run.summary("dev"), run.versus(vanilla, "test")
     baseline = vanilla.summary("test")
-    result = {
-        "seeds": len(seeds), "test_items": test.items,
-        "pgr": test.pgr.as_json(), "student_acc": test.student_acc.as_json(),
-        "weak_acc": test.weak_acc.as_json(), "ceiling_acc": test.ceiling_acc.as_json(),
-        "dev_pgr": dev.pgr.as_json(), "vanilla_pgr": baseline.pgr.as_json(),
-        "vs_vanilla": {"diff": paired.diff.as_json(), "p_value": finite(paired.p_value)},
-        "audit": ran.audit.as_json(),  # what the method tried inside its sandbox (integrity detectors)
-        "executed_on": ran.executed_on,
-    }
+    result = VerificationResult(
+        seeds=len(seeds), test_items=test.items, pgr=IntervalRecord.of(test.pgr),
+        student_acc=IntervalRecord.of(test.student_acc), weak_acc=IntervalRecord.of(test.weak_acc),
+        ceiling_acc=IntervalRecord.of(test.ceiling_acc), dev_pgr=IntervalRecord.of(dev.pgr),
+        vanilla_pgr=IntervalRecord.of(baseline.pgr),
+        vs_vanilla=PairedRecord(diff=IntervalRecord.of(paired.diff), p_value=finite(paired.p_value)),
+        audit=ran.audit.as_json(),  # what the method tried inside its sandbox (integrity detectors)
+        executed_on=ran.executed_on)
     ids = {s: [e.id for e in bed.task.splits[s]] for s in LAB_SPLITS}
     predictions = {seed: {s: dict(zip(ids[s], map(float, students[seed][s]), strict=True)) for s in LAB_SPLITS}
                    for seed in seeds}

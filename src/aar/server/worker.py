@@ -29,24 +29,25 @@ from sqlalchemy.orm import sessionmaker
 from aar.errors import AarError
 from aar.execution import executor_for
 from aar.process_env import environment
+from aar.results.submission import SCORED, transition
+from aar.results.submission import SubmissionStatus as Status
+from aar.results.verification import VerificationResult
 from aar.server.models import Campaign, SeedPrediction, Snapshot, Submission
-from aar.stats.bootstrap import above_ceiling
 
 log = logging.getLogger("aar.worker")
 MAX_ATTEMPTS = 3
 
 
-def untrustworthy(result: dict) -> list[str]:
+def untrustworthy(result: VerificationResult) -> list[str]:
     """Why a verified result must not be ranked before a human looks: a tampered or silenced audit record,
     or a test accuracy above the ceiling's upper 95% bound (no weak-to-strong method gets there honestly)."""
     reasons = []
-    audit = result.get("audit") or {}
+    audit = result.audit
     if audit.get("problem"):
         reasons.append(f"[sandbox_tamper] audit record not trustworthy: {audit['problem']}")
-    if above_ceiling(result):
-        student, ceiling = result["student_acc"], result["ceiling_acc"]
-        reasons.append(f"[above_ceiling] test accuracy {student['mean']:.3f} is above the ceiling's upper 95% "
-                       f"bound {ceiling['hi']:.3f}")
+    if result.above_ceiling:
+        reasons.append(f"[above_ceiling] test accuracy {result.student_acc.mean:.3f} is above the ceiling's upper "
+                       f"95% bound {result.ceiling_acc.hi:.3f}")
     return reasons
 
 
@@ -72,12 +73,14 @@ class Worker:
         """Give expired leases back to the queue (or fail them after MAX_ATTEMPTS); returns rows touched."""
         with self.sessions() as s:
             failed = s.execute(update(Submission).where(
-                Submission.status == "running", Submission.lease_until < now(), Submission.attempts >= MAX_ATTEMPTS)
-                .values(status="failed", finished_at=now(), lease_until=None,
+                Submission.status == Status.RUNNING, Submission.lease_until < now(),
+                Submission.attempts >= MAX_ATTEMPTS)
+                .values(status=transition(Status.RUNNING, Status.FAILED), finished_at=now(), lease_until=None,
                         error=f"verification was interrupted {MAX_ATTEMPTS} times")).rowcount
-            queued = s.execute(update(Submission).where(Submission.status == "running",
+            queued = s.execute(update(Submission).where(Submission.status == Status.RUNNING,
                                                         Submission.lease_until < now())
-                               .values(status="queued", worker=None, lease_until=None)).rowcount
+                               .values(status=transition(Status.RUNNING, Status.QUEUED), worker=None,
+                                       lease_until=None)).rowcount
             s.commit()
         if failed or queued:
             log.warning("re-queued %d interrupted submission(s), failed %d", queued, failed)
@@ -85,10 +88,11 @@ class Worker:
 
     def claim(self) -> int | None:
         with self.sessions() as s:
-            for sub_id in s.scalars(select(Submission.id).where(Submission.status == "queued")
+            for sub_id in s.scalars(select(Submission.id).where(Submission.status == Status.QUEUED)
                                     .order_by(Submission.id).limit(5)):
-                won = s.execute(update(Submission).where(Submission.id == sub_id, Submission.status == "queued")
-                                .values(status="running", worker=self.name, attempts=Submission.attempts + 1,
+                won = s.execute(update(Submission).where(Submission.id == sub_id, Submission.status == Status.QUEUED)
+                                .values(status=transition(Status.QUEUED, Status.RUNNING), worker=self.name,
+                                        attempts=Submission.attempts + 1,
                                         started_at=now(), lease_until=now() + timedelta(seconds=self.lease_s)))
                 s.commit()
                 if won.rowcount == 1:
@@ -98,7 +102,7 @@ class Worker:
     def _renew(self, sub_id: int) -> bool:
         with self.sessions() as s:
             kept = s.execute(update(Submission).where(Submission.id == sub_id, Submission.worker == self.name,
-                                                      Submission.status == "running")
+                                                      Submission.status == Status.RUNNING)
                              .values(lease_until=now() + timedelta(seconds=self.lease_s))).rowcount
             s.commit()
         return kept == 1
@@ -152,10 +156,10 @@ class Worker:
                 except LeaseLost:
                     raise
                 except AarError as exc:
-                    return self._finish(sub_id, "failed", error=str(exc)[:2000])
+                    return self._finish(sub_id, Status.FAILED, error=str(exc)[:2000])
                 except Exception as exc:  # a bug of ours: record it, never leave the row running forever
                     log.exception("verification of submission %d crashed", sub_id)
-                    return self._finish(sub_id, "failed", error=f"internal error during verification "
+                    return self._finish(sub_id, Status.FAILED, error=f"internal error during verification "
                                                                f"({type(exc).__name__})")
             self._check()
             return self._finish_verified(sub_id, verified)
@@ -175,7 +179,7 @@ class Worker:
                 Submission.id != sub.id, Submission.campaign_id == sub.campaign_id,
                 Submission.snapshot_sha256 == sub.snapshot_sha256,
                 Submission.task == sub.task, Submission.entry == sub.entry, Submission.result.is_not(None),
-                Submission.status.in_(("verified", "quarantined"))).order_by(Submission.id)):
+                Submission.status.in_(SCORED)).order_by(Submission.id)):
             if twin.params != sub.params or len(twin.seeds) != len(sub.seeds):
                 continue
             predictions: dict[int, dict[str, dict[str, float]]] = {}
@@ -183,22 +187,25 @@ class Worker:
                 predictions.setdefault(row.seed, {})[row.split] = row.predictions
             sub.seeds = list(twin.seeds)  # the predictions reused are the twin's seeds'
             s.commit()
-            return Verified({**twin.result, "reused_from": twin.id}, predictions)
+            return Verified(VerificationResult.model_validate(twin.result).model_copy(update={"reused_from": twin.id}),
+                            predictions)
         return None
 
     def _finish_verified(self, sub_id: int, verified) -> str:
         reasons = untrustworthy(verified.result)
         if reasons:  # quarantined at once; the integrity scan records the same as findings
-            return self._finish(sub_id, "quarantined", verified=verified, reason="integrity: " + "; ".join(reasons))
-        return self._finish(sub_id, "verified", verified=verified)
+            return self._finish(sub_id, Status.QUARANTINED, verified=verified,
+                                reason="integrity: " + "; ".join(reasons))
+        return self._finish(sub_id, Status.VERIFIED, verified=verified)
 
-    def _finish(self, sub_id: int, status: str, error: str | None = None, verified=None,
+    def _finish(self, sub_id: int, status: Status, error: str | None = None, verified=None,
                 reason: str | None = None) -> str:
         with self.sessions() as s:
             owned = s.execute(update(Submission).where(Submission.id == sub_id, Submission.worker == self.name,
-                                                       Submission.status == "running")
-                              .values(status=status, error=error, finished_at=now(), lease_until=None,
-                                      result=verified.result if verified else None,
+                                                       Submission.status == Status.RUNNING)
+                              .values(status=transition(Status.RUNNING, status), error=error, finished_at=now(),
+                                      lease_until=None,
+                                      result=verified.result.to_json() if verified else None,
                                       quarantine_reason=reason[:3900] if reason else None)).rowcount
             if owned != 1:  # our lease expired and someone else has it: their result wins
                 s.rollback()

@@ -16,6 +16,7 @@ from dataclasses import asdict, dataclass
 import numpy as np
 
 from aar.errors import AarError
+from aar.stats.pgr import pgr
 
 
 @dataclass(frozen=True)
@@ -87,12 +88,6 @@ class Resampler:
         return np.einsum("bs,sb->b", self.seed_w, per_seed) / self.norm
 
 
-def _pgr(weak: np.ndarray | float, ceiling: np.ndarray | float, student: np.ndarray | float):
-    gap = np.asarray(ceiling, dtype=np.float64) - weak
-    with np.errstate(divide="ignore", invalid="ignore"):
-        return np.where(np.abs(gap) > 1e-12, (np.asarray(student, dtype=np.float64) - weak) / gap, np.nan)
-
-
 def _interval(point: float, draws: np.ndarray, level: float = 0.95) -> Interval:
     finite = draws[np.isfinite(draws)]
     if finite.size == 0:
@@ -113,7 +108,7 @@ def pgr_summary(weak: np.ndarray, ceiling: np.ndarray, student: np.ndarray, n_bo
         weak_acc=_interval(point["w"], draws["w"]),
         ceiling_acc=_interval(point["c"], draws["c"]),
         student_acc=_interval(point["s"], draws["s"]),
-        pgr=_interval(float(_pgr(point["w"], point["c"], point["s"])), _pgr(draws["w"], draws["c"], draws["s"])),
+        pgr=_interval(float(pgr(point["w"], point["c"], point["s"])), pgr(draws["w"], draws["c"], draws["s"])),
         seeds=seeds,
         items=items,
     )
@@ -131,8 +126,8 @@ def paired_test(weak: np.ndarray, ceiling: np.ndarray, method: np.ndarray, basel
     seeds, items = _check(weak, ceiling, method, baseline)
     rs = Resampler(seeds, items, n_boot, rng_seed, groups)
     w, c = rs.accuracy(weak), rs.accuracy(ceiling)
-    diff = _pgr(w, c, rs.accuracy(method)) - _pgr(w, c, rs.accuracy(baseline))
-    point = float(_pgr(weak.mean(), ceiling.mean(), method.mean()) - _pgr(weak.mean(), ceiling.mean(),
+    diff = pgr(w, c, rs.accuracy(method)) - pgr(w, c, rs.accuracy(baseline))
+    point = float(pgr(weak.mean(), ceiling.mean(), method.mean()) - pgr(weak.mean(), ceiling.mean(),
                                                                            baseline.mean()))
     finite = diff[np.isfinite(diff)]
     if finite.size == 0 or np.all(method == baseline):
@@ -141,11 +136,3 @@ def paired_test(weak: np.ndarray, ceiling: np.ndarray, method: np.ndarray, basel
     below, above = np.sum(finite <= 0), np.sum(finite >= 0)
     p = min(1.0, 2 * (min(below, above) + 1) / (finite.size + 1))
     return PairedTest(_interval(point, diff), float(p))
-
-
-def above_ceiling(result: dict) -> bool:
-    """A verified result whose mean test accuracy lies above the upper 95% bound of the ceiling's: the
-    student beat the strong model trained on the true labels by more than noise allows."""
-    student, ceiling = result.get("student_acc") or {}, result.get("ceiling_acc") or {}
-    mean, hi = student.get("mean"), ceiling.get("hi")
-    return mean is not None and hi is not None and mean > hi

@@ -16,6 +16,8 @@ from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from aar.results.submission import SCORED
+from aar.results.submission import SubmissionStatus as Status
 from aar.server.api import Body
 from aar.server.api.submissions import leaderboard_rows
 from aar.server.auth import NAME, TASK, agent_by_name, campaign_by_name, db, require_admin, token_digest
@@ -315,9 +317,12 @@ def _submission(session: Session, submission_id: int) -> Submission:
 @router.post("/submissions/{submission_id}/quarantine")
 def quarantine(submission_id: int, body: QuarantineIn, session: Session = Depends(db)) -> dict:
     sub = _submission(session, submission_id)
-    if sub.status not in ("verified", "quarantined"):
+    if sub.status not in SCORED:
         raise HTTPException(409, f"only verified submissions can be quarantined (this one is {sub.status})")
-    sub.status, sub.quarantine_reason = "quarantined", body.reason
+    if sub.status == Status.QUARANTINED:
+        sub.quarantine_reason = body.reason
+    else:
+        sub.move_to(Status.QUARANTINED, quarantine_reason=body.reason)
     session.commit()
     return {"id": sub.id, "status": sub.status}
 
@@ -325,9 +330,9 @@ def quarantine(submission_id: int, body: QuarantineIn, session: Session = Depend
 @router.post("/submissions/{submission_id}/clear")
 def clear(submission_id: int, session: Session = Depends(db)) -> dict:
     sub = _submission(session, submission_id)
-    if sub.status != "quarantined":
+    if sub.status != Status.QUARANTINED:
         raise HTTPException(409, f"submission is {sub.status}, not quarantined")
-    sub.status, sub.quarantine_reason = "verified", None
+    sub.move_to(Status.VERIFIED, quarantine_reason=None)
     session.commit()
     return {"id": sub.id, "status": sub.status}
 
@@ -335,9 +340,9 @@ def clear(submission_id: int, session: Session = Depends(db)) -> dict:
 @router.post("/submissions/{submission_id}/requeue")
 def requeue(submission_id: int, session: Session = Depends(db)) -> dict:
     sub = _submission(session, submission_id)
-    if sub.status != "failed":
+    if sub.status != Status.FAILED:
         raise HTTPException(409, f"only failed submissions can be re-queued (this one is {sub.status})")
-    sub.status, sub.attempts, sub.error, sub.worker, sub.lease_until = "queued", 0, None, None, None
+    sub.move_to(Status.QUEUED, attempts=0, error=None, worker=None, lease_until=None)
     session.commit()
     return {"id": sub.id, "status": sub.status}
 

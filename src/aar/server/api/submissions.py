@@ -19,6 +19,9 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from aar.errors import AarError
+from aar.results.submission import FINAL
+from aar.results.submission import SubmissionStatus as Status
+from aar.results.verification import IntervalRecord
 from aar.server.api import Body
 from aar.server.auth import TASK, current_agent, db
 from aar.server.models import Agent, Campaign, Snapshot, Submission
@@ -29,7 +32,7 @@ from aar.tasks.registry import known_tasks
 
 router = APIRouter()
 ParamValue = str | int | float | bool
-LEADERBOARD_STATUSES = ("verified", "quarantined", "failed")
+LEADERBOARD_STATUSES = FINAL
 
 
 class SubmissionIn(Body):
@@ -44,8 +47,8 @@ def _round(value: float | None, digits: int) -> float | None:
     return None if value is None else round(value, digits)
 
 
-def _interval(value: dict | None, digits: int) -> dict | None:
-    return None if value is None else {k: _round(v, digits) for k, v in value.items()}
+def _interval(value: IntervalRecord, digits: int) -> dict:
+    return {k: _round(v, digits) for k, v in value.model_dump().items()}
 
 
 def public_view(sub: Submission, agent_name: str, digits: int, owner: bool) -> dict:
@@ -54,12 +57,11 @@ def public_view(sub: Submission, agent_name: str, digits: int, owner: bool) -> d
             "snapshot_sha256": sub.snapshot_sha256, "status": sub.status, "seeds": len(sub.seeds),
             "submitted_at": sub.created_at.isoformat(),
             "finished_at": sub.finished_at.isoformat() if sub.finished_at else None}
-    if sub.result:
-        r = sub.result
-        view.update(pgr=_interval(r["pgr"], digits), dev_pgr=_interval(r["dev_pgr"], digits),
-                    vanilla_pgr=_interval(r["vanilla_pgr"], digits),
-                    p_vs_vanilla=_round(r["vs_vanilla"]["p_value"], 3))
-    if sub.status == "quarantined":
+    r = sub.verification
+    if r is not None:
+        view.update(pgr=_interval(r.pgr, digits), dev_pgr=_interval(r.dev_pgr, digits),
+                    vanilla_pgr=_interval(r.vanilla_pgr, digits), p_vs_vanilla=_round(r.p_vs_vanilla, 3))
+    if sub.status == Status.QUARANTINED:
         view["quarantine_reason"] = sub.quarantine_reason
     if owner and sub.error:
         view["error"] = sub.error
@@ -83,7 +85,7 @@ def submit(body: SubmissionIn, response: Response, me: Agent = Depends(current_a
     assert campaign is not None
     same = session.scalar(select(Submission).where(
         Submission.agent_id == me.id, Submission.snapshot_sha256 == sha, Submission.entry == body.entry,
-        Submission.task == body.task, Submission.status != "failed"))
+        Submission.task == body.task, Submission.status != Status.FAILED))
     if same is not None and same.params == body.params:  # idempotent retry: no second budget charge
         response.status_code = 200
         return public_view(same, me.name, campaign.round_digits, owner=True)
@@ -101,7 +103,7 @@ def submit(body: SubmissionIn, response: Response, me: Agent = Depends(current_a
     seeds = campaign_seeds(campaign.id, list(campaign.verify_seeds))  # never shown to agents or methods
     sub = Submission(campaign_id=campaign.id, agent_id=me.id, task=body.task, entry=body.entry,
                      params=body.params, snapshot_sha256=sha, seeds=seeds,
-                     status="queued", attempts=0)
+                     status=Status.QUEUED, attempts=0)
     session.add(sub)
     session.commit()
     return public_view(sub, me.name, campaign.round_digits, owner=True)
@@ -139,7 +141,7 @@ def leaderboard_rows(session: Session, campaign: Campaign, task: str | None) -> 
 
     rows.sort(key=key)
     for rank, row in enumerate(rows, 1):
-        row["rank"] = rank if row["status"] == "verified" else None
+        row["rank"] = rank if row["status"] == Status.VERIFIED else None
     return rows
 
 

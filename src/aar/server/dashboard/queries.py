@@ -9,6 +9,8 @@ from dataclasses import dataclass
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from aar.results.submission import OPEN
+from aar.results.submission import SubmissionStatus as Status
 from aar.server.api.admin import agent_views, campaign_totals
 from aar.server.api.submissions import leaderboard_rows
 from aar.server.models import (
@@ -50,7 +52,7 @@ def best_by_task(session: Session, campaign: Campaign) -> dict[str, dict]:
     """The top verified (not quarantined) submission per task, with its test PGR interval."""
     best: dict[str, dict] = {}
     for row in leaderboard_rows(session, campaign, None):
-        if row["status"] == "verified" and row["task"] not in best:
+        if row["status"] == Status.VERIFIED and row["task"] not in best:
             best[row["task"]] = row
     return dict(sorted(best.items()))
 
@@ -105,7 +107,7 @@ def thread(session: Session, campaign: Campaign, post_id: int) -> list[dict]:
              "tags": p.tags.split(), "created_at": p.created_at, "score": int(s)} for p, a, s in found]
 
 
-OPEN_STATUSES = ("queued", "running")
+OPEN_STATUSES = OPEN
 
 
 def submissions(session: Session, campaign: Campaign, after: int, open_ids: list[int],
@@ -125,11 +127,12 @@ def submissions(session: Session, campaign: Campaign, after: int, open_ids: list
 
 
 def _submission_row(sub: Submission, agent: str) -> dict:
-    result = sub.result or {}
+    result = sub.verification
     return {"id": sub.id, "agent": agent, "task": sub.task, "entry": sub.entry, "status": sub.status,
             "attempts": sub.attempts, "created_at": sub.created_at, "finished_at": sub.finished_at,
-            "error": sub.error, "pgr": result.get("pgr"), "dev_pgr": result.get("dev_pgr"),
-            "p": (result.get("vs_vanilla") or {}).get("p_value"), "quarantine_reason": sub.quarantine_reason,
+            "error": sub.error, "pgr": result.pgr.model_dump() if result else None,
+            "dev_pgr": result.dev_pgr.model_dump() if result else None,
+            "p": result.p_vs_vanilla if result else None, "quarantine_reason": sub.quarantine_reason,
             "open": sub.status in OPEN_STATUSES}
 
 

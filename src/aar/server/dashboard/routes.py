@@ -14,6 +14,7 @@ from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 from sqlalchemy.orm import Session
 
+from aar.results.intervals import format_interval
 from aar.server.api.admin import campaign_totals
 from aar.server.auth import agent_by_name, campaign_by_name, db, token_digest
 from aar.server.dashboard import queries
@@ -25,14 +26,6 @@ router = APIRouter(prefix="/dashboard")
 pages = APIRouter(prefix="/dashboard", dependencies=[Depends(require_session)])
 static = StaticFiles(directory=str(HERE / "static"))
 Cursor = Annotated[int, Query(ge=0, le=2**62)]
-
-
-def _interval(value: object) -> str:
-    if not isinstance(value, dict) or value.get("mean") is None:
-        return "–"
-    lo, hi = value.get("lo"), value.get("hi")
-    ci = f" [{lo:.2f}, {hi:.2f}]" if lo is not None and hi is not None else ""
-    return f"{value['mean']:.2f}{ci}"
 
 
 def _number(value: object, digits: int = 2) -> str:
@@ -48,7 +41,7 @@ def _when(value: datetime | str | None) -> str:
     return value.strftime("%Y-%m-%d %H:%M:%S")
 
 
-templates.env.filters.update(interval=_interval, number=_number, when=_when)
+templates.env.filters.update(interval=format_interval, number=_number, when=_when)
 
 
 def _page(request: Request, name: str, **context) -> HTMLResponse:

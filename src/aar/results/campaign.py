@@ -1,0 +1,118 @@
+"""``results.json``: a finished campaign, as `aar run` writes it and `aar report`, the HTML report and the
+terminal summary read it. Submission results inside are :class:`VerificationResult`; p-values are corrected
+across the campaign's verified submissions (Holm, Benjamini-Hochberg)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from aar.errors import AarError
+from aar.fsio import write_text_atomic
+from aar.results.submission import SubmissionStatus
+from aar.results.verification import IntervalRecord, VerificationResult
+
+RESULTS_FILE = "results.json"
+
+
+class AgentRow(BaseModel):
+    """One researcher's accounting at the end (the server's admin view of the agent)."""
+
+    model_config = ConfigDict(extra="ignore")
+    name: str
+    state: str
+    stop_reason: str | None = None
+    dev_evals_used: int = 0
+    submissions_used: int = 0
+    llm_calls: int = 0
+    input_tokens: int = 0
+    output_tokens: int = 0
+    cached_tokens: int = 0
+    cost_usd: float = 0.0
+    compute_s: float = 0.0
+    best_dev_pgr: float | None = None
+    last_seen: str | None = None  # ISO time of its last request (a stalled researcher is restarted)
+
+
+class SubmissionRow(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+    id: int
+    agent: str
+    task: str
+    entry: str
+    status: str
+    result: VerificationResult | None = None
+    p_holm: float | None = None  # corrected across the campaign's verified submissions; None if not verified
+    p_bh: float | None = None
+
+
+class BestRow(BaseModel):
+    """A task's best verified submission by server-verified test PGR."""
+
+    model_config = ConfigDict(populate_by_name=True)
+    submission: int
+    agent: str
+    entry: str
+    pgr: IntervalRecord
+    dev_pgr: IntervalRecord
+    p_vs_vanilla: float | None
+    p_holm: float
+    p_bh: float
+    significant_holm: bool = Field(alias="significant_holm_0.05")
+    dev_test_gap: float
+
+    @classmethod
+    def of(cls, row: SubmissionRow) -> BestRow:
+        r = row.result
+        assert r is not None and row.p_holm is not None and row.p_bh is not None
+        return cls(submission=row.id, agent=row.agent, entry=row.entry, pgr=r.pgr, dev_pgr=r.dev_pgr,
+                   p_vs_vanilla=r.p_vs_vanilla, p_holm=row.p_holm, p_bh=row.p_bh,
+                   significant_holm=row.p_holm < 0.05, dev_test_gap=(r.dev_pgr.mean or 0) - (r.pgr.mean or 0))
+
+
+class TaskRow(BaseModel):
+    vanilla_pgr: IntervalRecord | None = None
+    best: BestRow | None = None
+    verified_submissions: int = 0
+
+
+class FindingRow(BaseModel):
+    detector: str
+    severity: str
+    agent: str
+    task: str | None = None
+    submission: int | None = None
+    summary: str
+
+
+class CampaignResults(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+    campaign: str
+    wall_s: float
+    cost_usd: float
+    dev_evaluations: int
+    agents: list[AgentRow]
+    tasks: dict[str, TaskRow]
+    integrity: list[FindingRow] = []
+    submissions: list[SubmissionRow] = []
+
+    @property
+    def verified(self) -> list[SubmissionRow]:
+        return [s for s in self.submissions if s.status == SubmissionStatus.VERIFIED and s.result is not None]
+
+    def save(self, folder: Path) -> Path:
+        path = folder / RESULTS_FILE
+        write_text_atomic(path, self.model_dump_json(indent=2, by_alias=True) + "\n")
+        return path
+
+    @classmethod
+    def load(cls, folder: Path) -> CampaignResults:
+        path = folder / RESULTS_FILE
+        if not path.exists():
+            raise AarError(f"{folder.name} has no {RESULTS_FILE} yet (the campaign has not finished)")
+        try:
+            return cls.model_validate(json.loads(path.read_text()))
+        except (OSError, ValueError, ValidationError) as exc:
+            raise AarError(f"{path}: not a campaign result ({str(exc).splitlines()[0]})") from None

@@ -1,0 +1,46 @@
+"""A submission's life: its statuses and the only moves between them.
+
+    queued -> running -> verified | failed | quarantined
+    running -> queued                      (lease expired: the worker died; re-queued)
+    running -> failed                      (lease expired too often)
+    verified <-> quarantined               (integrity scan or admin; cleared by review)
+    failed -> queued                       (admin re-queue)
+
+The server's database stores the value; every writer goes through :func:`transition` (ORM objects through
+``Submission.move_to``), so an illegal move is a bug that raises, not a silent state."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class SubmissionStatus(StrEnum):
+    QUEUED = "queued"
+    RUNNING = "running"
+    VERIFIED = "verified"
+    FAILED = "failed"
+    QUARANTINED = "quarantined"
+
+
+S = SubmissionStatus
+TRANSITIONS: dict[SubmissionStatus, frozenset[SubmissionStatus]] = {
+    S.QUEUED: frozenset({S.RUNNING}),
+    S.RUNNING: frozenset({S.QUEUED, S.VERIFIED, S.FAILED, S.QUARANTINED}),
+    S.VERIFIED: frozenset({S.QUARANTINED}),
+    S.QUARANTINED: frozenset({S.VERIFIED}),
+    S.FAILED: frozenset({S.QUEUED}),
+}
+OPEN = (S.QUEUED, S.RUNNING)  # still in the verification queue
+SCORED = (S.VERIFIED, S.QUARANTINED)  # carry a verified result (quarantined ones are hidden from rankings)
+FINAL = (S.VERIFIED, S.FAILED, S.QUARANTINED)  # what a client waiting for verification waits for
+
+
+class IllegalTransition(ValueError):
+    pass
+
+
+def transition(current: str, target: SubmissionStatus) -> SubmissionStatus:
+    """``target`` when the move from ``current`` is legal; IllegalTransition otherwise."""
+    if target not in TRANSITIONS[SubmissionStatus(current)]:
+        raise IllegalTransition(f"a {current} submission cannot become {target}")
+    return target
