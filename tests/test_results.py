@@ -63,3 +63,38 @@ def test_one_pgr_function_for_arrays_and_numbers() -> None:
     assert pgr_value(0.6, 0.6, 0.7) is None  # no gap: undefined, never a division by zero
     draws = pgr(np.array([0.6, 0.6]), np.array([0.8, 0.6]), np.array([0.8, 0.9]))
     assert draws[0] == pytest.approx(1.0) and np.isnan(draws[1])
+
+
+def test_campaign_results_correct_p_values_and_rank_only_verified_submissions(tmp_path: Path) -> None:
+    from aar.campaign.results import compute_results
+    from aar.results.campaign import AgentRow, CampaignResults, SubmissionRow
+
+    def row(sub_id: int, task: str, status: str, pgr: float | None, p: float | None) -> SubmissionRow:
+        result = None if pgr is None else {"pgr": {"mean": pgr, "lo": pgr - 0.1, "hi": pgr + 0.1},
+                                           "dev_pgr": {"mean": pgr + 0.05, "lo": 0, "hi": 1},
+                                           "vanilla_pgr": {"mean": 0.1, "lo": 0, "hi": 0.2},
+                                           "vs_vanilla": {"diff": {"mean": 0.1}, "p_value": p}}
+        return SubmissionRow.model_validate({"id": sub_id, "agent": f"a{sub_id}", "task": task, "entry": "m.py:M",
+                                             "status": status, "result": result})
+
+    submissions = [row(1, "chat", "verified", 0.30, 0.01), row(2, "chat", "verified", 0.50, 0.02),
+                   row(3, "chat", "quarantined", 2.0, 0.0001), row(4, "math", "failed", None, None),
+                   row(5, "math", "verified", 0.05, None)]
+    agents = [AgentRow(name="a1", state="stopped", cost_usd=1.5, dev_evals_used=3),
+              AgentRow(name="a2", state="stopped", cost_usd=0.5, dev_evals_used=4)]
+    result = compute_results("c", ["chat", "math", "code"], submissions, agents, [], wall_s=60)
+    assert result.cost_usd == 2.0 and result.dev_evaluations == 7
+    chat, math_row, code = result.tasks["chat"], result.tasks["math"], result.tasks["code"]
+    assert chat.best.submission == 2 and chat.verified_submissions == 2  # the quarantined 2.0 is not ranked
+    by_id = {s.id: s for s in result.submissions}
+    assert by_id[1].p_holm == pytest.approx(0.03) and by_id[2].p_holm == pytest.approx(0.04)  # Holm over 3 tests
+    assert by_id[5].p_holm == pytest.approx(1.0)  # no p-value counts as 1
+    assert by_id[3].p_holm is None and by_id[4].p_holm is None  # only verified ones enter the correction
+    assert chat.best.significant_holm and chat.best.dev_test_gap == pytest.approx(0.05)
+    assert math_row.best.submission == 5 and code.best is None and code.vanilla_pgr is None
+    result.save(tmp_path)
+    again = CampaignResults.load(tmp_path)
+    assert again == result and '"significant_holm_0.05": true' in (tmp_path / "results.json").read_text()
+    (tmp_path / "results.json").write_text('{"campaign": 3}')
+    with pytest.raises(AarError, match="not a campaign result"):
+        CampaignResults.load(tmp_path)

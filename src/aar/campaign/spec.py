@@ -11,13 +11,15 @@ from pathlib import Path
 from aar import paths
 from aar.errors import AarError
 from aar.fsio import write_json_atomic
+from aar.seeds import verification_seeds
+from aar.tasks.registry import DEFAULT_TASKS
 
 
 @dataclass
 class CampaignSpec:
     name: str
     agents: int = 4
-    tasks: list[str] = field(default_factory=lambda: ["chat", "math", "code"])
+    tasks: list[str] = field(default_factory=lambda: list(DEFAULT_TASKS))
     backend: str = "heuristic"
     model: str | None = None
     base_url: str | None = None
@@ -25,7 +27,7 @@ class CampaignSpec:
     directions: list[dict] = field(default_factory=list)  # drawn once, saved: [{"key", "text"}]
     dev_evals: int = 24
     submit_budget: int = 6
-    verify_seeds: list[int] = field(default_factory=lambda: [1000, 1001, 1002, 1003, 1004])
+    verify_seeds: list[int] = field(default_factory=lambda: verification_seeds(5))
     wall_minutes: float = 60.0
     stall_minutes: float = 15.0
     max_restarts: int = 2
@@ -36,7 +38,7 @@ class CampaignSpec:
     ray_address: str | None = None  # verification and experiments as Ray tasks on this cluster
     transfer: bool = True  # the transfer gauntlet after the results (`aar transfer`)
     transfer_top_k: int = 1
-    transfer_seeds: int = 5  # fresh seeds 2000, 2001, ...
+    transfer_seeds: int = 5  # how many fresh seeds (aar.seeds.transfer_seeds)
 
     def folder(self) -> Path:
         return paths.home() / "campaigns" / self.name

@@ -36,6 +36,7 @@ import numpy as np
 from aar.errors import AarError
 from aar.execution import Job, executor_for
 from aar.models.defaults import DEFAULT_STRONG, DEFAULT_WEAK
+from aar.seeds import transfer_seeds
 from aar.stats.bootstrap import finite
 from aar.stats.multiple import benjamini_hochberg, holm
 from aar.w2s import RunResult, Testbed, TestbedConfig
@@ -44,12 +45,8 @@ from aar.w2s.cache import ArtifactCache
 
 HOLDOUT = "holdout"
 ALPHA = 0.05
-TRANSFER_SEEDS = [2000, 2001, 2002, 2003, 2004]  # disjoint from verification (1000+) and dev experiments' defaults
 
 
-def transfer_seeds(count: int) -> list[int]:
-    """``count`` fresh seeds, 2000 upwards (verification uses 1000 to 1049)."""
-    return list(range(TRANSFER_SEEDS[0], TRANSFER_SEEDS[0] + count))
 DEFAULT_BASELINES = ["vanilla", "aux_conf", "confident"]  # Burns et al. 2023's baselines besides plain W2S
 NOT_APPLICABLE = re.compile(r"supports .* tasks|needs feature vectors|has none|fine-tunes an LM")
 
@@ -122,7 +119,7 @@ class Subject:
 class GauntletSpec:
     top_k: int = 2
     baselines: list[str] = field(default_factory=lambda: list(DEFAULT_BASELINES))
-    seeds: list[int] = field(default_factory=lambda: list(TRANSFER_SEEDS))
+    seeds: list[int] = field(default_factory=lambda: transfer_seeds(5))
     pairs: list[Pair] = field(default_factory=default_pairs)
     timeout_s: float = 900.0
     workers: int = field(default_factory=lambda: min(2, os.cpu_count() or 1))

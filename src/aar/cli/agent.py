@@ -12,6 +12,7 @@ from rich.table import Table
 
 from aar.cli.common import console
 from aar.errors import AarError
+from aar.tasks.registry import DEFAULT_TASKS
 
 app = typer.Typer(help="Run a researcher agent; show agents' status and transcripts.", no_args_is_help=True)
 
@@ -62,7 +63,7 @@ def run(
         prices[key] = value
     config = AgentConfig(server=server, campaign=campaign, agent=name, directory=directory, direction=direction,
                          token=_secret(token_file, "AAR_AGENT_TOKEN", "agent token") or "",
-                         tasks=task or ["chat", "math", "code"], backend=backend, model=model, base_url=base_url,
+                         tasks=task or list(DEFAULT_TASKS), backend=backend, model=model, base_url=base_url,
                          admin_token=_secret(None, "AAR_ADMIN_TOKEN", "admin token", required=False),
                          dev_evals=dev_evals, limits=Limits(wall_s=wall_minutes * 60, max_turns=max_turns),
                          unsafe_sandbox=unsafe_sandbox, prices=prices, seed=seed, ray_address=ray_address)
@@ -148,6 +149,6 @@ def mcp_server(
 
     config = AgentConfig(server=server, campaign=campaign, agent=name, directory=directory, direction="",
                          token=_secret(token_file, "AAR_AGENT_TOKEN", "agent token") or "",
-                         tasks=task or ["chat", "math", "code"], unsafe_sandbox=unsafe_sandbox,
+                         tasks=task or list(DEFAULT_TASKS), unsafe_sandbox=unsafe_sandbox,
                          ray_address=ray_address)
     anyio.run(serve_stdio, tool_context(config))

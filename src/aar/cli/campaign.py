@@ -53,7 +53,8 @@ def run_cmd(
     from aar.campaign.directions import DIRECTIONS, draw, load_directions
     from aar.campaign.orchestrator import run_campaign
     from aar.campaign.spec import CampaignSpec
-    from aar.tasks import load_task
+    from aar.seeds import verification_seeds
+    from aar.tasks import DEFAULT_TASKS, load_task
 
     sandbox_mode(unsafe_sandbox)
     if direction_detail not in ("vague", "specific"):
@@ -69,13 +70,13 @@ def run_cmd(
         if (CampaignSpec(name=campaign_name).folder() / "spec.json").exists():
             raise AarError(f"campaign {campaign_name!r} exists; resume it with `aar run --resume {campaign_name}`")
         pool = load_directions(directions) if directions else DIRECTIONS
-        tasks = task or ["chat", "math", "code"]
+        tasks = task or list(DEFAULT_TASKS)
         for t in tasks:
             load_task(t)  # build missing tasks now, with a clear error for unknown names
         spec = CampaignSpec(name=campaign_name, agents=agents, tasks=tasks,
                             backend=backend, model=model, base_url=base_url, detail=direction_detail,
                             dev_evals=dev_evals, submit_budget=submit_budget,
-                            verify_seeds=list(range(1000, 1000 + verify_seeds)), wall_minutes=wall_minutes,
+                            verify_seeds=verification_seeds(verify_seeds), wall_minutes=wall_minutes,
                             seed=seed, db=db, unsafe_sandbox=unsafe_sandbox, ray_address=address,
                             transfer=transfer, transfer_top_k=transfer_top_k, transfer_seeds=transfer_seeds)
         if workers:
@@ -106,10 +107,11 @@ def transfer_cmd(
     """Re-test the campaign's top verified methods and the baselines on fresh seeds, the never-used holdout
     split, the other tasks and other model pairs; PGR with 95% CIs, paired p vs vanilla, Holm-corrected."""
     from aar import paths
-    from aar.campaign.transfer import DEFAULT_BASELINES, GauntletSpec, Pair, default_pairs, transfer_seeds
+    from aar.campaign.transfer import DEFAULT_BASELINES, GauntletSpec, Pair, default_pairs
     from aar.campaign.transfer_run import run_transfer
     from aar.report import transfer as view
     from aar.results.transfer import TRANSFER_FILE
+    from aar.seeds import transfer_seeds
 
     sandbox_mode(unsafe_sandbox)
     spec = GauntletSpec(top_k=top_k, baselines=list(baseline or DEFAULT_BASELINES),

@@ -11,6 +11,7 @@ import typer
 from rich.table import Table
 
 from aar.cli.common import AsJson, console, task_names
+from aar.tasks.schema import SPLITS
 
 app = typer.Typer(help="Build, inspect, import and export task datasets.", no_args_is_help=True)
 
@@ -42,7 +43,7 @@ def data_info(task: Annotated[str, typer.Argument(help="task name, comma list, o
         print(json.dumps(rows, indent=2))
         return
     table = Table(title="aar tasks")
-    split_columns = ("train_label", "train_unlabel", "dev", "test", "holdout")
+    split_columns = SPLITS
     for col in ("task", "format", "source", "license", *split_columns, "hash"):
         table.add_column(col)
     for m in rows:

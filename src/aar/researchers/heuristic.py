@@ -26,6 +26,7 @@ from typing import Any
 
 import numpy as np
 
+from aar.methods.registry import get_method
 from aar.researchers.llm import LLMResponse, Usage
 
 FAMILY_SPACE: dict[str, dict[str, tuple]] = {
@@ -36,7 +37,6 @@ FAMILY_SPACE: dict[str, dict[str, tuple]] = {
     "knn_consistency": {"k": ("int", 3, 40), "alpha": ("lin", 0.1, 0.9), "hard": ("bool",)},
     "ccs": {"temperature": ("log", 1.0, 8.0), "restarts": ("int", 2, 6)},
 }
-PAIR_ONLY = {"ccs"}
 DIRECTION_KEYWORDS = {
     "elicit": ("ccs", "knn_consistency"), "consisten": ("knn_consistency", "ccs"), "unsupervised": ("ccs",),
     "reweight": ("confident", "aux_conf"), "weight": ("confident", "aux_conf"), "confiden": ("confident",),
@@ -46,8 +46,6 @@ DIRECTION_KEYWORDS = {
     "self-training": ("confident", "aux_conf"),
 }
 CONFIG_RE = re.compile(r"config:\s*(\{.*?\})", re.S)
-CLASS_NAMES = {"vanilla": "Vanilla", "soft": "SoftLabels", "confident": "ConfidentFilter",
-               "aux_conf": "AuxConfidence", "ccs": "ContrastConsistent", "knn_consistency": "KnnConsistency"}
 
 
 @dataclass
@@ -247,7 +245,7 @@ class HeuristicResearcher:
         return prior
 
     def _families(self, state: TaskState) -> list[str]:
-        return [f for f in FAMILY_SPACE if state.format == "pair" or f not in PAIR_ONLY]
+        return [f for f in FAMILY_SPACE if state.format in get_method(f).formats]  # the registry says which
 
     def _propose(self, state: TaskState) -> Trial:
         own_best = state.best()
@@ -325,9 +323,9 @@ class HeuristicResearcher:
 
 def method_file(trial: Trial, task: str) -> str:
     """A self-contained method file: the chosen built-in with the chosen parameters as its defaults."""
-    base = CLASS_NAMES[trial.method]
+    base = get_method(trial.method)  # the built-in's class, from the registry
     return (f'"""Best configuration found for {task} by the heuristic researcher."""\n\n'
-            f"from aar.methods.baselines import {base} as _Base\n\n\n"
+            f"from {base.__module__} import {base.__name__} as _Base\n\n\n"
             f"class Best(_Base):\n"
             f'    name = "best_{trial.method}_{task}"\n'
             f"    defaults = {{**_Base.defaults, **{trial.params!r}}}\n")

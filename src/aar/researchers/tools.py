@@ -26,6 +26,7 @@ from aar.researchers.client import AgentClient
 from aar.researchers.experiments import ExperimentRunner
 from aar.researchers.workspace import Workspace
 from aar.sandbox import Sandbox, SandboxPolicy
+from aar.seeds import EXPERIMENT_SEED_LIMIT
 from aar.snapshots import MAX_FILE_BYTES, pack_files
 
 MAX_RESULT_CHARS = 8000
@@ -106,9 +107,9 @@ class ExperimentArgs(Args):
     task: str
     method: str = Field(max_length=200, description="built-in method name, or path/in/workspace.py:ClassName")
     params: dict[str, str | int | float | bool] = Field(default_factory=dict)
-    seeds: list[Annotated[int, Field(ge=0, lt=10_000)]] = Field(
+    seeds: list[Annotated[int, Field(ge=0, lt=EXPERIMENT_SEED_LIMIT)]] = Field(
         default_factory=lambda: [0], min_length=1, max_length=5,
-        description="1 to 5 distinct seeds in [0, 10000); verification draws its own, unseen ones")
+        description=f"1 to 5 distinct seeds in [0, {EXPERIMENT_SEED_LIMIT}); verification draws its own, unseen ones")
 
 
 class EvaluateArgs(Args):

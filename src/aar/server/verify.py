@@ -19,12 +19,13 @@ import numpy as np
 
 from aar.execution import Executor, Job, executor_for
 from aar.results.verification import IntervalRecord, PairedRecord, VerificationResult
+from aar.seeds import EXPERIMENT_SEED_LIMIT
 from aar.stats.bootstrap import finite
 from aar.w2s import Testbed, TestbedConfig
 from aar.w2s.bundle import seed_key, write_bundle
 from aar.w2s.pipeline import LAB_SPLITS
 
-SEED_FLOOR = 10_000  # experiments use seeds below this; verification draws above it
+SEED_FLOOR = EXPERIMENT_SEED_LIMIT  # experiments use seeds below this; verification draws above it
 SEED_CEILING = 2**31 - 1
 
 

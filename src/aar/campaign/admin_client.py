@@ -1,0 +1,47 @@
+"""The orchestrator's HTTP client for the evaluation server's admin API: every read it makes comes back
+validated into the result models, so the campaign never indexes a server reply by string keys."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+
+from aar.campaign.spec import CampaignSpec
+from aar.errors import AarError
+from aar.results.campaign import AgentRow, SubmissionRow
+
+SUBMISSION_PAGE = 1000
+
+
+class AdminClient:
+    def __init__(self, base: str, token: str, timeout_s: float = 120):
+        self.base, self.token, self.timeout_s = base, token, timeout_s
+
+    def call(self, method: str, path: str, **kwargs: Any) -> Any:
+        r = httpx.request(method, f"{self.base}{path}", headers={"Authorization": f"Bearer {self.token}"},
+                          timeout=self.timeout_s, **kwargs)
+        if r.status_code >= 400:
+            raise AarError(f"server said {r.status_code} to {method} {path}: {r.text[:300]}")
+        return r.json()
+
+    def create_campaign(self, spec: CampaignSpec) -> None:
+        self.call("POST", "/v1/admin/campaigns", json={
+            "name": spec.name, "dev_budget": spec.dev_evals, "submit_budget": spec.submit_budget,
+            "verify_seeds": spec.verify_seeds, "agent_wall_s_budget": spec.wall_minutes * 60})
+
+    def create_agent(self, campaign: str, name: str) -> str:
+        """The new agent's token (shown once by the server)."""
+        return str(self.call("POST", f"/v1/admin/campaigns/{campaign}/agents", json={"name": name})["token"])
+
+    def agents(self, campaign: str) -> list[AgentRow]:
+        return [AgentRow.model_validate(a) for a in self.call("GET", f"/v1/admin/campaigns/{campaign}")["agents"]]
+
+    def queue_counts(self, campaign: str) -> dict[str, int]:
+        """Submissions per status."""
+        counts = self.call("GET", "/v1/admin/submissions", params={"campaign": campaign})["counts"]
+        return {str(k): int(v) for k, v in counts.items()}
+
+    def submissions(self, campaign: str) -> list[SubmissionRow]:
+        page = self.call("GET", "/v1/admin/submissions", params={"campaign": campaign, "limit": SUBMISSION_PAGE})
+        return [SubmissionRow.model_validate(s) for s in page["submissions"]]

@@ -1,0 +1,30 @@
+"""A campaign's results from what the server verified: p-values corrected across the campaign's verified
+submissions (Holm for the headline, Benjamini-Hochberg beside it) and the best verified method per task by
+server-verified test PGR. A pure function of its inputs, so it is tested without a campaign."""
+
+from __future__ import annotations
+
+from aar.results.campaign import AgentRow, BestRow, CampaignResults, FindingRow, SubmissionRow, TaskRow
+from aar.results.submission import SubmissionStatus
+from aar.stats.multiple import benjamini_hochberg, holm
+from aar.stats.ranking import rank_key
+
+
+def compute_results(campaign: str, tasks: list[str], submissions: list[SubmissionRow], agents: list[AgentRow],
+                    findings: list[FindingRow], wall_s: float) -> CampaignResults:
+    verified = [s for s in submissions if s.status == SubmissionStatus.VERIFIED and s.result is not None]
+    pvalues = [1.0 if s.result.p_vs_vanilla is None else s.result.p_vs_vanilla for s in verified]
+    corrected = {s.id: (p_holm, p_bh) for s, p_holm, p_bh in
+                 zip(verified, holm(pvalues), benjamini_hochberg(pvalues), strict=True)}
+    rows = [s.model_copy(update=dict(zip(("p_holm", "p_bh"), corrected[s.id], strict=True))) if s.id in corrected
+            else s for s in submissions]
+    per_task = {}
+    for task in tasks:
+        ranked = sorted((s for s in rows if s.id in corrected and s.task == task),
+                        key=lambda s: rank_key(s.result.pgr.mean, s.id))
+        best = ranked[0] if ranked else None
+        per_task[task] = TaskRow(vanilla_pgr=best.result.vanilla_pgr if best else None,
+                                 best=BestRow.of(best) if best else None, verified_submissions=len(ranked))
+    return CampaignResults(campaign=campaign, wall_s=wall_s, cost_usd=sum(a.cost_usd for a in agents),
+                           dev_evaluations=sum(a.dev_evals_used for a in agents), agents=agents, tasks=per_task,
+                           integrity=findings, submissions=rows)
