@@ -7,12 +7,11 @@ from __future__ import annotations
 import json
 import time
 from datetime import UTC, datetime
-from pathlib import Path
 from urllib.parse import parse_qs, urlparse
 
 import httpx
 import pytest
-from tests.helpers.browser import browser_page, screenshot
+from tests.helpers.browser import ARTIFACTS, browser_page, screenshot
 from tests.helpers.methods import BROKEN, TRUSTING
 from tests.helpers.serverkit import ADMIN, admin, agent, campaign, dev_predictions, method_archive, wait_for
 
@@ -218,5 +217,5 @@ def test_transcript_mirror_is_idempotent(populated: dict) -> None:
 
 
 def test_screenshots_are_written(populated: dict) -> None:
-    shots = sorted(Path(__file__).resolve().parent.parent.glob(f"test-artifacts/screenshots/{populated['tag']}-*.png"))
+    shots = sorted(ARTIFACTS.glob(f"{populated['tag']}-*.png"))
     assert len(shots) >= 8, shots

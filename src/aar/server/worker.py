@@ -42,9 +42,8 @@ def untrustworthy(result: VerificationResult) -> list[str]:
     """Why a verified result must not be ranked before a human looks: a tampered or silenced audit record,
     or a test accuracy above the ceiling's upper 95% bound (no weak-to-strong method gets there honestly)."""
     reasons = []
-    audit = result.audit
-    if audit.get("problem"):
-        reasons.append(f"[sandbox_tamper] audit record not trustworthy: {audit['problem']}")
+    if result.audit is not None and result.audit.problem:
+        reasons.append(f"[sandbox_tamper] audit record not trustworthy: {result.audit.problem}")
     if result.above_ceiling:
         reasons.append(f"[above_ceiling] test accuracy {result.student_acc.mean:.3f} is above the ceiling's upper "
                        f"95% bound {result.ceiling_acc.hi:.3f}")
