@@ -17,6 +17,8 @@ from aar.campaign.transfer import (
     report,
 )
 from aar.errors import AarError
+from aar.results.transfer import EnvironmentRecord, LabRecord, PairRecord, SubjectRecord, TransferCell, TransferResult
+from aar.results.verification import IntervalRecord
 from aar.snapshots import pack
 from aar.tasks import load_task
 from aar.w2s import Testbed, TestbedConfig
@@ -54,7 +56,7 @@ class Broken(Method):
 
 def _subject(snapshot: bytes, entry: str, task: str = "chat") -> Subject:
     return Subject(key=f"submission:{entry}", kind="submission", task=task, entry=entry, params={},
-                   label=entry, lab={"pgr": None, "p": None, "p_holm": None}, snapshot=snapshot)
+                   label=entry, lab=LabRecord(), snapshot=snapshot)
 
 
 def test_pairs_seeds_and_baselines_are_validated() -> None:
@@ -77,27 +79,30 @@ def test_environments_cover_holdout_other_tasks_and_pairs() -> None:
     keys = [e.key for e in environments(submission, ["chat", "math", "code"], pairs)]
     assert keys == ["holdout", "task:chat", "task:code", "pair:glove-50d->minilm-l6-mlp"]
     baseline = Subject(key="baseline:vanilla@chat", kind="baseline", task="chat", entry="vanilla", params={},
-                       label="vanilla (chat)", lab={})
+                       label="vanilla (chat)", lab=LabRecord())
     assert [e.key for e in environments(baseline, ["chat", "math"], pairs)] == \
         ["holdout", "pair:glove-50d->minilm-l6-mlp"]
 
 
 def test_holm_correction_spans_the_gauntlet_and_skips_vanilla() -> None:
-    def cell(subject: str, env: str, diff: float, p: float) -> dict:
-        return {"subject": subject, "env": env, "status": "ok", "diff": {"mean": diff}, "p": p}
+    def cell(subject: str, env: str, diff: float, p: float) -> TransferCell:
+        return TransferCell(subject=subject, env=env, status="ok", diff=IntervalRecord(mean=diff), p=p)
 
-    subjects = [Subject("baseline:vanilla@chat", "baseline", "chat", "vanilla", {}, "v", {}),
+    subjects = [Subject("baseline:vanilla@chat", "baseline", "chat", "vanilla", {}, "v", LabRecord()),
                 _subject(b"", "a.py:A")]
     cells = [cell("baseline:vanilla@chat", "holdout", 0.0, 1.0), cell("submission:a.py:A", "holdout", 0.3, 0.001),
              cell("submission:a.py:A", "task:math", -0.2, 0.004), cell("submission:a.py:A", "pair:x", 0.1, 0.03),
-             {"subject": "submission:a.py:A", "env": "task:code", "status": "n/a", "reason": "supports pair"}]
+             TransferCell(subject="submission:a.py:A", env="task:code", status="n/a", reason="supports pair")]
     correct(cells, subjects)
-    assert "verdict" not in cells[0]  # vanilla is the reference, not a test
-    assert [c["p_holm"] for c in cells[1:4]] == pytest.approx([0.003, 0.008, 0.03])
-    assert [c["verdict"] for c in cells[1:4]] == ["gain", "loss", "gain"]
-    cells[3]["p"] = 0.2
+    assert cells[0].verdict is None and cells[0].p_holm is None  # vanilla is the reference, not a test
+    assert "verdict" not in TransferResult(campaign="c", seeds=[1], lab_pair=PairRecord(weak="a", strong=""),
+                                           environments=[], subjects=[], cells=cells[:1]).to_json()
+    assert [c.p_holm for c in cells[1:4]] == pytest.approx([0.003, 0.008, 0.03])
+    assert [c.verdict for c in cells[1:4]] == ["gain", "loss", "gain"]
+    assert cells[4].verdict is None  # n/a cells are not tested
+    cells[3].p = 0.2
     correct(cells, subjects)
-    assert cells[3]["verdict"] == "n.s." and cells[3]["p_holm"] == pytest.approx(0.2)
+    assert cells[3].verdict == "n.s." and cells[3].p_holm == pytest.approx(0.2)
 
 
 def test_lab_bundles_never_carry_the_holdout(tmp_path: Path) -> None:
@@ -123,34 +128,36 @@ def test_gauntlet_runs_submitted_code_sandboxed_pairs_it_and_caches(tmp_path: Pa
                 _subject(snapshot, "methods.py:Broken", task="code")]
     logs: list[str] = []
     cells = Gauntlet(spec, tasks, logs.append).run(subjects)
-    by = {(c["subject"], c["env"]): c for c in cells}
+    by = {(c.subject, c.env): c for c in cells}
     assert len(cells) == 9  # 3 submissions x (holdout, the other task, one pair)
 
     copy = by["submission:methods.py:CopyVanilla", "holdout"]
-    assert copy["status"] == "ok" and copy["items"] == len(load_task("chat").splits["holdout"])
-    assert copy["seeds"] == 2 and copy["pgr"]["lo"] <= copy["pgr"]["mean"] <= copy["pgr"]["hi"]
-    assert abs(copy["diff"]["mean"]) < 0.25 and copy["p"] > 0.05  # vanilla up to its initialisation
-    assert copy["executed_on"]["executor"] == "local" and copy["cached"] is False
+    assert copy.status == "ok" and copy.items == len(load_task("chat").splits["holdout"])
+    assert copy.seeds == 2 and copy.pgr.lo <= copy.pgr.mean <= copy.pgr.hi
+    assert abs(copy.diff.mean) < 0.25 and copy.p > 0.05  # vanilla up to its initialisation
+    assert copy.executed_on.executor == "local" and copy.cached is False
     moved = by["submission:methods.py:CopyVanilla", "task:code"]
-    assert moved["status"] == "ok" and moved["items"] == len(load_task("code").splits["holdout"])
+    assert moved.status == "ok" and moved.items == len(load_task("code").splits["holdout"])
     pair = by["submission:methods.py:CopyVanilla", "pair:glove-50d->minilm-l6-mlp"]
-    assert pair["status"] == "ok" and pair["pgr"]["mean"] != copy["pgr"]["mean"]
+    assert pair.status == "ok" and pair.pgr.mean != copy.pgr.mean
 
     not_here = by["submission:methods.py:PairOnly", "task:code"]
-    assert not_here["status"] == "n/a" and "supports pair" in not_here["reason"]
-    assert by["submission:methods.py:PairOnly", "holdout"]["status"] == "ok"
+    assert not_here.status == "n/a" and "supports pair" in not_here.reason
+    assert by["submission:methods.py:PairOnly", "holdout"].status == "ok"
     broken = by["submission:methods.py:Broken", "holdout"]
-    assert broken["status"] == "error" and "nothing works on code" in broken["reason"]
-    assert "/tmp" not in broken["reason"]  # server paths stay out of the message
+    assert broken.status == "error" and "nothing works on code" in broken.reason
+    assert "/tmp" not in broken.reason  # server paths stay out of the message
 
     result = report("unit", spec, tasks, subjects, cells, 1.0)
-    assert result["verdicts"]["submission:methods.py:PairOnly"]["not_applicable"] == 1
-    assert result["verdicts"]["submission:methods.py:Broken"]["errors"] == 3
-    assert all("p_holm" in c for c in cells if c["status"] == "ok")
+    assert result.verdicts["submission:methods.py:PairOnly"].not_applicable == 1
+    assert result.verdicts["submission:methods.py:Broken"].errors == 3
+    assert all(c.p_holm is not None for c in cells if c.status == "ok")
+    saved = TransferResult.model_validate_json(result.to_json())  # the file's round trip keeps every cell
+    assert saved == result
 
     again = Gauntlet(spec, tasks, logs.append).run(subjects[:1])  # a resumed or repeated gauntlet
-    assert all(c["cached"] and c["executed_on"] is None for c in again)
-    assert [c["pgr"] for c in again] == [by[c["subject"], c["env"]]["pgr"] for c in again]
+    assert all(c.cached and c.executed_on is None for c in again)
+    assert [c.pgr for c in again] == [by[c.subject, c.env].pgr for c in again]
     assert "3 ran submitted code, 3 of them from the cache" in logs[-1]
 
 
@@ -181,27 +188,29 @@ def test_gpu_path_pair_runs_submitted_code_on_a_lora_student(tmp_path: Path) -> 
     spec = GauntletSpec(baselines=["vanilla", "knn_consistency"], seeds=[2000], pairs=[Pair("glove-50d", lm)])
     spec.check([1000])
     subjects = [_subject(pack(tmp_path / "code"), "methods.py:CopyVanilla", task="tiny-transfer"),
-                Subject("baseline:knn@tiny", "baseline", "tiny-transfer", "knn_consistency", {}, "knn", {})]
+                Subject("baseline:knn@tiny", "baseline", "tiny-transfer", "knn_consistency", {}, "knn", LabRecord())]
     cells = Gauntlet(spec, ["tiny-transfer"], print).run(subjects)
-    by = {(c["subject"], c["env"]): c for c in cells}
+    by = {(c.subject, c.env): c for c in cells}
     lm_cell = by["submission:methods.py:CopyVanilla", f"pair:glove-50d->{lm}"]
-    assert lm_cell["status"] == "ok" and lm_cell["items"] == 6, lm_cell
-    assert by["baseline:knn@tiny", f"pair:glove-50d->{lm}"]["status"] == "n/a"
-    assert by["baseline:knn@tiny", "holdout"]["status"] == "ok"
+    assert lm_cell.status == "ok" and lm_cell.items == 6, lm_cell
+    assert by["baseline:knn@tiny", f"pair:glove-50d->{lm}"].status == "n/a"
+    assert by["baseline:knn@tiny", "holdout"].status == "ok"
 
 
 def test_views_render_undefined_and_failed_cells() -> None:
     from aar.report import transfer as view
     from aar.results.transfer import cell_text
 
-    undefined = {"subject": "s", "env": "holdout", "status": "ok", "pgr": {"mean": None, "lo": None, "hi": None},
-                 "diff": {"mean": None}, "p": None, "p_holm": 1.0, "verdict": "n.s."}
-    subject = {"key": "s", "task": "chat", "label": "m", "kind": "submission", "lab": {"pgr": None}}
-    env = {"key": "holdout", "kind": "holdout", "task": None, "pair": {"weak": "a", "strong": "b"}}
+    undefined = TransferCell(subject="s", env="holdout", status="ok", pgr=IntervalRecord(),
+                             diff=IntervalRecord(), p=None, p_holm=1.0, verdict="n.s.")
+    subject = SubjectRecord(key="s", task="chat", label="m<script>", kind="submission", entry="m.py:M")
+    env = EnvironmentRecord(key="holdout", kind="holdout", pair=PairRecord(weak="a", strong="b"))
     assert cell_text(undefined, subject, env) == "undefined (no weak-ceiling gap)"
-    assert cell_text({"status": "n/a", "reason": "x"}, subject, env) == "n/a"
-    result = {"campaign": "c", "seeds": [2000], "environments": [env], "subjects": [subject], "cells": [undefined],
-              "verdicts": {"s": {"environments": 1, "gains": 0, "losses": 0, "above_vanilla": 0,
-                                 "not_applicable": 0, "errors": 0}},
-              "pairs": [], "lab_pair": {"weak": "a", "strong": "b"}, "top_k": 1}
+    assert cell_text(TransferCell(status="n/a", reason="x"), subject, env) == "n/a"
+    result = TransferResult.model_validate({
+        "campaign": "c", "seeds": [2000], "environments": [env.model_dump()], "subjects": [subject.model_dump()],
+        "cells": [undefined.model_dump()], "pairs": [], "lab_pair": {"weak": "a", "strong": "b"}, "top_k": 1,
+        "verdicts": {"s": {"environments": 1, "gains": 0, "losses": 0, "above_vanilla": 0, "not_applicable": 0,
+                           "errors": 0}}})
     assert "undefined" in view.markdown(result) and "<script" not in view.html_section(result)
+    assert "m&lt;script&gt;" in view.html_section(result)  # agent-chosen text is escaped, not markup

@@ -29,13 +29,23 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
 from aar.errors import AarError
 from aar.execution import Job, executor_for
 from aar.models.defaults import DEFAULT_STRONG, DEFAULT_WEAK
+from aar.results.intervals import format_interval, format_p
+from aar.results.transfer import (
+    EnvironmentRecord,
+    LabRecord,
+    PairRecord,
+    SubjectRecord,
+    SubjectVerdicts,
+    TransferCell,
+    TransferResult,
+)
+from aar.results.verification import ExecutionPlace, IntervalRecord
 from aar.seeds import transfer_seeds
 from aar.stats.bootstrap import finite
 from aar.stats.multiple import benjamini_hochberg, holm
@@ -109,7 +119,7 @@ class Subject:
     entry: str
     params: dict
     label: str
-    lab: dict  # {"pgr": interval, "p": raw p vs vanilla, "p_holm": corrected across the campaign}
+    lab: LabRecord  # verified test PGR; raw p vs vanilla; p Holm-corrected across the campaign (submissions)
     agent: str | None = None
     submission_id: int | None = None
     snapshot: bytes | None = field(default=None, repr=False)
@@ -157,18 +167,18 @@ class Gauntlet:
         self.cache = ArtifactCache()
         self.executor = executor_for(spec.ray_address, spec.unsafe_sandbox)
         self._beds: dict[tuple[str, Pair], Testbed] = {}
-        self._vanilla: dict[Environment, tuple[RunResult, dict]] = {}  # every cell of an environment pairs with it
+        self._vanilla: dict[Environment, tuple[RunResult, IntervalRecord]] = {}  # every cell of an env pairs with it
 
     def bed(self, task: str, pair: Pair) -> Testbed:
         if (task, pair) not in self._beds:
             self._beds[task, pair] = Testbed(TestbedConfig(task=task, weak=pair.weak, strong=pair.strong), self.cache)
         return self._beds[task, pair]
 
-    def vanilla(self, env: Environment) -> tuple[RunResult, dict]:
+    def vanilla(self, env: Environment) -> tuple[RunResult, IntervalRecord]:
         """Vanilla's run in ``env`` and its holdout PGR, computed once per environment."""
         if env not in self._vanilla:
             run = self.bed(env.task, env.pair).run("vanilla", self.spec.seeds)
-            self._vanilla[env] = run, run.summary(HOLDOUT).pgr.as_json()
+            self._vanilla[env] = run, IntervalRecord.of(run.summary(HOLDOUT).pgr)
         return self._vanilla[env]
 
     # --- one cell ------------------------------------------------------------------------------------------
@@ -200,18 +210,20 @@ class Gauntlet:
         probs = self.cache.get_or_compute(self.cell_spec(subject, env), compute)[HOLDOUT]
         return probs, (where[0] if where else None)
 
-    def score(self, run: RunResult, env: Environment) -> dict:
+    def score(self, run: RunResult, env: Environment) -> TransferCell:
         vanilla, vanilla_pgr = self.vanilla(env)
         summary, paired = run.summary(HOLDOUT), run.versus(vanilla, HOLDOUT)
-        return {"status": "ok", "pgr": summary.pgr.as_json(), "student_acc": summary.student_acc.as_json(),
-                "weak_acc": summary.weak_acc.as_json(), "ceiling_acc": summary.ceiling_acc.as_json(),
-                "vanilla_pgr": vanilla_pgr, "diff": paired.diff.as_json(),
-                "p": finite(paired.p_value), "seeds": summary.seeds, "items": summary.items}
+        return TransferCell(status="ok", pgr=IntervalRecord.of(summary.pgr),
+                            student_acc=IntervalRecord.of(summary.student_acc),
+                            weak_acc=IntervalRecord.of(summary.weak_acc),
+                            ceiling_acc=IntervalRecord.of(summary.ceiling_acc), vanilla_pgr=vanilla_pgr,
+                            diff=IntervalRecord.of(paired.diff), p=finite(paired.p_value), seeds=summary.seeds,
+                            items=summary.items)
 
     # --- all cells -----------------------------------------------------------------------------------------
-    def run(self, subjects: list[Subject]) -> list[dict]:
+    def run(self, subjects: list[Subject]) -> list[TransferCell]:
         plan = [(s, env) for s in subjects for env in environments(s, self.tasks, self.spec.pairs)]
-        cells: dict[tuple[str, str], dict] = {}
+        cells: dict[tuple[str, str], TransferCell] = {}
         started = time.monotonic()
         for subject, env in plan:  # trusted work first, in this thread: testbeds, vanilla, baselines
             try:
@@ -249,13 +261,13 @@ class Gauntlet:
             else:
                 vanilla, _ = self.vanilla(env)
                 cell = self.score(vanilla.with_student(subject.entry, subject.params, {HOLDOUT: probs}), env)
-            cell["cached"], cell["executed_on"] = cached, where
+            cell.cached, cell.executed_on = cached, ExecutionPlace.model_validate(where) if where else None
             cells[subject.key, env.key] = cell
             self.log(f"transfer: {subject.label} in {env.key}: {_brief(cell)}")
-        from_cache = sum(cells[s.key, env.key].get("cached", False) for s, env in sandboxed)
+        from_cache = sum(cells[s.key, env.key].cached for s, env in sandboxed)
         self.log(f"transfer: {len(plan)} cells in {time.monotonic() - started:.0f} s; {len(sandboxed)} ran submitted "
                  f"code, {from_cache} of them from the cache")
-        return [{"subject": s.key, "env": env.key, **cells[s.key, env.key]} for s, env in plan]
+        return [cells[s.key, env.key].model_copy(update={"subject": s.key, "env": env.key}) for s, env in plan]
 
     def _bundles(self, plan: list[tuple[Subject, Environment]],
                  folder: Path) -> dict[Environment, tuple[Path, dict[str, int]]]:
@@ -269,63 +281,64 @@ class Gauntlet:
         return bundles
 
 
-def correct(cells: list[dict], subjects: list[Subject]) -> None:
+def correct(cells: list[TransferCell], subjects: list[Subject]) -> None:
     """Holm (and BH) across every cell of the gauntlet except vanilla's own; a gain or loss is significant
     when the Holm-adjusted p is below 0.05."""
     vanilla_keys = {s.key for s in subjects if s.kind == "baseline" and s.entry == "vanilla"}
-    tested = [c for c in cells if c["status"] == "ok" and c["subject"] not in vanilla_keys]
-    pvalues = [c["p"] if c["p"] is not None else 1.0 for c in tested]
+    tested = [c for c in cells if c.ok and c.subject not in vanilla_keys]
+    pvalues = [c.p if c.p is not None else 1.0 for c in tested]
     for cell, p_holm, p_bh in zip(tested, holm(pvalues), benjamini_hochberg(pvalues), strict=True):
-        diff = cell["diff"]["mean"] or 0.0
-        cell["p_holm"], cell["p_bh"] = p_holm, p_bh
-        cell["significant"] = p_holm < ALPHA
-        cell["verdict"] = ("gain" if diff > 0 else "loss") if p_holm < ALPHA else "n.s."
+        diff = (cell.diff.mean if cell.diff else None) or 0.0
+        cell.p_holm, cell.p_bh = p_holm, p_bh
+        cell.significant = p_holm < ALPHA
+        cell.verdict = ("gain" if diff > 0 else "loss") if p_holm < ALPHA else "n.s."
 
 
-def verdicts(subjects: list[Subject], cells: list[dict]) -> dict[str, dict]:
+def verdicts(subjects: list[Subject], cells: list[TransferCell]) -> dict[str, SubjectVerdicts]:
     """Per subject: in how many environments it beat vanilla significantly, lost significantly, or neither."""
     out = {}
     for s in subjects:
-        mine = [c for c in cells if c["subject"] == s.key and c["status"] == "ok" and "verdict" in c]
-        out[s.key] = {"environments": len(mine), "gains": sum(c["verdict"] == "gain" for c in mine),
-                      "losses": sum(c["verdict"] == "loss" for c in mine),
-                      "above_vanilla": sum((c["diff"]["mean"] or 0) > 0 for c in mine),
-                      "not_applicable": sum(c["status"] == "n/a" for c in cells if c["subject"] == s.key),
-                      "errors": sum(c["status"] == "error" for c in cells if c["subject"] == s.key)}
+        everything = [c for c in cells if c.subject == s.key]
+        mine = [c for c in everything if c.ok and c.verdict is not None]
+        out[s.key] = SubjectVerdicts(environments=len(mine), gains=sum(c.verdict == "gain" for c in mine),
+                                     losses=sum(c.verdict == "loss" for c in mine),
+                                     above_vanilla=sum(((c.diff.mean if c.diff else None) or 0) > 0 for c in mine),
+                                     not_applicable=sum(c.status == "n/a" for c in everything),
+                                     errors=sum(c.status == "error" for c in everything))
     return out
 
 
-def report(campaign: str, spec: GauntletSpec, tasks: list[str], subjects: list[Subject], cells: list[dict],
-           wall_s: float) -> dict[str, Any]:
+def report(campaign: str, spec: GauntletSpec, tasks: list[str], subjects: list[Subject], cells: list[TransferCell],
+           wall_s: float) -> TransferResult:
     correct(cells, subjects)
-    envs = {}
+    envs: dict[str, EnvironmentRecord] = {}
     for s in subjects:
         for env in environments(s, tasks, spec.pairs):
-            envs.setdefault(env.key, {"key": env.key, "kind": env.kind,
-                                      "task": env.task if env.kind == "task" else None, "pair": asdict(env.pair)})
+            envs.setdefault(env.key, EnvironmentRecord(key=env.key, kind=env.kind,
+                                                       task=env.task if env.kind == "task" else None,
+                                                       pair=PairRecord(**asdict(env.pair))))
     order = {"holdout": 0, "task": 1, "pair": 2}
-    columns = sorted(envs.values(), key=lambda e: (order[e["kind"]], tasks.index(e["task"]) if e["task"] else 0))
-    return {
-        "campaign": campaign, "created": datetime.now(UTC).isoformat(timespec="seconds"), "wall_s": wall_s,
-        "seeds": spec.seeds, "split": HOLDOUT, "lab_pair": asdict(LAB_PAIR), "pairs": [asdict(p) for p in spec.pairs],
-        "tasks": tasks, "top_k": spec.top_k, "baselines": spec.baselines, "alpha": ALPHA, "correction": "holm",
-        "environments": columns,
-        "subjects": [{k: v for k, v in asdict(s).items() if k != "snapshot"} for s in subjects],
-        "cells": cells, "verdicts": verdicts(subjects, cells),
-    }
+    columns = sorted(envs.values(), key=lambda e: (order[e.kind], tasks.index(e.task) if e.task else 0))
+    return TransferResult(
+        campaign=campaign, created=datetime.now(UTC).isoformat(timespec="seconds"), wall_s=wall_s,
+        seeds=spec.seeds, split=HOLDOUT, lab_pair=PairRecord(**asdict(LAB_PAIR)),
+        pairs=[PairRecord(**asdict(p)) for p in spec.pairs], tasks=tasks, top_k=spec.top_k,
+        baselines=spec.baselines, alpha=ALPHA, correction="holm", environments=columns,
+        subjects=[SubjectRecord(key=s.key, kind=s.kind, task=s.task, entry=s.entry, params=s.params, label=s.label,
+                                lab=s.lab, agent=s.agent, submission_id=s.submission_id) for s in subjects],
+        cells=cells, verdicts=verdicts(subjects, cells))
 
 
-def _failed(exc: AarError) -> dict:
+def _failed(exc: AarError) -> TransferCell:
     text = str(exc)
-    return {"status": "n/a" if NOT_APPLICABLE.search(text) else "error", "reason": text[:500]}
+    return TransferCell(status="n/a" if NOT_APPLICABLE.search(text) else "error", reason=text[:500])
 
 
-def _brief(cell: dict) -> str:
-    if cell["status"] != "ok":
-        return f"{cell['status']} ({cell['reason'][:80]})"
-    pgr = cell["pgr"]
-    if pgr["mean"] is None:
-        return (f"PGR undefined (weak {cell['weak_acc']['mean']:.2f}, ceiling {cell['ceiling_acc']['mean']:.2f}: "
-                "no gap to recover)")
-    text = f"PGR {pgr['mean']:.2f}" + ("" if pgr["lo"] is None else f" [{pgr['lo']:.2f}, {pgr['hi']:.2f}]")
-    return text + ("" if cell["p"] is None else f", p vs vanilla {cell['p']:.3f}")
+def _brief(cell: TransferCell) -> str:
+    if not cell.ok:
+        return f"{cell.status} ({(cell.reason or '')[:80]})"
+    if cell.pgr is None or cell.pgr.mean is None:
+        weak = cell.weak_acc.mean if cell.weak_acc else None
+        ceiling = cell.ceiling_acc.mean if cell.ceiling_acc else None
+        return f"PGR undefined (weak {format_p(weak, 2)}, ceiling {format_p(ceiling, 2)}: no gap to recover)"
+    return f"PGR {format_interval(cell.pgr)}" + ("" if cell.p is None else f", p vs vanilla {cell.p:.3f}")

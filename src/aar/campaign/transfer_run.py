@@ -19,7 +19,8 @@ from aar import paths
 from aar.campaign.transfer import LAB_PAIR, Gauntlet, GauntletSpec, Subject, report
 from aar.errors import AarError
 from aar.results.submission import SubmissionStatus as Status
-from aar.results.transfer import save_transfer
+from aar.results.transfer import LabRecord, TransferResult, save_transfer
+from aar.results.verification import IntervalRecord
 from aar.server.verify import campaign_seeds
 from aar.stats.multiple import holm
 from aar.stats.ranking import rank_key
@@ -51,8 +52,8 @@ def _submission_subjects(session, campaign, top_k: int) -> list[Subject]:
                 key=f"submission:{sub.id}", kind="submission", task=task, entry=sub.entry, params=dict(sub.params),
                 label=f"#{sub.id} {names[sub.agent_id]} {sub.entry}", agent=names[sub.agent_id],
                 submission_id=sub.id, snapshot=snapshot.data if snapshot else None,
-                lab={"pgr": results[sub.id].pgr.model_dump(), "p": results[sub.id].p_vs_vanilla,
-                     "p_holm": p_holm[sub.id], "seeds": list(sub.seeds), "split": "test"}))
+                lab=LabRecord(pgr=results[sub.id].pgr, p=results[sub.id].p_vs_vanilla, p_holm=p_holm[sub.id],
+                              seeds=list(sub.seeds), split="test")))
     return subjects
 
 
@@ -64,8 +65,8 @@ def _baseline_subjects(gauntlet: Gauntlet, tasks: list[str], baselines: list[str
         for name in baselines:
             try:
                 run = vanilla if name == "vanilla" else bed.run(name, verify_seeds)
-                lab = {"pgr": run.summary("test").pgr.as_json(), "seeds": verify_seeds, "split": "test",
-                       "p": None if name == "vanilla" else run.versus(vanilla, "test").p_value, "p_holm": None}
+                lab = LabRecord(pgr=IntervalRecord.of(run.summary("test").pgr), seeds=verify_seeds, split="test",
+                                p=None if name == "vanilla" else run.versus(vanilla, "test").p_value, p_holm=None)
             except AarError as exc:  # a baseline that does not apply to this task's format
                 gauntlet.log(f"transfer: baseline {name} skipped on {task}: {exc}")
                 continue
@@ -75,7 +76,7 @@ def _baseline_subjects(gauntlet: Gauntlet, tasks: list[str], baselines: list[str
 
 
 def run_transfer(name: str, db_url: str | None = None, spec: GauntletSpec | None = None,
-                 tasks: list[str] | None = None, log: Callable[[str], None] = print) -> dict:
+                 tasks: list[str] | None = None, log: Callable[[str], None] = print) -> TransferResult:
     """Run the gauntlet for campaign ``name`` and write ``<AAR_HOME>/campaigns/NAME/transfer.json``."""
     from aar.server.db import make_engine, session_factory
     from aar.server.models import Campaign, Submission

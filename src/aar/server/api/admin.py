@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import secrets
 from collections.abc import Iterator
-from datetime import UTC
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, HTTPException, Query
@@ -19,7 +18,6 @@ from sqlalchemy.orm import Session
 from aar.results.submission import SCORED
 from aar.results.submission import SubmissionStatus as Status
 from aar.server.api import Body
-from aar.server.api.submissions import leaderboard_rows
 from aar.server.auth import NAME, TASK, agent_by_name, campaign_by_name, db, require_admin, token_digest
 from aar.server.models import (
     Agent,
@@ -32,6 +30,7 @@ from aar.server.models import (
     utcnow,
 )
 from aar.server.vectors import VectorReader
+from aar.server.views import BUDGET_FIELDS, agent_view, agent_views, campaign_totals, leaderboard_rows
 
 router = APIRouter(prefix="/v1/admin", dependencies=[Depends(require_admin)])
 Seeds = Annotated[list[Annotated[int, Field(ge=0, le=2**31 - 1)]], Field(min_length=1, max_length=50)]
@@ -114,18 +113,6 @@ def _campaign_view(c: Campaign) -> dict:
             **{k: getattr(c, k) for k in BUDGET_FIELDS}, "created_at": c.created_at.isoformat()}
 
 
-BUDGET_FIELDS = ("agent_usd_budget", "agent_token_budget", "agent_compute_s_budget", "agent_wall_s_budget",
-                 "campaign_usd_budget", "campaign_token_budget", "campaign_compute_s_budget",
-                 "campaign_wall_s_budget", "campaign_dev_budget")
-USAGE_FIELDS = ("llm_calls", "input_tokens", "output_tokens", "cached_tokens", "cost_usd", "compute_s")
-
-
-def agent_view(a: Agent) -> dict:
-    return {"name": a.name, "state": a.state, "stop_reason": a.stop_reason, "dev_evals_used": a.dev_evals_used,
-            "submissions_used": a.submissions_used, **{k: getattr(a, k) for k in USAGE_FIELDS},
-            "last_seen": a.last_seen.isoformat() if a.last_seen else None, "created_at": a.created_at.isoformat()}
-
-
 @router.post("/campaigns", status_code=201)
 def create_campaign(body: CampaignIn, session: Session = Depends(db)) -> dict:
     campaign = Campaign(**body.model_dump())
@@ -170,14 +157,6 @@ def campaign_status(campaign: str, session: Session = Depends(db)) -> dict:
     return {**_campaign_view(owner), "totals": campaign_totals(session, owner), "agents": agent_views(session, owner)}
 
 
-def agent_views(session: Session, campaign: Campaign) -> list[dict]:
-    """Every agent of a campaign by name, with usage and the best dev PGR it has seen."""
-    agents = session.scalars(select(Agent).where(Agent.campaign_id == campaign.id).order_by(Agent.name)).all()
-    best = dict(session.execute(select(Evaluation.agent_id, func.max(Evaluation.pgr))
-                                .where(Evaluation.campaign_id == campaign.id).group_by(Evaluation.agent_id)).all())
-    return [agent_view(a) | {"best_dev_pgr": best.get(a.id)} for a in agents]
-
-
 @router.post("/campaigns/{campaign}/agents/{agent}/usage")
 def record_usage(campaign: str, agent: str, body: UsageIn, session: Session = Depends(db)) -> dict:
     """Add an agent's usage atomically; answer with its totals, budgets and which budgets are spent."""
@@ -200,19 +179,6 @@ def record_usage(campaign: str, agent: str, body: UsageIn, session: Session = De
         ("campaign wall time", totals["wall_s"], owner.campaign_wall_s_budget)) if used >= limit]
     return {**agent_view(me), "budgets": {k: getattr(owner, k) for k in BUDGET_FIELDS},
             "campaign_cost_usd": totals["cost_usd"], "campaign": totals, "exceeded": exceeded}
-
-
-def campaign_totals(session: Session, campaign: Campaign) -> dict:
-    """Usage of all agents together; wall time counts from the campaign's creation (downtime included)."""
-    row = session.execute(select(func.coalesce(func.sum(Agent.cost_usd), 0.0),
-                                 func.coalesce(func.sum(Agent.input_tokens + Agent.output_tokens
-                                                        + Agent.cached_tokens), 0),
-                                 func.coalesce(func.sum(Agent.compute_s), 0.0),
-                                 func.coalesce(func.sum(Agent.dev_evals_used), 0))
-                          .where(Agent.campaign_id == campaign.id)).one()
-    created = campaign.created_at if campaign.created_at.tzinfo else campaign.created_at.replace(tzinfo=UTC)
-    return {"cost_usd": float(row[0]), "tokens": int(row[1]), "compute_s": float(row[2]), "dev_evals": int(row[3]),
-            "wall_s": (utcnow() - created).total_seconds()}
 
 
 @router.put("/campaigns/{campaign}/agents/{agent}/state")

@@ -19,20 +19,17 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from aar.errors import AarError
-from aar.results.submission import FINAL
 from aar.results.submission import SubmissionStatus as Status
-from aar.results.verification import IntervalRecord
 from aar.server.api import Body
 from aar.server.auth import TASK, current_agent, db
 from aar.server.models import Agent, Campaign, Snapshot, Submission
 from aar.server.verify import campaign_seeds
+from aar.server.views import leaderboard_rows, public_view
 from aar.snapshots import MAX_ARCHIVE_BYTES, check_entry, members
-from aar.stats.ranking import rank_key
 from aar.tasks.registry import known_tasks
 
 router = APIRouter()
 ParamValue = str | int | float | bool
-LEADERBOARD_STATUSES = FINAL
 
 
 class SubmissionIn(Body):
@@ -41,31 +38,6 @@ class SubmissionIn(Body):
     params: dict[Annotated[str, Field(pattern=r"^[a-z_][a-z0-9_]{0,39}$")], ParamValue] = Field(
         default_factory=dict, max_length=50)
     archive: str = Field(max_length=(MAX_ARCHIVE_BYTES * 4) // 3 + 8, description="base64 of a tar.gz")
-
-
-def _round(value: float | None, digits: int) -> float | None:
-    return None if value is None else round(value, digits)
-
-
-def _interval(value: IntervalRecord, digits: int) -> dict:
-    return {k: _round(v, digits) for k, v in value.model_dump().items()}
-
-
-def public_view(sub: Submission, agent_name: str, digits: int, owner: bool) -> dict:
-    """What agents see. The owner also sees its own error message (its own code's failure)."""
-    view = {"id": sub.id, "agent": agent_name, "task": sub.task, "entry": sub.entry, "params": sub.params,
-            "snapshot_sha256": sub.snapshot_sha256, "status": sub.status, "seeds": len(sub.seeds),
-            "submitted_at": sub.created_at.isoformat(),
-            "finished_at": sub.finished_at.isoformat() if sub.finished_at else None}
-    r = sub.verification
-    if r is not None:
-        view.update(pgr=_interval(r.pgr, digits), dev_pgr=_interval(r.dev_pgr, digits),
-                    vanilla_pgr=_interval(r.vanilla_pgr, digits), p_vs_vanilla=_round(r.p_vs_vanilla, 3))
-    if sub.status == Status.QUARANTINED:
-        view["quarantine_reason"] = sub.quarantine_reason
-    if owner and sub.error:
-        view["error"] = sub.error
-    return view
 
 
 @router.post("/v1/submissions", status_code=202)
@@ -126,23 +98,6 @@ def get_submission(submission_id: int, me: Agent = Depends(current_agent), sessi
     campaign = session.get(Campaign, me.campaign_id)
     assert campaign is not None
     return public_view(row[0], row[1], campaign.round_digits, owner=row[0].agent_id == me.id)
-
-
-def leaderboard_rows(session: Session, campaign: Campaign, task: str | None) -> list[dict]:
-    query = (select(Submission, Agent.name).join(Agent, Agent.id == Submission.agent_id)
-             .where(Submission.campaign_id == campaign.id, Submission.status.in_(LEADERBOARD_STATUSES)))
-    if task:
-        query = query.where(Submission.task == task)
-    rows = [public_view(s, name, campaign.round_digits, owner=False) for s, name in session.execute(query)]
-    order = {status: i for i, status in enumerate(LEADERBOARD_STATUSES)}
-
-    def key(row: dict) -> tuple:
-        return order[row["status"]], *rank_key((row.get("pgr") or {}).get("mean"), row["id"])
-
-    rows.sort(key=key)
-    for rank, row in enumerate(rows, 1):
-        row["rank"] = rank if row["status"] == Status.VERIFIED else None
-    return rows
 
 
 @router.get("/v1/leaderboard")

@@ -11,8 +11,6 @@ from sqlalchemy.orm import Session
 
 from aar.results.submission import OPEN
 from aar.results.submission import SubmissionStatus as Status
-from aar.server.api.admin import agent_views, campaign_totals
-from aar.server.api.submissions import leaderboard_rows
 from aar.server.models import (
     Agent,
     Campaign,
@@ -23,6 +21,7 @@ from aar.server.models import (
     TranscriptEvent,
     Vote,
 )
+from aar.server.views import agent_views, campaign_totals, leaderboard_rows
 
 PAGE = 100  # rows per first render and per poll; older rows come with "older" links
 

@@ -15,10 +15,10 @@ from fastapi.templating import Jinja2Templates
 from sqlalchemy.orm import Session
 
 from aar.results.intervals import format_interval
-from aar.server.api.admin import campaign_totals
 from aar.server.auth import agent_by_name, campaign_by_name, db, token_digest
 from aar.server.dashboard import queries
 from aar.server.dashboard.session import COOKIE, require_session, session_value
+from aar.server.views import campaign_totals
 
 HERE = Path(str(files("aar.server.dashboard")))
 templates = Jinja2Templates(directory=str(HERE / "templates"))

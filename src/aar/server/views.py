@@ -1,0 +1,94 @@
+"""Read-side views of the server's rows, shared by the HTTP API and the dashboard: what an agent, a campaign's
+totals and the leaderboard look like. Routes and dashboard pages both import these; neither imports the other."""
+
+from __future__ import annotations
+
+from datetime import UTC
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from aar.results.submission import FINAL
+from aar.results.submission import SubmissionStatus as Status
+from aar.results.verification import IntervalRecord
+from aar.server.models import Agent, Campaign, Evaluation, Submission, utcnow
+from aar.stats.ranking import rank_key
+
+BUDGET_FIELDS = ("agent_usd_budget", "agent_token_budget", "agent_compute_s_budget", "agent_wall_s_budget",
+                 "campaign_usd_budget", "campaign_token_budget", "campaign_compute_s_budget",
+                 "campaign_wall_s_budget", "campaign_dev_budget")
+
+
+USAGE_FIELDS = ("llm_calls", "input_tokens", "output_tokens", "cached_tokens", "cost_usd", "compute_s")
+
+
+def agent_view(a: Agent) -> dict:
+    return {"name": a.name, "state": a.state, "stop_reason": a.stop_reason, "dev_evals_used": a.dev_evals_used,
+            "submissions_used": a.submissions_used, **{k: getattr(a, k) for k in USAGE_FIELDS},
+            "last_seen": a.last_seen.isoformat() if a.last_seen else None, "created_at": a.created_at.isoformat()}
+
+
+def agent_views(session: Session, campaign: Campaign) -> list[dict]:
+    """Every agent of a campaign by name, with usage and the best dev PGR it has seen."""
+    agents = session.scalars(select(Agent).where(Agent.campaign_id == campaign.id).order_by(Agent.name)).all()
+    best = dict(session.execute(select(Evaluation.agent_id, func.max(Evaluation.pgr))
+                                .where(Evaluation.campaign_id == campaign.id).group_by(Evaluation.agent_id)).all())
+    return [agent_view(a) | {"best_dev_pgr": best.get(a.id)} for a in agents]
+
+
+def campaign_totals(session: Session, campaign: Campaign) -> dict:
+    """Usage of all agents together; wall time counts from the campaign's creation (downtime included)."""
+    row = session.execute(select(func.coalesce(func.sum(Agent.cost_usd), 0.0),
+                                 func.coalesce(func.sum(Agent.input_tokens + Agent.output_tokens
+                                                        + Agent.cached_tokens), 0),
+                                 func.coalesce(func.sum(Agent.compute_s), 0.0),
+                                 func.coalesce(func.sum(Agent.dev_evals_used), 0))
+                          .where(Agent.campaign_id == campaign.id)).one()
+    created = campaign.created_at if campaign.created_at.tzinfo else campaign.created_at.replace(tzinfo=UTC)
+    return {"cost_usd": float(row[0]), "tokens": int(row[1]), "compute_s": float(row[2]), "dev_evals": int(row[3]),
+            "wall_s": (utcnow() - created).total_seconds()}
+
+
+LEADERBOARD_STATUSES = FINAL
+
+
+def _round(value: float | None, digits: int) -> float | None:
+    return None if value is None else round(value, digits)
+
+
+def _interval(value: IntervalRecord, digits: int) -> dict:
+    return {k: _round(v, digits) for k, v in value.model_dump().items()}
+
+
+def public_view(sub: Submission, agent_name: str, digits: int, owner: bool) -> dict:
+    """What agents see. The owner also sees its own error message (its own code's failure)."""
+    view = {"id": sub.id, "agent": agent_name, "task": sub.task, "entry": sub.entry, "params": sub.params,
+            "snapshot_sha256": sub.snapshot_sha256, "status": sub.status, "seeds": len(sub.seeds),
+            "submitted_at": sub.created_at.isoformat(),
+            "finished_at": sub.finished_at.isoformat() if sub.finished_at else None}
+    r = sub.verification
+    if r is not None:
+        view.update(pgr=_interval(r.pgr, digits), dev_pgr=_interval(r.dev_pgr, digits),
+                    vanilla_pgr=_interval(r.vanilla_pgr, digits), p_vs_vanilla=_round(r.p_vs_vanilla, 3))
+    if sub.status == Status.QUARANTINED:
+        view["quarantine_reason"] = sub.quarantine_reason
+    if owner and sub.error:
+        view["error"] = sub.error
+    return view
+
+
+def leaderboard_rows(session: Session, campaign: Campaign, task: str | None) -> list[dict]:
+    query = (select(Submission, Agent.name).join(Agent, Agent.id == Submission.agent_id)
+             .where(Submission.campaign_id == campaign.id, Submission.status.in_(LEADERBOARD_STATUSES)))
+    if task:
+        query = query.where(Submission.task == task)
+    rows = [public_view(s, name, campaign.round_digits, owner=False) for s, name in session.execute(query)]
+    order = {status: i for i, status in enumerate(LEADERBOARD_STATUSES)}
+
+    def key(row: dict) -> tuple:
+        return order[row["status"]], *rank_key((row.get("pgr") or {}).get("mean"), row["id"])
+
+    rows.sort(key=key)
+    for rank, row in enumerate(rows, 1):
+        row["rank"] = rank if row["status"] == Status.VERIFIED else None
+    return rows
