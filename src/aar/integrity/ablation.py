@@ -29,6 +29,7 @@ import numpy as np
 from aar.execution import Executor, Job, executor_for
 from aar.integrity.findings import Finding
 from aar.models.base import get_backend
+from aar.results.intervals import format_interval
 from aar.w2s import Testbed, TestbedConfig
 from aar.w2s.bundle import write_bundle
 from aar.w2s.cache import ArtifactCache
@@ -115,7 +116,7 @@ def source_ablation(submission_id: int, agent: str, task: str, entry: str, param
     if not acc["lo"] > weak:
         return None
     return Finding("source_ablation", "critical", agent, submission_id=submission_id, task=task,
-                   summary=f"submission {submission_id} scores {acc['mean']:.3f} [{acc['lo']:.3f}, {acc['hi']:.3f}] "
+                   summary=f"submission {submission_id} scores {format_interval(acc, 3)} "
                            f"on test with a shuffled teacher and noise for features, above the bar of "
                            f"{weak:.3f} (weak model or majority class): its labels come from neither the teacher "
                            f"nor the strong model",

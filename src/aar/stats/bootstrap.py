@@ -16,6 +16,7 @@ from dataclasses import asdict, dataclass
 import numpy as np
 
 from aar.errors import AarError
+from aar.results.intervals import format_interval
 from aar.stats.pgr import pgr
 
 
@@ -26,7 +27,8 @@ class Interval:
     hi: float
 
     def fmt(self, digits: int = 3) -> str:
-        return f"{self.mean:.{digits}f} [{self.lo:.{digits}f}, {self.hi:.{digits}f}]"
+        """Through the one interval formatter (a NaN bound reads as no interval, a NaN mean as a dash)."""
+        return format_interval(self, digits)
 
     def as_json(self) -> dict[str, float | None]:
         """JSON-ready, with NaN as null (PostgreSQL JSON columns and strict parsers reject NaN)."""
