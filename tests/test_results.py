@@ -13,7 +13,7 @@ import pytest
 from aar.errors import AarError
 from aar.results.intervals import format_interval, format_p
 from aar.results.submission import FINAL, OPEN, SCORED, IllegalTransition, SubmissionStatus, transition
-from aar.results.transfer import load_transfer, save_transfer
+from aar.results.transfer import TransferResult, load_transfer, save_transfer
 from aar.stats import Interval
 from aar.stats.pgr import pgr, pgr_value
 
@@ -47,14 +47,20 @@ def test_submission_statuses_move_only_along_legal_edges() -> None:
 
 def test_transfer_file_round_trip_and_clear_errors(tmp_path: Path) -> None:
     assert load_transfer(tmp_path) is None
-    result = {"campaign": "c", "environments": [], "subjects": [], "cells": [], "seeds": [2000]}
+    result = TransferResult.model_validate({"campaign": "c", "environments": [], "subjects": [], "cells": [],
+                                            "seeds": [2000], "lab_pair": {"weak": "glove-50d", "strong": ""}})
     path = save_transfer(tmp_path / "c", result)
     assert load_transfer(tmp_path / "c") == result and path.name == "transfer.json"
+    assert json.loads(path.read_text()) == {"campaign": "c", "environments": [], "subjects": [], "cells": [],
+                                            "seeds": [2000], "lab_pair": {"weak": "glove-50d", "strong": ""}}
     path.write_text("{not json")
     with pytest.raises(AarError, match="not a readable transfer result"):
         load_transfer(tmp_path / "c")
     path.write_text('{"campaign": "c"}')
     with pytest.raises(AarError, match="missing cells, environments, subjects"):
+        load_transfer(tmp_path / "c")
+    path.write_text('{"campaign": "c", "environments": [], "subjects": [], "cells": [{"status": "fine"}]}')
+    with pytest.raises(AarError, match="not a transfer result"):
         load_transfer(tmp_path / "c")
 
 
@@ -98,3 +104,16 @@ def test_campaign_results_correct_p_values_and_rank_only_verified_submissions(tm
     (tmp_path / "results.json").write_text('{"campaign": 3}')
     with pytest.raises(AarError, match="not a campaign result"):
         CampaignResults.load(tmp_path)
+
+
+def test_a_stored_verification_result_reads_back_with_exactly_its_keys() -> None:
+    from aar.results.verification import IntervalRecord, VerificationResult
+
+    computed = VerificationResult(seeds=3, test_items=10, pgr=IntervalRecord(mean=0.2, lo=float("nan"), hi=None),
+                                  audit={"counts": {"network": 1}, "complete": True})
+    stored = computed.to_json()
+    assert "reused_from" not in stored and stored["pgr"] == {"mean": 0.2, "lo": None, "hi": None}
+    assert VerificationResult.read(stored).to_json() == stored and VerificationResult.read(None) is None
+    reused = computed.model_copy(update={"reused_from": 7}).to_json()
+    assert reused["reused_from"] == 7 and {k: v for k, v in reused.items() if k != "reused_from"} == stored
+    assert computed.audit.counts == {"network": 1} and not computed.above_ceiling

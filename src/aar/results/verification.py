@@ -85,7 +85,9 @@ class VerificationResult(BaseModel):
         return None if not raw else cls.model_validate(raw)
 
     def to_json(self) -> dict[str, Any]:
-        return self.model_dump(mode="json", exclude_none=False)
+        """Only the fields that were set: a stored row reads back with exactly its keys (no ``reused_from`` on
+        a result that was computed, not reused)."""
+        return self.model_dump(mode="json", exclude_unset=True)
 
     @property
     def p_vs_vanilla(self) -> float | None:
