@@ -8,7 +8,6 @@ from datetime import UTC
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from aar.results.submission import FINAL
 from aar.results.submission import SubmissionStatus as Status
 from aar.results.verification import IntervalRecord
 from aar.server.models import Agent, Campaign, Evaluation, Submission, utcnow
@@ -49,7 +48,7 @@ def campaign_totals(session: Session, campaign: Campaign) -> dict:
             "wall_s": (utcnow() - created).total_seconds()}
 
 
-LEADERBOARD_STATUSES = FINAL
+LEADERBOARD_STATUSES = (Status.VERIFIED, Status.QUARANTINED, Status.FAILED)  # in the order the board shows them
 
 
 def _round(value: float | None, digits: int) -> float | None:
