@@ -10,7 +10,16 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from aar.cli.common import console
+from aar.cli.common import (
+    AgentName,
+    AgentRay,
+    AgentToken,
+    CampaignName,
+    ServerUrl,
+    TaskList,
+    UnsafeSandbox,
+    console,
+)
 from aar.errors import AarError
 from aar.tasks.registry import DEFAULT_TASKS
 
@@ -32,24 +41,24 @@ def _secret(value_file: Path | None, env: str, what: str, required: bool = True)
 
 @app.command("run")
 def run(
-    server: Annotated[str, typer.Option(help="evaluation server URL")],
-    campaign: Annotated[str, typer.Option()],
-    name: Annotated[str, typer.Option(help="agent name (as created on the server)")],
+    server: ServerUrl,
+    campaign: CampaignName,
+    name: AgentName,
     directory: Annotated[Path, typer.Option("--dir", help="agent folder (workspace, notebook, transcript)")],
     direction: Annotated[str, typer.Option(help="research direction, vague is fine")] = "improve weak-to-strong "
                                                                                       "generalization",
-    task: Annotated[list[str] | None, typer.Option(help="task (repeatable; default all three)")] = None,
+    task: TaskList = None,
     backend: Annotated[str, typer.Option(help="heuristic | anthropic | openai")] = "heuristic",
     model: Annotated[str | None, typer.Option(help="LLM model name")] = None,
     base_url: Annotated[str | None, typer.Option(help="API base URL (vLLM, Ollama, a proxy)")] = None,
-    token_file: Annotated[Path | None, typer.Option(help="file with the agent token (or AAR_AGENT_TOKEN)")] = None,
+    token_file: AgentToken = None,
     dev_evals: Annotated[int, typer.Option(min=1)] = 50,
     wall_minutes: Annotated[float, typer.Option(min=0.1)] = 60,
     max_turns: Annotated[int, typer.Option(min=1)] = 200,
     price: Annotated[list[str] | None, typer.Option(help="MODEL=in,out[,cache_read[,cache_write]] USD/Mtok")] = None,
     seed: Annotated[int, typer.Option()] = 0,
-    unsafe_sandbox: Annotated[bool, typer.Option(help="run agent code without bubblewrap (UNSAFE)")] = False,
-    ray_address: Annotated[str | None, typer.Option(help="run experiments as Ray tasks on this cluster")] = None,
+    unsafe_sandbox: UnsafeSandbox = False,
+    ray_address: AgentRay = None,
 ) -> None:
     """Run one researcher until it finishes or a budget is spent (usage goes to the server's ledger when
     AAR_ADMIN_TOKEN is set)."""
@@ -73,8 +82,8 @@ def run(
 
 @app.command("status")
 def status(
-    server: Annotated[str, typer.Option(help="evaluation server URL")],
-    campaign: Annotated[str, typer.Option()],
+    server: ServerUrl,
+    campaign: CampaignName,
     as_json: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
     """Agents of a campaign: state, LLM calls, tokens, dollars, compute seconds, dev evaluations (admin)."""
@@ -132,14 +141,14 @@ def transcript(
 
 @app.command("mcp")
 def mcp_server(
-    server: Annotated[str, typer.Option(help="evaluation server URL")],
-    campaign: Annotated[str, typer.Option()],
-    name: Annotated[str, typer.Option(help="agent name (as created on the server)")],
+    server: ServerUrl,
+    campaign: CampaignName,
+    name: AgentName,
     directory: Annotated[Path, typer.Option("--dir", help="agent folder (workspace, notebook)")],
-    task: Annotated[list[str] | None, typer.Option(help="task (repeatable; default all three)")] = None,
-    token_file: Annotated[Path | None, typer.Option(help="file with the agent token (or AAR_AGENT_TOKEN)")] = None,
-    unsafe_sandbox: Annotated[bool, typer.Option(help="run agent code without bubblewrap (UNSAFE)")] = False,
-    ray_address: Annotated[str | None, typer.Option(help="run experiments as Ray tasks on this cluster")] = None,
+    task: TaskList = None,
+    token_file: AgentToken = None,
+    unsafe_sandbox: UnsafeSandbox = False,
+    ray_address: AgentRay = None,
 ) -> None:
     """Serve the researcher tools over MCP (stdio) for Claude Code or any MCP client, with one agent's token."""
     import anyio

@@ -4,6 +4,7 @@ that must fail before anything starts (sandbox, Ray cluster, database URL)."""
 from __future__ import annotations
 
 import os
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -24,6 +25,10 @@ RayAddress = Annotated[str | None, typer.Option(help="Ray cluster address for --
 ServerDb = Annotated[str | None, typer.Option(help="database URL (default sqlite:///<AAR_HOME>/aar.db)")]
 CampaignDb = Annotated[str | None, typer.Option(help="the campaign's database URL (default: from its folder)")]
 ServerUrl = Annotated[str, typer.Option(help="evaluation server URL")]
+CampaignName = Annotated[str, typer.Option(help="campaign name")]
+AgentName = Annotated[str, typer.Option(help="agent name (as created on the server)")]
+AgentToken = Annotated[Path | None, typer.Option(help="file with the agent token (or AAR_AGENT_TOKEN)")]
+AgentRay = Annotated[str | None, typer.Option(help="run experiments as Ray tasks on this cluster")]
 Campaign = Annotated[str, typer.Argument(help="campaign name (under AAR_HOME/campaigns)")]
 
 

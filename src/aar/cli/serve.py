@@ -33,8 +33,6 @@ def serve(
                                              "the log line costs more than the request)")] = False,
 ) -> None:
     """Run the evaluation server (migrates the database first) and its verification workers."""
-    import logging
-
     import uvicorn
 
     from aar.server.admin_token import admin_token_digest
@@ -42,11 +40,7 @@ def serve(
     from aar.server.db import make_engine, session_factory
     from aar.server.worker import WorkerPool
 
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
-    logging.getLogger("alembic").setLevel(logging.WARNING)  # its plugin and migration chatter is not news
-    sandbox_mode(unsafe_sandbox)
-    address = resolve_ray_address(executor, ray_address)
-    url = migrated_db(db)
+    url, address = _prepare(db, unsafe_sandbox, executor, ray_address)
     app_ = create_app(session_factory(make_engine(url)), admin_token_digest())
     pool = WorkerPool(url, workers, lease_s, ray_address=address)
     pool.start()
@@ -68,14 +62,20 @@ def worker(
     ray_address: RayAddress = None,
 ) -> None:
     """Run one verification worker against a server's database (e.g. on a GPU machine)."""
-    import logging
-
     from aar.server.db import make_engine, session_factory
     from aar.server.worker import Worker
+
+    url, address = _prepare(db, unsafe_sandbox, executor, ray_address)
+    Worker(session_factory(make_engine(url)), lease_s=lease_s, ray_address=address).run(once=once)
+
+
+def _prepare(db: str | None, unsafe_sandbox: bool, executor: str, ray_address: str | None) -> tuple[str, str | None]:
+    """What `aar serve` and `aar worker` do before anything starts: logging, then the checks that must fail
+    first (sandbox, Ray cluster), then the database, migrated. Returns (database URL, Ray address or None)."""
+    import logging
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     logging.getLogger("alembic").setLevel(logging.WARNING)  # its plugin and migration chatter is not news
     sandbox_mode(unsafe_sandbox)
     address = resolve_ray_address(executor, ray_address)
-    url = migrated_db(db)
-    Worker(session_factory(make_engine(url)), lease_s=lease_s, ray_address=address).run(once=once)
+    return migrated_db(db), address

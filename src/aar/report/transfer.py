@@ -14,7 +14,7 @@ from aar.results.transfer import MARK, TransferResult, header, rows
 
 def terminal_table(result: TransferResult) -> Table:
     """Long format (one row per entrant and environment), so it stays legible in an 80-column terminal."""
-    tested = sum(c.verdict is not None for c in result.cells)
+    tested, index = sum(c.verdict is not None for c in result.cells), result.index()
     table = Table(title=f"transfer gauntlet {result.campaign}: {len(result.seeds)} fresh seeds, holdout split; "
                         f"Holm across {tested} cells", caption="▲ significant gain, ▼ significant loss, · n.s. "
                         "(vs vanilla in the same environment)")
@@ -26,7 +26,7 @@ def terminal_table(result: TransferResult) -> Table:
         table.add_row(subject.label, f"lab: {subject.task} test", format_interval(lab.pgr), "",
                       "" if lab_p is None else format_p(lab_p) + ("" if lab.p_holm is not None else " raw"), "")
         for env in result.environments:
-            cell = result.cell(subject.key, env.key)
+            cell = index.get((subject.key, env.key))
             if cell is None:
                 continue
             where = env.title.replace("holdout (home task)", f"holdout: {subject.task}")
@@ -57,7 +57,7 @@ def forest_plot(result: TransferResult) -> str:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    envs, subjects = result.environments, result.subjects
+    envs, subjects, index = result.environments, result.subjects, result.index()
     colors = plt.get_cmap("tab10")
     step = 1.0 / (len(envs) + 2)
     fig, ax = plt.subplots(figsize=(9, 0.55 * len(subjects) * (len(envs) + 1) ** 0.5 + 1.5))
@@ -65,7 +65,7 @@ def forest_plot(result: TransferResult) -> str:
         y0 = len(subjects) - row
         series = [("lab (test)", subject.lab.pgr, None)]
         for e in envs:
-            cell = result.cell(subject.key, e.key)
+            cell = index.get((subject.key, e.key))
             series.append((e.title, cell.pgr if cell else None, cell))
         for k, (name, pgr, cell) in enumerate(series):
             if pgr is None or pgr.mean is None:

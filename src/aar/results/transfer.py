@@ -128,10 +128,8 @@ class TransferResult(BaseModel):
     cells: list[TransferCell]
     verdicts: dict[str, SubjectVerdicts] = {}
 
-    def cell(self, subject: str, env: str) -> TransferCell | None:
-        return self._index().get((subject, env))
-
-    def _index(self) -> dict[tuple[str, str], TransferCell]:
+    def index(self) -> dict[tuple[str, str], TransferCell]:
+        """Cells by (entrant key, environment key); a view builds it once, not once per lookup."""
         return {(c.subject, c.env): c for c in self.cells}
 
     def to_json(self) -> str:
@@ -193,6 +191,6 @@ def header(result: TransferResult) -> list[str]:
 
 def rows(result: TransferResult) -> list[list[str]]:
     """Each entrant's row of text: label, home task, lab cell, then one cell per environment."""
-    index = result._index()
+    index = result.index()
     return [[s.label, s.task, lab_text(s), *(cell_text(index.get((s.key, e.key)), s, e) for e in result.environments)]
             for s in result.subjects]
