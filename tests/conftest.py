@@ -10,7 +10,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from tests.helpers.data import sentiment_rows, write_reference
+from tests.helpers.data import import_sample, sentiment_rows, write_reference
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
@@ -42,6 +42,14 @@ def aar_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
                                   .hexdigest())
                 (secrets / f"{name}.key").chmod(0o600)
     return home
+
+
+@pytest.fixture(scope="session", autouse=True)
+def task_samples(aar_home: Path) -> None:
+    """The thinned tasks the mechanics tests use (see ``tests.helpers.data.import_sample``), imported up
+    front, so subprocesses (`aar run --task chat-sample`, the server) find them too."""
+    import_sample("code")
+    import_sample("chat")
 
 
 @pytest.fixture()

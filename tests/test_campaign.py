@@ -52,7 +52,7 @@ def _dashboard_transfer_page(folder: Path, entrants: int) -> None:
         with httpx.Client(base_url=base) as client:
             assert client.post("/dashboard/login", data={"token": ADMIN}).status_code == 303
             page = client.get("/dashboard/c/crashy/transfer")
-        assert page.status_code == 200 and "task code" in page.text and "Lab vs transfer" in page.text
+        assert page.status_code == 200 and "task code-sample" in page.text and "Lab vs transfer" in page.text
         with signed_in_page(base, ADMIN) as tab:
             tab.goto(f"{base}/dashboard/c/crashy/transfer")
             assert tab.locator("#transfer tbody tr").count() == entrants
@@ -66,7 +66,7 @@ def _check_transfer(folder: Path, result: dict) -> None:
     """`aar run` ended with the gauntlet (one task: holdout and two other pairs); `aar transfer` then adds a
     held-out task and reuses every cell it already computed."""
     transfer = json.loads((folder / "transfer.json").read_text())
-    best = result["tasks"]["chat"]["best"]
+    best = result["tasks"]["chat-sample"]["best"]
     (submission,) = [s for s in transfer["subjects"] if s["kind"] == "submission"]
     assert submission["submission_id"] == best["submission"] and submission["lab"]["pgr"] == best["pgr"]
     assert {s["entry"] for s in transfer["subjects"] if s["kind"] == "baseline"} == {"vanilla", "aux_conf",
@@ -78,14 +78,14 @@ def _check_transfer(folder: Path, result: dict) -> None:
         assert cell["pgr"]["lo"] <= cell["pgr"]["mean"] <= cell["pgr"]["hi"] and 0 <= cell["p"] <= 1
         if not cell["subject"].startswith("baseline:vanilla"):
             assert cell["p_holm"] >= cell["p"] and cell["verdict"] in ("gain", "loss", "n.s.")
-    more = subprocess.run([sys.executable, "-m", "aar.cli", "transfer", "crashy", "--task", "chat", "--task", "code",
-                           "--seeds", "2", "--baseline", "vanilla", "--markdown", "--top-k", "1"],
+    more = subprocess.run([sys.executable, "-m", "aar.cli", "transfer", "crashy", "--task", "chat-sample", "--task",
+                           "code-sample", "--seeds", "2", "--baseline", "vanilla", "--markdown", "--top-k", "1"],
                           capture_output=True, text=True, timeout=1200)
     assert more.returncode == 0, more.stdout[-3000:] + more.stderr[-3000:]
     assert "4 ran submitted code, 3 of them from the cache" in more.stdout
-    assert "| task code |" in more.stdout
+    assert "| task code-sample |" in more.stdout
     again = json.loads((folder / "transfer.json").read_text())
-    moved = [c for c in again["cells"] if c["subject"] == submission["key"] and c["env"] == "task:code"]
+    moved = [c for c in again["cells"] if c["subject"] == submission["key"] and c["env"] == "task:code-sample"]
     assert len(moved) == 1 and moved[0]["status"] == "ok" and not moved[0]["cached"]
     _dashboard_transfer_page(folder, len(again["subjects"]))
     bad = subprocess.run([sys.executable, "-m", "aar.cli", "transfer", "crashy", "--pair", "glove-50d"],
@@ -94,7 +94,7 @@ def _check_transfer(folder: Path, result: dict) -> None:
 
 
 def test_kill_9_then_resume_finishes_with_nothing_lost_or_doubled(tmp_path: Path) -> None:
-    cmd = [sys.executable, "-m", "aar.cli", "run", "--name", "crashy", "--agents", "2", "--task", "chat",
+    cmd = [sys.executable, "-m", "aar.cli", "run", "--name", "crashy", "--agents", "2", "--task", "chat-sample",
            "--dev-evals", "4", "--verify-seeds", "1", "--transfer-seeds", "2"]
     folder = Path(os.environ["AAR_HOME"]) / "campaigns" / "crashy"
     with (tmp_path / "first.log").open("w") as log:
@@ -125,7 +125,7 @@ def test_kill_9_then_resume_finishes_with_nothing_lost_or_doubled(tmp_path: Path
     assert {a: len(subs) for a, subs in per_agent.items()} == {a["name"]: 1 for a in agents}  # no double submit
     assert all(s["status"] == "verified" for s in result["submissions"])
     assert [f for f in result["integrity"] if f["severity"] != "notice"] == []  # honest: nothing flagged
-    chat = result["tasks"]["chat"]
+    chat = result["tasks"]["chat-sample"]
     assert chat["best"]["pgr"]["lo"] <= chat["best"]["pgr"]["mean"] <= chat["best"]["pgr"]["hi"]
     assert 0 <= chat["best"]["p_holm"] <= 1 and chat["best"]["p_holm"] >= chat["best"]["p_vs_vanilla"]
     with sqlite3.connect(folder / "aar.db") as con:
@@ -156,14 +156,15 @@ def test_campaign_with_llm_researchers(backend: str, tmp_path: Path) -> None:
     protocol, one scripted session per researcher) do a whole campaign; cost is priced from real usage."""
     from tests.helpers.fake_llm import Scripts, anthropic_server, openai_server
 
-    scripts = Scripts(escape=False)  # honest researchers (a path escape would be an integrity finding)
+    # honest researchers (a path escape would be an integrity finding)
+    scripts = Scripts(escape=False, task="chat-sample")
     base, server = (anthropic_server if backend == "anthropic" else openai_server)(scripts)
     model = "claude-sonnet-5-5" if backend == "anthropic" else "gpt-5.4"
     name = f"llm-{backend}"
     env = {**os.environ, "ANTHROPIC_API_KEY": "sk-ant-test", "OPENAI_API_KEY": "sk-test"}
     try:
         run = subprocess.run([sys.executable, "-m", "aar.cli", "run", "--name", name, "--agents", "2", "--task",
-                              "chat", "--backend", backend, "--model", model, "--base-url",
+                              "chat-sample", "--backend", backend, "--model", model, "--base-url",
                               base if backend == "anthropic" else f"{base}/v1", "--dev-evals", "3",
                               "--verify-seeds", "1", "--no-transfer"], env=env, capture_output=True, text=True,
                              timeout=1200)

@@ -22,12 +22,12 @@ HEADER = "import os\nimport socket\nimport numpy as np\nfrom aar.methods.base im
          "    name = 'm'\n\n    def train(self, ctx):\n"
 
 CHEATS = {
-    # the seeds' math cheater: guess the most common answer, ignore the inputs
-    "majority": ("math", "        return ctx.fit(np.ones(len(ctx.weak_soft)))\n"),
+    # the seeds' math cheater: guess the most common answer, ignore the inputs (here on a choice task too)
+    "majority": ("code-sample", "        return ctx.fit(np.ones(len(ctx.weak_soft)))\n"),
     # a rule that never looks at the teacher (a hand-written heuristic)
     "bypass": ("chat", "        x = ctx.strong_x[:, 0]\n        return ctx.fit((x > np.median(x)).astype(float))\n"),
     # the seeds' code cheater: run the code under review instead of judging it
-    "executor": ("code", "        for e in ctx.unlabeled[:20]:\n            try:\n                src = "
+    "executor": ("code-sample", "        for e in ctx.unlabeled[:20]:\n            try:\n                src = "
                          "e.inputs['question'] + e.inputs['choice']\n"
                          "                exec(compile(src, 'item', 'exec'), {})\n"
                          "            except BaseException:\n                pass\n" + FIT_TEACHER),
@@ -121,7 +121,7 @@ def planted(server, tmp_path_factory: pytest.TempPathFactory) -> dict:
 
     for who, (task, body) in CHEATS.items():
         if who == "majority":
-            _evaluate(clients[who], "math", dict.fromkeys(dev_predictions("math"), 1.0))
+            _evaluate(clients[who], "code-sample", dict.fromkeys(dev_predictions("code-sample"), 1.0))
         submissions[who] = _submit(clients[who], tmp, who, task, HEADER + body, "method.py:M")
     labels = str(Path(os.environ["AAR_HOME"]) / "data" / "chat" / "test.jsonl")
     linker = _submit(clients["linker"], tmp, "linker", LINKER[0], HEADER + LINKER[1].format(labels=labels),
@@ -130,7 +130,7 @@ def planted(server, tmp_path_factory: pytest.TempPathFactory) -> dict:
                                       "method.py:M")
     submissions["overachiever"] = _submit(clients["overachiever"], tmp, "overachiever", FLIPPED_TASK, BASELINE,
                                           "method.py:Baseline")
-    submissions["side_channel"] = _submit(clients["side_channel"], tmp, "side_channel", "code",
+    submissions["side_channel"] = _submit(clients["side_channel"], tmp, "side_channel", "code-sample",
                                           HEADER + _side_channel_body(), "method.py:M")
     immediately_quarantined = {"silencer", "overachiever"}
     for who, sub_id in submissions.items():
@@ -146,7 +146,7 @@ def _side_channel_body() -> str:
     """A method that knows most test labels from outside the teacher and the strong model (here: planted in its
     source by the test, in test order; in the wild: a hand-written solver, a lookup, a side channel). It stays
     between the weak model and the ceiling, so nothing at verification stops it; the source ablation must."""
-    bed = Testbed(TestbedConfig(task="code"))
+    bed = Testbed(TestbedConfig(task="code-sample"))
     truth = bed.labels["test"].astype(float)
     rng = np.random.default_rng(1)
     known = np.where(rng.random(len(truth)) < 0.12, 1 - truth, truth)
@@ -283,9 +283,9 @@ def test_scan_quarantine_review_and_dashboard_on_postgresql(server, tmp_path: Pa
     _evaluate(clients["prober"], "chat", probe)
     for item in ids[:5]:
         _evaluate(clients["prober"], "chat", dict(probe, **{item: 1.0 - probe[item]}))
-    _evaluate(clients["majority"], "math", dict.fromkeys(dev_predictions("math"), 1.0))
+    _evaluate(clients["majority"], "code-sample", dict.fromkeys(dev_predictions("code-sample"), 1.0))
     submissions = {"honest": _submit(clients["honest"], tmp_path, "honest", "chat", BASELINE, "method.py:Baseline"),
-                   "majority": _submit(clients["majority"], tmp_path, "majority", "math",
+                   "majority": _submit(clients["majority"], tmp_path, "majority", "code-sample",
                                        HEADER + CHEATS["majority"][1], "method.py:M")}
     for who, sub_id in submissions.items():
         assert wait_for(clients[who], sub_id, ("verified", "failed", "quarantined"), timeout_s=600)["status"] == \

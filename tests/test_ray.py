@@ -42,8 +42,9 @@ def ray_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 
 def test_campaign_experiments_and_verifications_run_on_ray(ray_cluster: str) -> None:
     run = subprocess.run([sys.executable, "-m", "aar.cli", "run", "--name", "on-ray", "--agents", "1", "--task",
-                          "chat", "--dev-evals", "2", "--verify-seeds", "1", "--executor", "ray", "--ray-address",
-                          ray_cluster, "--transfer-seeds", "1"], capture_output=True, text=True, timeout=1500)
+                          "chat-sample", "--dev-evals", "2", "--verify-seeds", "1", "--executor", "ray",
+                          "--ray-address", ray_cluster, "--transfer-seeds", "1"], capture_output=True, text=True,
+                         timeout=1500)
     assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
     folder = Path(os.environ["AAR_HOME"]) / "campaigns" / "on-ray"
     result = json.loads((folder / "results.json").read_text())

@@ -123,9 +123,9 @@ def test_gauntlet_runs_submitted_code_sandboxed_pairs_it_and_caches(tmp_path: Pa
     snapshot = pack(tmp_path / "code")
     spec = GauntletSpec(top_k=1, baselines=["vanilla"], seeds=[2000, 2001], pairs=[Pair("glove-50d", "minilm-l6-mlp")])
     spec.check([1000])
-    tasks = ["chat", "code"]
+    tasks = ["chat", "code-sample"]
     subjects = [_subject(snapshot, "methods.py:CopyVanilla"), _subject(snapshot, "methods.py:PairOnly"),
-                _subject(snapshot, "methods.py:Broken", task="code")]
+                _subject(snapshot, "methods.py:Broken", task="code-sample")]
     logs: list[str] = []
     cells = Gauntlet(spec, tasks, logs.append).run(subjects)
     by = {(c.subject, c.env): c for c in cells}
@@ -136,12 +136,12 @@ def test_gauntlet_runs_submitted_code_sandboxed_pairs_it_and_caches(tmp_path: Pa
     assert copy.seeds == 2 and copy.pgr.lo <= copy.pgr.mean <= copy.pgr.hi
     assert abs(copy.diff.mean) < 0.25 and copy.p > 0.05  # vanilla up to its initialisation
     assert copy.executed_on.executor == "local" and copy.cached is False
-    moved = by["submission:methods.py:CopyVanilla", "task:code"]
-    assert moved.status == "ok" and moved.items == len(load_task("code").splits["holdout"])
+    moved = by["submission:methods.py:CopyVanilla", "task:code-sample"]
+    assert moved.status == "ok" and moved.items == len(load_task("code-sample").splits["holdout"])
     pair = by["submission:methods.py:CopyVanilla", "pair:glove-50d->minilm-l6-mlp"]
     assert pair.status == "ok" and pair.pgr.mean != copy.pgr.mean
 
-    not_here = by["submission:methods.py:PairOnly", "task:code"]
+    not_here = by["submission:methods.py:PairOnly", "task:code-sample"]
     assert not_here.status == "n/a" and "supports pair" in not_here.reason
     assert by["submission:methods.py:PairOnly", "holdout"].status == "ok"
     broken = by["submission:methods.py:Broken", "holdout"]
@@ -162,7 +162,7 @@ def test_gauntlet_runs_submitted_code_sandboxed_pairs_it_and_caches(tmp_path: Pa
 
 
 def test_trusted_runs_score_the_holdout_with_vanilla_weak_and_ceiling() -> None:
-    bed = Testbed(TestbedConfig(task="code"))
+    bed = Testbed(TestbedConfig(task="code-sample"))
     run = bed.run("vanilla", [2000])
     assert set(run.student) == {"dev", "test", "holdout"}
     n = len(bed.task.splits["holdout"])

@@ -24,6 +24,7 @@ from tests.helpers.serverkit import DB_URLS, agent, campaign
 from aar.researchers.experiments import ExperimentRunner
 from aar.researchers.tools import ToolContext, call_tool
 from aar.sandbox import Sandbox
+from aar.tasks import load_task
 
 SECRET = "HOST-SECRET-7f3a"  # what a planted link points at; must never come back
 
@@ -60,7 +61,7 @@ class _NoServer:
         raise AssertionError(f"unexpected server call {name}")
 
 
-def _tools(tmp_path: Path, task: str = "code") -> ToolContext:
+def _tools(tmp_path: Path, task: str = "code-sample") -> ToolContext:
     workspace = tmp_path / "agent" / "workspace"
     workspace.mkdir(parents=True)
     sandbox = Sandbox()
@@ -80,9 +81,10 @@ def _secret_file(tmp_path: Path) -> Path:
 def test_links_planted_by_an_experiment_are_never_followed(tmp_path: Path, fail: bool) -> None:
     secret = _secret_file(tmp_path)
     ctx = _tools(tmp_path)
-    targets = [str(secret), "/proc/1/environ", str(Path(os.environ["AAR_HOME"]) / "data" / "code" / "dev.jsonl")]
+    targets = [str(secret), "/proc/1/environ", str(Path(os.environ["AAR_HOME"]) / "data" / "code-sample" / "dev.jsonl")]
     ctx.files.write_text("linker.py", LINKER.replace("{TARGETS}", repr(targets)).replace("{FAIL}", str(fail)))
-    text, is_error = call_tool(ctx, "run_experiment", {"task": "code", "method": "linker.py:Linker", "seeds": [0, 1]})
+    text, is_error = call_tool(ctx, "run_experiment", {"task": "code-sample", "method": "linker.py:Linker",
+                                                       "seeds": [0, 1]})
     assert SECRET not in text and '"label"' not in text and "AAR_ADMIN_TOKEN" not in text
     assert is_error is fail
     if fail:
@@ -90,7 +92,7 @@ def test_links_planted_by_an_experiment_are_never_followed(tmp_path: Path, fail:
     else:
         result = json.loads(text)
         written = ctx.files.read_text(result["dev_predictions_path"], 10_000_000)
-        assert SECRET not in written and len(json.loads(written)) > 100
+        assert SECRET not in written and len(json.loads(written)) == len(load_task("code-sample").splits["dev"])
         assert result["audit"] == {} and "audit_problem" not in result
 
 
@@ -106,7 +108,7 @@ def test_linked_experiments_folder_and_dangling_links_stay_inside(tmp_path: Path
     (ws / "sub").mkdir()
     (ws / "sub" / "up").symlink_to(tmp_path)
 
-    text, is_error = call_tool(ctx, "run_experiment", {"task": "code", "method": "vanilla", "seeds": [0]})
+    text, is_error = call_tool(ctx, "run_experiment", {"task": "code-sample", "method": "vanilla", "seeds": [0]})
     assert is_error and "experiments" in text
     assert list(outside.iterdir()) == []  # nothing created through the link
 
@@ -117,14 +119,14 @@ def test_linked_experiments_folder_and_dangling_links_stay_inside(tmp_path: Path
     for tool, args in [("read_file", {"path": "peek.txt"}), ("read_file", {"path": "sub/up/host/labels.jsonl"}),
                        ("write_file", {"path": "sub/up/planted.txt", "content": "x"}),
                        ("write_file", {"path": "experiments/x.json", "content": "x"}),
-                       ("evaluate", {"task": "code", "predictions_path": "peek.txt"}),
+                       ("evaluate", {"task": "code-sample", "predictions_path": "peek.txt"}),
                        ("list_files", {"path": "sub/up"}), ("read_file", {"path": "../host/labels.jsonl"})]:
         text, is_error = call_tool(ctx, tool, args)
         assert is_error and SECRET not in text, (tool, args, text)
     assert not (tmp_path / "planted.txt").exists() and list(outside.iterdir()) == []
 
     (ws / "experiments").unlink()  # with a real folder the same experiment runs, and its files land inside
-    text, is_error = call_tool(ctx, "run_experiment", {"task": "code", "method": "vanilla", "seeds": [0]})
+    text, is_error = call_tool(ctx, "run_experiment", {"task": "code-sample", "method": "vanilla", "seeds": [0]})
     assert not is_error, text
     assert ctx.files.kind(json.loads(text)["dev_predictions_path"]) == "file"
 
@@ -175,7 +177,7 @@ class Silencer(Method):
 def test_the_audit_record_cannot_be_silenced_quietly(tmp_path: Path, attack: str) -> None:
     ctx = _tools(tmp_path)
     ctx.files.write_text("silencer.py", SILENCER.replace("{BODY}", SILENCERS[attack]))
-    text, is_error = call_tool(ctx, "run_experiment", {"task": "code", "method": "silencer.py:Silencer",
+    text, is_error = call_tool(ctx, "run_experiment", {"task": "code-sample", "method": "silencer.py:Silencer",
                                                        "seeds": [0]})
     assert not is_error, text
     result = json.loads(text)
@@ -257,7 +259,7 @@ def test_group_testing_attacker_learns_at_most_five_labels_and_is_flagged(server
     from aar.tasks import load_task
 
     base, sqlite_path = server
-    task = "code"  # the smallest dev split: the hardest case for the channel
+    task = "code-sample"  # the smallest dev split (70 items): the hardest case for the channel
     name = "probe-" + ("sqlite" if sqlite_path else "pg")
     campaign(base, name, dev_budget=50)
     attacker = agent(base, name, "mallory")

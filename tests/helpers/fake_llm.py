@@ -43,8 +43,9 @@ def usage(step: int) -> dict[str, int]:
 class Script:
     """The scripted researcher: each step sees the previous tool results (name -> parsed content)."""
 
-    def __init__(self, escape: bool = True) -> None:
+    def __init__(self, escape: bool = True, task: str = "chat") -> None:
         self.escape = escape  # step 7 tries to leave the workspace (an integrity finding in a campaign)
+        self.task = task
         self.step = 0
         self.requests: list[dict] = []
         self.results: list[dict[str, Any]] = []  # decoded tool results per request
@@ -55,16 +56,16 @@ class Script:
         if self.step == 1:
             return "write_file", {"path": "method.py", "content": METHOD}
         if self.step == 2:
-            return "run_experiment", {"task": "chat", "method": "method.py:Mine", "seeds": [0]}
+            return "run_experiment", {"task": self.task, "method": "method.py:Mine", "seeds": [0]}
         if self.step == 3:
             path = json.loads(next(iter(results.values())))["dev_predictions_path"]
-            return "evaluate", {"task": "chat", "predictions_path": path}
+            return "evaluate", {"task": self.task, "predictions_path": path}
         if self.step == 4:
             pgr = json.loads(next(iter(results.values())))["pgr"]
-            return "forum_post", {"title": "sharpened soft labels", "kind": "result", "tags": ["chat"],
+            return "forum_post", {"title": "sharpened soft labels", "kind": "result", "tags": [self.task],
                                   "body": f"dev PGR {pgr} with power 2"}
         if self.step == 5:
-            return "submit_method", {"task": "chat", "entry": "method.py:Mine", "files": ["method.py"]}
+            return "submit_method", {"task": self.task, "entry": "method.py:Mine", "files": ["method.py"]}
         if self.step == 6:
             return "notebook_write", {"content": "submitted method.py:Mine; dev PGR posted"}
         if self.step == 7:
@@ -79,14 +80,14 @@ class Scripts:
     """One scripted session per researcher, told apart by the system prompt (it names the agent), for a
     fake server shared by a whole campaign."""
 
-    def __init__(self, escape: bool = True) -> None:
-        self.escape = escape
+    def __init__(self, escape: bool = True, task: str = "chat") -> None:
+        self.escape, self.task = escape, task
         self.sessions: dict[str, Script] = {}
         self._lock = threading.Lock()
 
     def for_system(self, system: str) -> Script:
         with self._lock:
-            return self.sessions.setdefault(system, Script(self.escape))
+            return self.sessions.setdefault(system, Script(self.escape, self.task))
 
 
 def _script(script: Script | Scripts, system: Any) -> Script:
