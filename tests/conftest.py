@@ -65,11 +65,11 @@ def server(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFact
     from contextlib import ExitStack
 
     from tests.helpers.postgres import postgres_server, start_aar_server
-    from tests.helpers.serverkit import ADMIN, DB_URLS
+    from tests.helpers.serverkit import ADMIN, DB_URLS, TASK
 
     from aar.server.scoring import DevScorer
 
-    DevScorer().dev_ids("chat")  # fills the shared artifact cache, so the servers' first scores are fast
+    DevScorer().dev_ids(TASK)  # fills the shared artifact cache, so the servers' first scores are fast
     with ExitStack() as stack:
         if request.param == "sqlite":
             db = tmp_path_factory.mktemp("server") / "aar.db"

@@ -13,7 +13,7 @@ import httpx
 import pytest
 from tests.helpers.browser import ARTIFACTS, browser_page, screenshot
 from tests.helpers.methods import BROKEN, TRUSTING
-from tests.helpers.serverkit import ADMIN, admin, agent, campaign, dev_predictions, method_archive, wait_for
+from tests.helpers.serverkit import ADMIN, TASK, admin, agent, campaign, dev_predictions, method_archive, wait_for
 
 XSS = "<img src=x onerror=\"window.__xss=1\">"
 
@@ -21,7 +21,7 @@ XSS = "<img src=x onerror=\"window.__xss=1\">"
 def _events(start: int, count: int, text: str = "thinking") -> list[dict]:
     now = datetime.now(UTC).isoformat()
     return [{"seq": start + i, "time": now, "type": "assistant", "turn": start + i, "text": f"{text} {start + i}",
-             "tool_calls": [{"id": "c1", "name": "evaluate", "arguments": {"task": "chat"}}],
+             "tool_calls": [{"id": "c1", "name": "evaluate", "arguments": {"task": TASK}}],
              "usage": {"input_tokens": 100, "output_tokens": 20}, "cost_usd": 0.001} for i in range(count)]
 
 
@@ -33,10 +33,10 @@ def populated(server, tmp_path_factory: pytest.TempPathFactory) -> dict:
     campaign(base, name)
     alice, bob = agent(base, name, "alice"), agent(base, name, "bob")
     for truth in (False, True):
-        assert alice.post("/v1/evaluations", json={"task": "chat", "split": "dev",
-                                                   "predictions": dev_predictions("chat", truth)}).status_code == 200
+        assert alice.post("/v1/evaluations", json={"task": TASK, "split": "dev",
+                                                   "predictions": dev_predictions(TASK, truth)}).status_code == 200
     root = alice.post("/v1/forum/posts", json={"title": "Confidence weighting helps on chat", "kind": "result",
-                                               "body": "dev PGR 0.41 with temperature 2", "tags": ["chat"]}).json()
+                                               "body": "dev PGR 0.41 with temperature 2", "tags": [TASK]}).json()
     bob.post(f"/v1/forum/posts/{root['id']}/replies", json={"body": "reproduced: 0.39"})
     bob.put(f"/v1/forum/posts/{root['id']}/vote", json={"value": 1})
     ledger = admin(base)
@@ -48,9 +48,9 @@ def populated(server, tmp_path_factory: pytest.TempPathFactory) -> dict:
     ledger.post(f"/v1/admin/campaigns/{name}/agents/alice/usage", json={"llm_calls": 3, "input_tokens": 300,
                                                                         "cost_usd": 0.003, "compute_s": 12.5})
     tmp = tmp_path_factory.mktemp("dash")
-    good = alice.post("/v1/submissions", json={"task": "chat", "entry": "method.py:Trusting", "params": {},
+    good = alice.post("/v1/submissions", json={"task": TASK, "entry": "method.py:Trusting", "params": {},
                                                 "archive": method_archive(tmp / "good", TRUSTING)}).json()
-    bad = bob.post("/v1/submissions", json={"task": "chat", "entry": "method.py:Broken", "params": {},
+    bad = bob.post("/v1/submissions", json={"task": TASK, "entry": "method.py:Broken", "params": {},
                                              "archive": method_archive(tmp / "bad", BROKEN)}).json()
     wait_for(alice, good["id"], ("verified", "failed"))
     wait_for(bob, bad["id"], ("verified", "failed"))
@@ -175,7 +175,7 @@ def test_live_updates_send_only_new_rows(populated: dict) -> None:
 
         page.goto(f"{base}/dashboard/c/{name}/evaluations")
         eval_polls = _polls(page, "/evaluations.json")
-        bob.post("/v1/evaluations", json={"task": "chat", "split": "dev", "predictions": dev_predictions("chat")})
+        bob.post("/v1/evaluations", json={"task": TASK, "split": "dev", "predictions": dev_predictions(TASK)})
         page.wait_for_function("document.querySelectorAll('#evaluations tr').length === 3")
         assert page.locator("#evaluations tr").first.inner_text().split("\t")[2] == "bob"  # newest on top
         assert sum(p["count"] for p in eval_polls) == 1
@@ -191,7 +191,7 @@ def test_live_updates_send_only_new_rows(populated: dict) -> None:
         page.goto(f"{base}/dashboard/c/{name}/submissions")
         sub_polls = _polls(page, "/submissions.json")
         queued = alice.post("/v1/submissions", json={
-            "task": "chat", "entry": "method.py:Broken", "params": {"x": 1},
+            "task": TASK, "entry": "method.py:Broken", "params": {"x": 1},
             "archive": method_archive(populated["tmp"] / "again", BROKEN)}).json()
         row = f"#submissions tr[data-id='{queued['id']}']"
         page.wait_for_selector(row)

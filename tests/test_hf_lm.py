@@ -33,16 +33,13 @@ def test_lora_finetune_moves_label_token_probabilities(backend: CausalLMBackend)
     assert backend.label_token_ids()[0] != backend.label_token_ids()[1]
     x = inputs.combined["train_unlabel"]
     ones = np.ones(len(x), np.float32)
-    up = backend.fit(x, ones, seed=0).predict_proba(x)
+    fitted = backend.fit(x, ones, seed=0)
+    up = fitted.predict_proba(x)
     down = backend.fit(x, 1 - ones, seed=0).predict_proba(x)
     assert up.shape == (len(x),) and np.all((up > 0) & (up < 1))
     assert up.mean() > down.mean() + 0.05  # training toward "Yes" vs "No" moves the readout apart
-    trainable = [n for n, p in up_model_params(backend, x) if p.requires_grad]
+    trainable = [n for n, p in fitted.model.named_parameters() if p.requires_grad]
     assert trainable and all("lora" in n for n in trainable)
-
-
-def up_model_params(backend: CausalLMBackend, x: np.ndarray):
-    return list(backend.fit(x[:4], np.ones(4, np.float32), seed=1).model.named_parameters())
 
 
 def test_prompts_end_at_the_readout_position() -> None:

@@ -13,7 +13,7 @@ import httpx
 import numpy as np
 import pytest
 from tests.helpers.postgres import start_aar_server
-from tests.helpers.serverkit import ADMIN, admin, agent, campaign, dev_predictions
+from tests.helpers.serverkit import ADMIN, TASK, admin, agent, campaign, dev_predictions
 
 from aar.server.vectors import order_sha256, vector_sha256
 
@@ -32,7 +32,7 @@ def test_identities_are_enforced(server) -> None:
     base, _ = server
     _campaign(base, "idents")
     agent = _agent(base, "idents", "alice")
-    body = {"task": "chat", "split": "dev", "predictions": _dev()}
+    body = {"task": TASK, "split": "dev", "predictions": _dev()}
     assert httpx.post(f"{base}/v1/evaluations", json=body).status_code == 401
     bad = httpx.post(f"{base}/v1/evaluations", json=body, headers={"Authorization": "Bearer nope"})
     assert bad.status_code == 401 and "Traceback" not in bad.text
@@ -46,18 +46,18 @@ def test_dev_scores_are_one_coarse_number_and_nothing_else_leaks(server) -> None
     base, _ = server
     _campaign(base, "scores")
     agent = _agent(base, "scores", "bob")
-    r = agent.post("/v1/evaluations", json={"task": "chat", "split": "dev", "predictions": _dev()})
+    r = agent.post("/v1/evaluations", json={"task": TASK, "split": "dev", "predictions": _dev()})
     assert r.status_code == 200, r.text
     out = r.json()
     assert set(out) == {"task", "split", "pgr", "rule", "budget_remaining"}  # one number: no accuracy beside it
     assert out["pgr"] > 1 and out["budget_remaining"] == 49 and "subsample" in out["rule"]
     step = float(out["rule"].rsplit(" ", 1)[1])
     assert step >= 0.05
-    r = agent.post("/v1/evaluations", json={"task": "chat", "split": "dev", "predictions": _dev(truth=False)})
+    r = agent.post("/v1/evaluations", json={"task": TASK, "split": "dev", "predictions": _dev(truth=False)})
     value = r.json()["pgr"]
     assert abs(value / step - round(value / step)) < 1e-6  # on the reporting grid
     for split in ("test", "train_unlabel", "train_label"):
-        denied = agent.post("/v1/evaluations", json={"task": "chat", "split": split, "predictions": _dev()})
+        denied = agent.post("/v1/evaluations", json={"task": TASK, "split": split, "predictions": _dev()})
         assert denied.status_code == 403
 
 
@@ -68,23 +68,23 @@ def test_bad_bodies_are_rejected_without_spending_budget(server) -> None:
     preds = _dev()
     first = next(iter(preds))
     cases = [
-        {"task": "chat", "split": "dev", "predictions": {**preds, first: 1.5}},
-        {"task": "chat", "split": "dev", "predictions": {k: v for k, v in preds.items() if k != first}},
-        {"task": "chat", "split": "dev", "predictions": {**preds, "not-an-id": 1.0}},
+        {"task": TASK, "split": "dev", "predictions": {**preds, first: 1.5}},
+        {"task": TASK, "split": "dev", "predictions": {k: v for k, v in preds.items() if k != first}},
+        {"task": TASK, "split": "dev", "predictions": {**preds, "not-an-id": 1.0}},
         {"task": "../../etc/passwd", "split": "dev", "predictions": preds},
         {"task": "nosuchtask", "split": "dev", "predictions": preds},
-        {"task": "chat", "split": "dev", "predictions": {}},
+        {"task": TASK, "split": "dev", "predictions": {}},
     ]
     for body in cases:
         r = agent.post("/v1/evaluations", json=body)
         assert r.status_code == 422, (body["task"], r.status_code, r.text)
         assert "Traceback" not in r.text and "/" not in r.json().get("error", "").replace("../", "")
-    nan = agent.post("/v1/evaluations", content=b'{"task":"chat","split":"dev","predictions":{"a":NaN}}',
+    nan = agent.post("/v1/evaluations", content=b'{"task":"chat-sample","split":"dev","predictions":{"a":NaN}}',
                      headers={"Content-Type": "application/json"})
     assert nan.status_code == 422
     big = agent.post("/v1/evaluations", content=b"x" * (9 * 1024 * 1024), headers={"Content-Type": "application/json"})
     assert big.status_code == 413
-    ok = agent.post("/v1/evaluations", json={"task": "chat", "split": "dev", "predictions": preds})
+    ok = agent.post("/v1/evaluations", json={"task": TASK, "split": "dev", "predictions": preds})
     assert ok.status_code == 200 and ok.json()["budget_remaining"] == 0
 
 
@@ -94,7 +94,7 @@ def test_budget_holds_under_concurrency_and_every_call_is_logged(server) -> None
     agent = _agent(base, "budget", "dave")
     rng = np.random.default_rng(7)  # full-precision floats: the log must give back exactly these
     sent = {i: float(rng.random()) for i in reversed(list(_dev()))}
-    body = {"task": "chat", "split": "dev", "predictions": sent}
+    body = {"task": TASK, "split": "dev", "predictions": sent}
     agent.post("/v1/evaluations", json=body)  # warm the scorer so the race below is about the budget
 
     def call(_: int) -> int:
@@ -132,7 +132,7 @@ def test_the_campaign_budget_holds_across_agents_under_concurrency(server) -> No
     base, _ = server
     _campaign(base, "shared", dev_budget=5, campaign_dev_budget=7)
     agents = [_agent(base, "shared", name) for name in ("fay", "gus")]
-    body = {"task": "chat", "split": "dev", "predictions": _dev()}
+    body = {"task": TASK, "split": "dev", "predictions": _dev()}
 
     def call(i: int) -> httpx.Response:
         return agents[i % 2].post("/v1/evaluations", json=body)
@@ -199,7 +199,7 @@ def test_kill_9_loses_nothing_committed(tmp_path: Path) -> None:
     proc, base = _start_server(url)
     _campaign(base, "crash", dev_budget=1000)
     token = _agent(base, "crash", "erin").headers["Authorization"]
-    body = {"task": "chat", "split": "dev", "predictions": _dev()}
+    body = {"task": TASK, "split": "dev", "predictions": _dev()}
 
     def call(client: httpx.Client) -> int:
         try:

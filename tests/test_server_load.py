@@ -13,7 +13,7 @@ import time
 from collections import Counter, defaultdict
 from concurrent.futures import ThreadPoolExecutor
 
-from tests.helpers.serverkit import admin, agent, campaign, dev_predictions
+from tests.helpers.serverkit import TASK, admin, agent, campaign, dev_predictions
 
 AGENTS = 32
 DURATION_S = float(os.environ.get("AAR_LOAD_TEST_S", "10"))
@@ -23,7 +23,7 @@ def test_32_agents_under_load_lose_and_duplicate_nothing(server) -> None:
     base, _ = server
     campaign(base, "load", dev_budget=100_000)
     clients = [agent(base, "load", f"agent{i:02d}") for i in range(AGENTS)]
-    body = {"task": "chat", "split": "dev", "predictions": dev_predictions()}
+    body = {"task": TASK, "split": "dev", "predictions": dev_predictions()}
     posts: list[tuple[int, int]] = []  # (post id, author index), shared by all agents
     posts_lock = threading.Lock()
     deadline = time.monotonic() + DURATION_S

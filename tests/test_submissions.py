@@ -9,7 +9,7 @@ from pathlib import Path
 
 from tests.helpers.methods import BROKEN, TRUSTING
 from tests.helpers.postgres import start_aar_server
-from tests.helpers.serverkit import ADMIN, admin, agent, campaign, method_archive, wait_for
+from tests.helpers.serverkit import ADMIN, TASK, admin, agent, campaign, method_archive, wait_for
 
 SLOW = '''
 import time
@@ -25,7 +25,7 @@ class Slow(Method):
 '''
 
 
-def _submit(client, archive: str, entry: str, task: str = "chat", params: dict | None = None):
+def _submit(client, archive: str, entry: str, task: str = TASK, params: dict | None = None):
     return client.post("/v1/submissions", json={"task": task, "entry": entry, "archive": archive,
                                                  "params": params or {}})
 
@@ -59,7 +59,7 @@ def test_verification_leaderboard_and_quarantine(server, tmp_path: Path) -> None
     assert 'File "method.py", line 9, in train' in failed["error"]
     assert "error" not in amy.get(f"/v1/submissions/{bad.json()['id']}").json()  # only the owner sees it
 
-    board = bo.get("/v1/leaderboard", params={"task": "chat"}).json()["entries"]
+    board = bo.get("/v1/leaderboard", params={"task": TASK}).json()["entries"]
     assert [(e["agent"], e["status"], e["rank"]) for e in board] == [("amy", "verified", 1), ("bo", "failed", None)]
     assert board[0]["pgr"] == pgr and board[0]["seeds"] == 3
     assert bo.get("/v1/leaderboard", params={"task": "math"}).json()["entries"] == []
@@ -103,12 +103,12 @@ def test_bad_submissions_are_refused_and_budgeted(server, tmp_path: Path) -> Non
     cy = agent(base, "subs-bad", "cy")
     good = method_archive(tmp_path / "good", TRUSTING)
     cases = [
-        ({"task": "chat", "entry": "method.py:Trusting", "archive": "not base64!"}, "base64"),
-        ({"task": "chat", "entry": "missing.py:Trusting", "archive": good}, "not in the snapshot"),
-        ({"task": "chat", "entry": "method.py", "archive": good}, "path/to/method.py:ClassName"),
+        ({"task": TASK, "entry": "method.py:Trusting", "archive": "not base64!"}, "base64"),
+        ({"task": TASK, "entry": "missing.py:Trusting", "archive": good}, "not in the snapshot"),
+        ({"task": TASK, "entry": "method.py", "archive": good}, "path/to/method.py:ClassName"),
         ({"task": "nosuch", "entry": "method.py:Trusting", "archive": good}, "unknown task"),
-        ({"task": "chat", "entry": "method.py:Trusting", "archive": "aGVsbG8="}, "not a valid tar.gz"),
-        ({"task": "chat", "entry": "method.py:Trusting", "archive": good, "pgr": 0.99}, "invalid request"),
+        ({"task": TASK, "entry": "method.py:Trusting", "archive": "aGVsbG8="}, "not a valid tar.gz"),
+        ({"task": TASK, "entry": "method.py:Trusting", "archive": good, "pgr": 0.99}, "invalid request"),
     ]
     for body, message in cases:
         r = cy.post("/v1/submissions", json=body)
@@ -154,7 +154,7 @@ def test_kill_9_mid_verification_requeues_and_finishes(tmp_path: Path) -> None:
 
 def test_submitted_code_cannot_read_the_servers_labels(server, aar_home: Path, tmp_path: Path) -> None:
     base, db = server
-    targets = [str(aar_home / "data" / "chat" / "test.jsonl"), str(aar_home / "data" / "chat" / "dev.jsonl")]
+    targets = [str(aar_home / "data" / TASK / "test.jsonl"), str(aar_home / "data" / TASK / "dev.jsonl")]
     if db is not None:
         targets.append(str(db))
     assert all(Path(t).exists() for t in targets)  # they are there, on the server's disk

@@ -12,6 +12,8 @@ from aar.snapshots import pack
 from aar.tasks import load_task
 
 ADMIN = "aar_admin_test_" + "x" * 20
+# the task the server tests score and verify on: a 30% sample of chat (tests.helpers.data.import_sample)
+TASK = "chat-sample"
 DB_URLS: dict[str, str] = {}  # server base URL -> its database URL (admin-side tools use the database)
 
 
@@ -30,7 +32,7 @@ def agent(base: str, campaign_name: str, name: str) -> httpx.Client:
     return httpx.Client(base_url=base, headers={"Authorization": f"Bearer {r.json()['token']}"}, timeout=300)
 
 
-def dev_predictions(task: str = "chat", truth: bool = True) -> dict[str, float]:
+def dev_predictions(task: str = TASK, truth: bool = True) -> dict[str, float]:
     return {e.id: float(e.label) if truth else 0.0 for e in load_task(task).splits["dev"]}
 
 

@@ -144,7 +144,8 @@ class CausalLMBackend:
         tok = self.tokenizer()
         batch = tok([self._prompts[i] for i in ids], return_tensors="pt", padding=True, truncation=True,
                     max_length=self.lora.max_length).to(self.device)
-        logits = model(**batch).logits[:, -1, :].float()
+        # left padding puts every row's readout at the last position: project only that one onto the vocabulary
+        logits = model(**batch, logits_to_keep=1).logits[:, -1, :].float()
         neg, pos = self.label_token_ids()
         return logits[:, pos] - logits[:, neg]
 
