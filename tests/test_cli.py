@@ -15,7 +15,7 @@ def aar(*args: str) -> subprocess.CompletedProcess:
 
 
 def test_baseline_json_has_pgr_with_ci_and_p_values() -> None:
-    done = aar("baseline", "--task", "chat", "--method", "vanilla,aux_conf", "--seeds", "2", "--json")
+    done = aar("baseline", "--task", "chat-sample", "--method", "vanilla,aux_conf", "--seeds", "2", "--json")
     assert done.returncode == 0, done.stderr
     rows = json.loads(done.stdout)
     assert [r["method"] for r in rows] == ["vanilla", "aux_conf"]
@@ -29,7 +29,7 @@ def test_baseline_json_has_pgr_with_ci_and_p_values() -> None:
 
 
 def test_rich_table_is_printed() -> None:
-    done = aar("baseline", "--task", "chat", "--method", "vanilla", "--seeds", "1")
+    done = aar("baseline", "--task", "chat-sample", "--method", "vanilla", "--seeds", "1")
     assert done.returncode == 0, done.stderr
     assert "PGR [95% CI]" in done.stdout and "ceiling minilm-l6" in done.stdout
 
@@ -71,8 +71,8 @@ def test_bad_arguments_give_one_line_errors_without_tracebacks(tmp_path: Path, c
         assert message in err and "Traceback" not in err, (args, err)
         assert err.strip().startswith("error:") and len(err.strip().splitlines()) == 1, (args, err)
     done = aar("baseline", "--task", "nope")  # the installed entry point, as a user runs it
-    assert done.returncode == 2 and done.stderr.startswith("error: unknown task 'nope'; known: chat, code, ")
-    assert "gsm8k" in done.stderr
+    assert done.returncode == 2 and done.stderr.startswith("error: unknown task 'nope'; known: chat, ")
+    assert all(f" {name}," in done.stderr for name in ("code", "gsm8k", "hh-harmless"))  # the built-in ones
     assert len(done.stderr.strip().splitlines()) == 1, done.stderr
 
 

@@ -15,7 +15,7 @@ import httpx
 import pytest
 from tests.helpers.fake_llm import BIG_STEP, USAGE, Script, anthropic_server, openai_server
 from tests.helpers.postgres import start_aar_server
-from tests.helpers.serverkit import ADMIN, admin, campaign, wait_for
+from tests.helpers.serverkit import ADMIN, TASK, admin, campaign, wait_for
 
 from aar.researchers.client import AgentClient
 from aar.researchers.loop import RESET_NOTE, Limits
@@ -29,7 +29,7 @@ from aar.sandbox import Sandbox
 def live_server(tmp_path_factory: pytest.TempPathFactory):
     from aar.server.scoring import DevScorer
 
-    DevScorer().dev_ids("chat")
+    DevScorer().dev_ids(TASK)
     url = f"sqlite:///{tmp_path_factory.mktemp('agents') / 'aar.db'}"
     proc, base = start_aar_server(url, ADMIN, extra=("--workers", "1", "--lease-s", "10"))
     yield base
@@ -46,7 +46,7 @@ def _new_agent(base: str, name: str) -> str:
 def _config(base: str, name: str, tmp_path: Path, **kw) -> AgentConfig:
     campaign(base, name, verify_seeds=[1], dev_budget=10)
     return AgentConfig(server=base, campaign=name, agent=name, token=_new_agent(base, name),
-                       directory=tmp_path / name, direction="unsupervised elicitation", tasks=["chat"],
+                       directory=tmp_path / name, direction="unsupervised elicitation", tasks=[TASK],
                        admin_token=ADMIN, **kw)
 
 
@@ -99,7 +99,7 @@ def _check_run(config: AgentConfig, script: Script, expected_usd_per_call: float
 
 
 def test_anthropic_backend_over_the_wire(live_server: str, tmp_path: Path, monkeypatch) -> None:
-    script = Script()
+    script = Script(task=TASK)
     url, fake = anthropic_server(script)
     monkeypatch.setenv("ANTHROPIC_API_KEY", "sk-ant-test-key")
     config = _config(live_server, "claude", tmp_path, backend="anthropic", model="claude-sonnet-5-5",
@@ -127,7 +127,7 @@ def test_anthropic_backend_over_the_wire(live_server: str, tmp_path: Path, monke
 
 
 def test_openai_compatible_backend_over_the_wire(live_server: str, tmp_path: Path) -> None:
-    script = Script()
+    script = Script(task=TASK)
     url, fake = openai_server(script)
     config = _config(live_server, "vllm", tmp_path, backend="openai", model="gpt-4o-mini", base_url=f"{url}/v1",
                      limits=Limits(context_tokens=50_000))
@@ -159,7 +159,7 @@ def test_heuristic_researcher_does_research(live_server: str, tmp_path: Path) ->
     posts = agent.get("/v1/forum/posts").json()["posts"]
     assert posts and all("config:" in p["body"] and "Dev PGR" in p["body"] for p in posts)
     sub = agent.get("/v1/submissions").json()["submissions"][0]
-    assert sub["entry"] == "best_chat.py:Best"
+    assert sub["entry"] == f"best_{TASK}.py:Best"
     assert wait_for(agent, sub["id"], ("verified", "failed"))["status"] == "verified"
     assert "best" in (config.directory / "notebook.md").read_text()
     assert time.time() - started < 900
@@ -167,7 +167,7 @@ def test_heuristic_researcher_does_research(live_server: str, tmp_path: Path) ->
 
 def test_budgets_stop_the_loop_cleanly_and_the_cli_shows_them(live_server: str, tmp_path: Path,
                                                                monkeypatch) -> None:
-    script = Script()
+    script = Script(task=TASK)
     url, fake = anthropic_server(script)
     monkeypatch.setenv("ANTHROPIC_API_KEY", "sk-ant-test-key")
     config = _config(live_server, "spender", tmp_path, backend="anthropic", base_url=url)
@@ -205,25 +205,63 @@ def test_the_tools_over_mcp(live_server: str, tmp_path: Path) -> None:
     token = _new_agent(live_server, "mcp")
     params = StdioServerParameters(command=sys.executable, args=[
         "-m", "aar.cli", "agent", "mcp", "--server", live_server, "--campaign", "mcp", "--name", "mcp",
-        "--dir", str(tmp_path / "mcp"), "--task", "chat"], env={"AAR_AGENT_TOKEN": token,
+        "--dir", str(tmp_path / "mcp"), "--task", TASK], env={"AAR_AGENT_TOKEN": token,
                                                                  "AAR_HOME": os.environ["AAR_HOME"]})
 
     async def session() -> dict:
         async with stdio_client(params) as (read, write), ClientSession(read, write) as s:
-            await s.initialize()
-            names = {t.name for t in (await s.list_tools()).tools}
+            init = await s.initialize()
+            tools = {t.name: t for t in (await s.list_tools()).tools}
+            prompts = [p.name for p in (await s.list_prompts()).prompts]
+            prompt = await s.get_prompt("brief")
+            resources = [str(r.uri) for r in (await s.list_resources()).resources]
+            resource = await s.read_resource("aar://brief")
+            status = await s.call_tool("status", {})
+            wrong_task = await s.call_tool("evaluate", {"task": "math", "predictions_path": "p.json"})
             wrote = await s.call_tool("write_file", {"path": "notes.md", "content": "hello"})
             back = await s.call_tool("read_file", {"path": "notes.md"})
             escape = await s.call_tool("read_file", {"path": "../../etc/passwd"})
             post = await s.call_tool("forum_post", {"title": "via mcp", "body": "b", "kind": "insight"})
-            return {"names": names, "wrote": wrote, "back": back, "escape": escape, "post": post}
+            return {"instructions": init.instructions, "tools": tools, "prompts": prompts, "prompt": prompt,
+                    "resources": resources, "resource": resource, "status": status, "wrong_task": wrong_task,
+                    "wrote": wrote, "back": back, "escape": escape, "post": post}
 
     out = anyio.run(session)
-    assert {"run_experiment", "evaluate", "submit_method", "forum_post", "notebook_write"} <= out["names"]
+    # the brief: what a client with no system prompt of ours needs, in the instructions, a prompt and a resource
+    brief = out["instructions"]
+    for needed in (f"`{TASK}`: pairs", "train_unlabel", "vanilla", "class Confident(Method)", "ctx.fit(",
+                   "dev evaluations: 50 (50 left)", "submissions: 10 (10 left)", "Never try to obtain labels"):
+        assert needed in brief, needed
+    assert out["prompts"] == ["brief"] and out["prompt"].messages[0].content.text == brief
+    assert out["resources"] == ["aar://brief"] and out["resource"].contents[0].text == brief
+    # schemas carry the legal values: the agent's tasks, the post kinds, the built-in methods
+    tools = out["tools"]
+    assert tools["run_experiment"].input_schema["properties"]["task"]["enum"] == [TASK]
+    assert "vanilla" in tools["run_experiment"].input_schema["properties"]["method"]["description"]
+    assert tools["forum_post"].input_schema["properties"]["kind"]["enum"] == ["hypothesis", "result", "insight",
+                                                                              "error"]
+    assert tools["leaderboard"].input_schema["properties"]["task"]["anyOf"][0]["enum"] == [TASK]
+    status = json.loads(out["status"].content[0].text)
+    assert status["dev_evaluations"] == {"budget": 50, "used": 0, "left": 50} and status["tasks"] == [TASK]
+    assert status["submissions"]["left"] == 10 and status["agent"] == "mcp" and status["verification_seeds"] == 5
+    assert out["wrong_task"].is_error and f"your tasks: {TASK}" in out["wrong_task"].content[0].text
+    assert {"run_experiment", "evaluate", "submit_method", "forum_post", "notebook_write"} <= set(tools)
     assert not out["wrote"].is_error and out["back"].content[0].text == "hello"
     assert out["escape"].is_error and "outside your workspace" in out["escape"].content[0].text
     assert json.loads(out["post"].content[0].text)["author"] == "mcp"  # the token's agent, nothing else
     assert (tmp_path / "mcp" / "workspace" / "notes.md").read_text() == "hello"
+
+    # `aar agent call`: one tool from a shell, through the same MCP server and the official client
+    env = {**os.environ, "AAR_AGENT_TOKEN": token}
+    base = [sys.executable, "-m", "aar.cli", "agent", "call", "--server", live_server, "--campaign", "mcp",
+            "--name", "mcp", "--dir", str(tmp_path / "mcp"), "--task", TASK]
+    listed = subprocess.run([*base, "list_files", "{}"], env=env, capture_output=True, text=True, timeout=300)
+    assert listed.returncode == 0 and "notes.md" in listed.stdout, listed.stderr[-2000:]
+    refused = subprocess.run([*base, "read_file", '{"path": "../x"}'], env=env, capture_output=True, text=True,
+                             timeout=300)
+    assert refused.returncode == 1 and "outside your workspace" in refused.stdout
+    bad = subprocess.run([*base, "status", "[1]"], env=env, capture_output=True, text=True, timeout=300)
+    assert bad.returncode == 2 and bad.stderr.startswith("error: arguments must be a JSON object")
 
 
 def test_transcript_mirror_retries_and_resends_after_restart(tmp_path: Path) -> None:

@@ -37,6 +37,11 @@ def test_identities_are_enforced(server) -> None:
     bad = httpx.post(f"{base}/v1/evaluations", json=body, headers={"Authorization": "Bearer nope"})
     assert bad.status_code == 401 and "Traceback" not in bad.text
     assert agent.post("/v1/admin/campaigns", json={"name": "mine"}).status_code == 403
+    assert httpx.get(f"{base}/v1/me").status_code == 401
+    me = agent.get("/v1/me").json()  # its own standing, nobody else's
+    assert me["agent"] == "alice" and me["campaign"] == "idents" and me["dev_evaluations"]["left"] == 50
+    assert set(me) == {"agent", "campaign", "state", "dev_evaluations", "submissions", "usd", "tokens", "compute_s",
+                       "verification_seeds"}
     assert agent.post("/v1/admin/campaigns/idents/agents", json={"name": "eve"}).status_code == 403
     assert _admin(base).post("/v1/admin/campaigns", json={"name": "../etc"}).status_code == 422
     assert _admin(base).post("/v1/admin/campaigns", json={"name": "idents"}).status_code == 409

@@ -5,6 +5,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from tests.helpers.serverkit import TASK
 
 from aar.campaign.transfer import (
     LAB_PAIR,
@@ -54,7 +55,7 @@ class Broken(Method):
 '''
 
 
-def _subject(snapshot: bytes, entry: str, task: str = "chat") -> Subject:
+def _subject(snapshot: bytes, entry: str, task: str = TASK) -> Subject:
     return Subject(key=f"submission:{entry}", kind="submission", task=task, entry=entry, params={},
                    label=entry, lab=LabRecord(), snapshot=snapshot)
 
@@ -106,15 +107,15 @@ def test_holm_correction_spans_the_gauntlet_and_skips_vanilla() -> None:
 
 
 def test_lab_bundles_never_carry_the_holdout(tmp_path: Path) -> None:
-    bed = Testbed(TestbedConfig(task="chat"))
+    bed = Testbed(TestbedConfig(task=TASK))
     write_bundle(bed, [1000], tmp_path / "lab.pkl")
     import pickle
 
     with (tmp_path / "lab.pkl").open("rb") as f:
         assert set(pickle.load(f)["eval_x"]) == {"dev", "test"}
-    holdout_ids = {e.id for e in load_task("chat").splits["holdout"]}
+    holdout_ids = {e.id for e in load_task(TASK).splits["holdout"]}
     for split in ("train_label", "train_unlabel", "dev", "test"):
-        assert not holdout_ids & {e.id for e in load_task("chat").splits[split]}
+        assert not holdout_ids & {e.id for e in load_task(TASK).splits[split]}
 
 
 def test_gauntlet_runs_submitted_code_sandboxed_pairs_it_and_caches(tmp_path: Path) -> None:
@@ -123,7 +124,7 @@ def test_gauntlet_runs_submitted_code_sandboxed_pairs_it_and_caches(tmp_path: Pa
     snapshot = pack(tmp_path / "code")
     spec = GauntletSpec(top_k=1, baselines=["vanilla"], seeds=[2000, 2001], pairs=[Pair("glove-50d", "minilm-l6-mlp")])
     spec.check([1000])
-    tasks = ["chat", "code-sample"]
+    tasks = [TASK, "code-sample"]
     subjects = [_subject(snapshot, "methods.py:CopyVanilla"), _subject(snapshot, "methods.py:PairOnly"),
                 _subject(snapshot, "methods.py:Broken", task="code-sample")]
     logs: list[str] = []
@@ -132,7 +133,7 @@ def test_gauntlet_runs_submitted_code_sandboxed_pairs_it_and_caches(tmp_path: Pa
     assert len(cells) == 9  # 3 submissions x (holdout, the other task, one pair)
 
     copy = by["submission:methods.py:CopyVanilla", "holdout"]
-    assert copy.status == "ok" and copy.items == len(load_task("chat").splits["holdout"])
+    assert copy.status == "ok" and copy.items == len(load_task(TASK).splits["holdout"])
     assert copy.seeds == 2 and copy.pgr.lo <= copy.pgr.mean <= copy.pgr.hi
     assert abs(copy.diff.mean) < 0.25 and copy.p > 0.05  # vanilla up to its initialisation
     assert copy.executed_on.executor == "local" and copy.cached is False

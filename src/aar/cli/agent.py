@@ -1,4 +1,5 @@
-"""`aar agent run|status|transcript`: one researcher from the command line, its accounting, its transcript."""
+"""`aar agent run|status|transcript|mcp|call`: one researcher from the command line, its accounting, its
+transcript, its tools over MCP."""
 
 from __future__ import annotations
 
@@ -146,18 +147,75 @@ def mcp_server(
     name: AgentName,
     directory: Annotated[Path, typer.Option("--dir", help="agent folder (workspace, notebook)")],
     task: TaskList = None,
+    direction: Annotated[str, typer.Option(help="research direction for the brief (default: open)")] = "",
     token_file: AgentToken = None,
     unsafe_sandbox: UnsafeSandbox = False,
     ray_address: AgentRay = None,
 ) -> None:
-    """Serve the researcher tools over MCP (stdio) for Claude Code or any MCP client, with one agent's token."""
+    """Serve the researcher tools over MCP (stdio) for Claude Code or any MCP client, with one agent's token.
+    The brief (direction, tasks, methods, the method interface, budgets, rules) is the server's instructions,
+    the `brief` prompt and the `aar://brief` resource."""
     import anyio
 
+    from aar.methods.registry import available
+    from aar.researchers.brief import render_brief
     from aar.researchers.mcp_server import serve_stdio
-    from aar.researchers.runner import AgentConfig, tool_context
+    from aar.researchers.runner import AgentConfig, status_budgets, tool_context
 
-    config = AgentConfig(server=server, campaign=campaign, agent=name, directory=directory, direction="",
+    config = AgentConfig(server=server, campaign=campaign, agent=name, directory=directory, direction=direction,
                          token=_secret(token_file, "AAR_AGENT_TOKEN", "agent token") or "",
                          tasks=task or list(DEFAULT_TASKS), unsafe_sandbox=unsafe_sandbox,
                          ray_address=ray_address)
-    anyio.run(serve_stdio, tool_context(config))
+    ctx = tool_context(config)
+    methods = list(available())
+    brief = render_brief(name, campaign, direction, ctx.tasks, methods, status_budgets(ctx.client))
+    anyio.run(serve_stdio, ctx, brief, methods)
+
+
+@app.command("call")
+def call(
+    tool: Annotated[str, typer.Argument(help="tool name (`status`, `list_files`, `run_experiment`, ...)")],
+    arguments: Annotated[str, typer.Argument(help="the tool's arguments as a JSON object")] = "{}",
+    server: ServerUrl = "http://127.0.0.1:8765",
+    campaign: CampaignName = "",
+    name: AgentName = "",
+    directory: Annotated[Path, typer.Option("--dir", help="agent folder (workspace, notebook)")] = Path("."),
+    task: TaskList = None,
+    token_file: AgentToken = None,
+    unsafe_sandbox: UnsafeSandbox = False,
+) -> None:
+    """Call one researcher tool through `aar agent mcp` with the official MCP client and print its result
+    (exit 1 if the tool answered with an error): the MCP surface from a shell, for scripts and checks."""
+    import anyio
+
+    try:
+        parsed = json.loads(arguments)
+    except ValueError as exc:
+        raise AarError(f"arguments must be a JSON object: {exc}") from None
+    if not isinstance(parsed, dict):
+        raise AarError("arguments must be a JSON object")
+    if not campaign or not name:
+        raise AarError("--campaign and --name are required")
+    token = _secret(token_file, "AAR_AGENT_TOKEN", "agent token") or ""
+    args = ["-m", "aar.cli", "agent", "mcp", "--server", server, "--campaign", campaign, "--name", name,
+            "--dir", str(directory), *(x for t in task or [] for x in ("--task", t))]
+    if unsafe_sandbox:
+        args.append("--unsafe-sandbox")
+    text, is_error = anyio.run(_call_over_mcp, args, token, tool, parsed)
+    print(text)
+    if is_error:
+        raise typer.Exit(1)
+
+
+async def _call_over_mcp(args: list[str], token: str, tool: str, arguments: dict) -> tuple[str, bool]:
+    import sys
+
+    from mcp.client.session import ClientSession
+    from mcp.client.stdio import StdioServerParameters, stdio_client
+
+    params = StdioServerParameters(command=sys.executable, args=args, env={**os.environ, "AAR_AGENT_TOKEN": token})
+    async with stdio_client(params) as (read, write), ClientSession(read, write) as session:
+        await session.initialize()
+        result = await session.call_tool(tool, arguments)
+    text = "\n".join(c.text for c in result.content if hasattr(c, "text"))
+    return text, bool(result.is_error)

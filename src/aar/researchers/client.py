@@ -36,6 +36,9 @@ class AgentClient:
             raise ServerError(response.status_code, str(message))
         return response.json()
 
+    def me(self) -> dict:
+        return self._call("GET", "/v1/me")
+
     def evaluate(self, task: str, predictions: dict[str, float]) -> dict:
         return self._call("POST", "/v1/evaluations", json={"task": task, "split": "dev", "predictions": predictions})
 

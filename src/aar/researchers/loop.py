@@ -11,9 +11,8 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
-from importlib.resources import files
-from string import Template
 
+from aar.methods.registry import available
 from aar.researchers.client import Ledger
 from aar.researchers.llm import LLMBackend
 from aar.researchers.pricing import PRICES, Price, cost
@@ -32,15 +31,9 @@ class Limits:
     idle_turns: int = 3  # consecutive replies without a tool call before the loop gives up
 
 
-def render_system_prompt(agent: str, campaign: str, direction: str, tasks: list[str], methods: list[str],
-                         budgets: str) -> str:
-    template = Template(files("aar.researchers").joinpath("prompts/system.md").read_text())
-    return template.substitute(agent=agent, campaign=campaign, direction=direction, budgets=budgets,
-                               tasks="\n".join(f"- {t}" for t in tasks), methods=", ".join(methods))
-
-
-def tool_specs() -> list[dict]:
-    return [{"name": t.name, "description": t.description, "parameters": t.schema()} for t in TOOLS.values()]
+def tool_specs(tasks: list[str] | None = None, methods: list[str] | None = None) -> list[dict]:
+    return [{"name": t.name, "description": t.description, "parameters": t.schema(tasks, methods)}
+            for t in TOOLS.values()]
 
 
 class AgentLoop:
@@ -50,6 +43,7 @@ class AgentLoop:
         self.ledger, self.limits, self.prices = ledger, limits or Limits(), prices or PRICES
         self.spent_usd = 0.0
         self.exceeded: list[str] = []
+        self.tool_specs = tool_specs(ctx.tasks, list(available()))
         ctx.on_compute = self._record_compute
 
     def _record(self, **usage) -> None:
@@ -82,7 +76,7 @@ class AgentLoop:
                 reason = "budget: " + ", ".join(self.exceeded)
                 break
             t0 = time.monotonic()
-            response = self.backend.complete(self.system, messages, tool_specs())
+            response = self.backend.complete(self.system, messages, self.tool_specs)
             u = response.usage
             usd, priced = cost(response.model or self.backend.model, u.input_tokens, u.output_tokens,
                                u.cache_read_tokens, u.cache_write_tokens, self.prices)

@@ -17,10 +17,11 @@ from pathlib import Path
 
 from aar.errors import AarError
 from aar.methods.registry import available
+from aar.researchers.brief import render_brief
 from aar.researchers.client import AgentClient, Ledger
 from aar.researchers.experiments import ExperimentRunner
 from aar.researchers.llm import DEFAULT_ANTHROPIC_MODEL, AnthropicBackend, LLMBackend, OpenAIBackend
-from aar.researchers.loop import AgentLoop, Limits, render_system_prompt
+from aar.researchers.loop import AgentLoop, Limits
 from aar.researchers.pricing import PRICES, Price
 from aar.researchers.tools import ToolContext
 from aar.researchers.transcript import Transcript
@@ -74,6 +75,20 @@ def budgets_text(config: AgentConfig) -> str:
             f"- dollars, tokens and experiment compute: set per campaign; the run stops when one is spent")
 
 
+def status_budgets(client: AgentClient) -> str:
+    """The budgets part of the brief from the server's ``/v1/me`` (for clients of ``aar agent mcp``)."""
+    try:
+        me = client.me()
+    except AarError as exc:
+        return f"- unknown ({exc}); call the `status` tool"
+    return (f"- dev evaluations: {me['dev_evaluations']['budget']} ({me['dev_evaluations']['left']} left); "
+            f"submissions: {me['submissions']['budget']} ({me['submissions']['left']} left), each verified on "
+            f"{me['verification_seeds']} hidden seeds\n"
+            f"- dollars: {me['usd']['budget']:.2f}; tokens: {me['tokens']['budget']:,}; experiment compute: "
+            f"{me['compute_s']['budget'] / 3600:.1f} h\n"
+            f"- the `status` tool shows what is left of each, at any time")
+
+
 def tool_context(config: AgentConfig) -> ToolContext:
     """The tools' world for one agent: workspace, sandbox, experiments, server client, public data."""
     tasks = [load_task(name).name for name in config.tasks]
@@ -92,8 +107,8 @@ def build(config: AgentConfig) -> AgentLoop:
     tasks = {name: load_task(name).format for name in config.tasks}
     ctx = tool_context(config)
     ledger = Ledger(config.server, config.admin_token, config.campaign, config.agent) if config.admin_token else None
-    system = render_system_prompt(config.agent, config.campaign, config.direction, list(tasks),
-                                  list(available()), budgets_text(config))
+    system = render_brief(config.agent, config.campaign, config.direction, list(tasks), list(available()),
+                          budgets_text(config))
     return AgentLoop(make_backend(config, tasks), ctx, system, _transcript(config.directory, ledger),
                      ledger=ledger, limits=config.limits, prices=config.prices)
 

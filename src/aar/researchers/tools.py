@@ -283,6 +283,10 @@ def notebook_write(ctx: ToolContext, a: NotebookArgs) -> str:
     return f"notebook now {ctx.notebook.stat().st_size} bytes"
 
 
+def status(ctx: ToolContext, a: NoArgs) -> str:
+    return _json(ctx.client.me() | {"tasks": ctx.tasks})
+
+
 def finish(ctx: ToolContext, a: FinishArgs) -> str:
     ctx.finished = a.summary
     return "finished; the campaign will verify your submissions"
@@ -295,9 +299,20 @@ class Tool:
     args: type[Args]
     handler: Callable[[ToolContext, Any], str]
 
-    def schema(self) -> dict:
+    def schema(self, tasks: list[str] | None = None, methods: list[str] | None = None) -> dict:
+        """The argument model's JSON schema; with ``tasks`` a ``task`` argument lists them as its enum, with
+        ``methods`` the built-in method names appear in the ``method`` argument's description, so a model
+        sees the legal values without asking (MCP clients get no system prompt of ours to read them from)."""
         schema = self.args.model_json_schema()
         schema.pop("title", None)
+        properties = schema.get("properties", {})
+        if tasks and "task" in properties:
+            task = properties["task"]
+            for branch in task.get("anyOf", [task]):
+                if branch.get("type") == "string":
+                    branch["enum"] = list(tasks)
+        if methods and "method" in properties:
+            properties["method"]["description"] += f" (built-in: {', '.join(methods)})"
         return schema
 
 
@@ -325,6 +340,8 @@ TOOLS: dict[str, Tool] = {t.name: t for t in [
     Tool("leaderboard", "The server-verified leaderboard.", LeaderboardArgs, leaderboard),
     Tool("notebook_read", "Read your persistent notebook (it survives context resets).", NoArgs, notebook_read),
     Tool("notebook_write", "Append to or replace your persistent notebook.", NotebookArgs, notebook_write),
+    Tool("status", "Your standing: dev evaluations, submissions, dollars, tokens and compute seconds, each with "
+                   "its budget, what you used and what is left; your tasks.", NoArgs, status),
     Tool("finish", "Declare your research done, with a summary.", FinishArgs, finish),
 ]}
 
