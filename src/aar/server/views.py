@@ -21,6 +21,14 @@ BUDGET_FIELDS = ("agent_usd_budget", "agent_token_budget", "agent_compute_s_budg
 USAGE_FIELDS = ("llm_calls", "input_tokens", "output_tokens", "cached_tokens", "cost_usd", "compute_s")
 
 
+def agent_spend(a: Agent, c: Campaign) -> dict[str, tuple[float, float]]:
+    """An agent's own usage against its campaign's per-agent budgets, (used, budget) by kind: the ledger
+    stops the agent on these and ``/v1/me`` reports them, from this one definition."""
+    return {"usd": (a.cost_usd, c.agent_usd_budget),
+            "tokens": (a.input_tokens + a.output_tokens + a.cached_tokens, c.agent_token_budget),
+            "compute_s": (a.compute_s, c.agent_compute_s_budget)}
+
+
 def agent_view(a: Agent) -> dict:
     return {"name": a.name, "state": a.state, "stop_reason": a.stop_reason, "dev_evals_used": a.dev_evals_used,
             "submissions_used": a.submissions_used, **{k: getattr(a, k) for k in USAGE_FIELDS},

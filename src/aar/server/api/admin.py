@@ -30,7 +30,14 @@ from aar.server.models import (
     utcnow,
 )
 from aar.server.vectors import VectorReader
-from aar.server.views import BUDGET_FIELDS, agent_view, agent_views, campaign_totals, leaderboard_rows
+from aar.server.views import (
+    BUDGET_FIELDS,
+    agent_spend,
+    agent_view,
+    agent_views,
+    campaign_totals,
+    leaderboard_rows,
+)
 
 router = APIRouter(prefix="/v1/admin", dependencies=[Depends(require_admin)])
 Seeds = Annotated[list[Annotated[int, Field(ge=0, le=2**31 - 1)]], Field(min_length=1, max_length=50)]
@@ -169,10 +176,9 @@ def record_usage(campaign: str, agent: str, body: UsageIn, session: Session = De
     session.commit()
     session.refresh(me)
     totals = campaign_totals(session, owner)
+    spent = agent_spend(me, owner)
     exceeded = [name for name, used, limit in (
-        ("dollars", me.cost_usd, owner.agent_usd_budget),
-        ("tokens", me.input_tokens + me.output_tokens + me.cached_tokens, owner.agent_token_budget),
-        ("compute seconds", me.compute_s, owner.agent_compute_s_budget),
+        ("dollars", *spent["usd"]), ("tokens", *spent["tokens"]), ("compute seconds", *spent["compute_s"]),
         ("campaign dollars", totals["cost_usd"], owner.campaign_usd_budget),
         ("campaign tokens", totals["tokens"], owner.campaign_token_budget),
         ("campaign compute seconds", totals["compute_s"], owner.campaign_compute_s_budget),
