@@ -42,6 +42,8 @@ def test_identities_are_enforced(server) -> None:
     assert me["agent"] == "alice" and me["campaign"] == "idents" and me["dev_evaluations"]["left"] == 50
     assert set(me) == {"agent", "campaign", "state", "dev_evaluations", "submissions", "usd", "tokens", "compute_s",
                        "verification_seeds"}
+    assert agent.post("/v1/evaluations", json=body).status_code == 200
+    assert agent.get("/v1/me").json()["dev_evaluations"] == {"budget": 50, "used": 1, "left": 49}
     assert agent.post("/v1/admin/campaigns/idents/agents", json={"name": "eve"}).status_code == 403
     assert _admin(base).post("/v1/admin/campaigns", json={"name": "../etc"}).status_code == 422
     assert _admin(base).post("/v1/admin/campaigns", json={"name": "idents"}).status_code == 409
