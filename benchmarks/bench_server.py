@@ -22,6 +22,7 @@ from contextlib import ExitStack
 from pathlib import Path
 
 import httpx
+import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from tests.helpers.postgres import postgres_server, start_aar_server
@@ -105,20 +106,31 @@ def run(url: str, label: str, task: str, requests: int, reps: int, client_counts
         admin = httpx.Client(base_url=base, headers={"Authorization": f"Bearer {ADMIN}"}, timeout=600)
         admin.post("/v1/admin/campaigns", json={"name": "bench", "dev_budget": 100_000,
                                                 "campaign_dev_budget": 10_000_000}).raise_for_status()
-        rng_preds = {e.id: round(0.05 + 0.9 * ((hash(e.id) % 1000) / 1000), 3) for e in load_task(task).splits["dev"]}
-        body = json.dumps({"task": task, "split": "dev", "predictions": rng_preds}).encode()
+        ids = [e.id for e in load_task(task).splits["dev"]]
+        vectors = np.random.default_rng(0)
+        made = 0
+
+        def evaluation(token: str) -> bytes:
+            """A request with a vector of its own: a repeat of the same decisions is answered free and not
+            logged, which would measure the cheap path instead of the budgeted, logged one."""
+            nonlocal made
+            made += 1
+            predictions = dict(zip(ids, vectors.random(len(ids)).round(3).tolist(), strict=True))
+            return request_bytes("POST", "/v1/evaluations", token,
+                                 json.dumps({"task": task, "split": "dev", "predictions": predictions}).encode())
+
         health = request_bytes("GET", "/healthz")
         for clients in client_counts:
             tokens = [admin.post("/v1/admin/campaigns/bench/agents", json={"name": f"a{clients}-{i}"}).json()["token"]
                       for i in range(clients)]
-            evaluate = [request_bytes("POST", "/v1/evaluations", t, body) for t in tokens]
-            load(port, [[evaluate[0]]])  # warm: the scorer loads the task
-            load(port, [[e] for e in evaluate])  # and every client's token is resolved once (a steady server)
+            load(port, [[evaluation(tokens[0])]])  # warm: the scorer loads the task
+            load(port, [[evaluation(t)] for t in tokens])  # and every client's token is resolved once (steady)
             share = [requests // clients + (i < requests % clients) for i in range(clients)]
             runs: dict[str, list[dict]] = {"healthz": [], "evaluate": []}
             for _ in range(reps):
                 runs["healthz"].append(load(port, [[health] * n for n in share]))
-                runs["evaluate"].append(load(port, [[evaluate[i]] * n for i, n in enumerate(share)]))
+                runs["evaluate"].append(load(port, [[evaluation(tokens[i]) for _ in range(n)]
+                                                    for i, n in enumerate(share)]))
             for kind, results in runs.items():
                 mid = sorted(results, key=lambda r: r["rps"])[len(results) // 2]
                 errors = sum(r["errors"] for r in results)
@@ -127,7 +139,7 @@ def run(url: str, label: str, task: str, requests: int, reps: int, client_counts
                       f"(median of {reps} x {requests}; {errors} errors"
                       f"{': ' + results[0]['first_error'] if errors else ''})", flush=True)
         size, count = database_bytes(url, db_path)
-        print(f"{label:>10} log: {count} evaluations of {len(rng_preds)} predictions, "
+        print(f"{label:>10} log: {count} evaluations of {len(ids)} predictions ({made} sent), "
               f"{size / max(count, 1):,.0f} database bytes per evaluation", flush=True)
     finally:
         proc.terminate()

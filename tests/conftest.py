@@ -88,3 +88,20 @@ def server(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFact
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
+
+
+@pytest.fixture(scope="session")
+def live_server(tmp_path_factory: pytest.TempPathFactory, aar_home: Path):
+    """A real `aar serve` on SQLite with one worker, for researchers and their tools (experiments run in its
+    worker); yields its base URL."""
+    from tests.helpers.postgres import start_aar_server
+    from tests.helpers.serverkit import ADMIN, TASK
+
+    from aar.server.scoring import DevScorer
+
+    DevScorer().dev_ids(TASK)
+    url = f"sqlite:///{tmp_path_factory.mktemp('agents') / 'aar.db'}"
+    proc, base = start_aar_server(url, ADMIN, extra=("--workers", "1", "--lease-s", "10"))
+    yield base
+    proc.terminate()
+    proc.wait(timeout=30)

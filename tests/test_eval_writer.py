@@ -15,7 +15,7 @@ from sqlalchemy import func, select
 from aar.server.db import make_engine, session_factory, upgrade
 from aar.server.eval_writer import EvaluationWriter, PendingEvaluation
 from aar.server.models import Agent, Campaign, Evaluation
-from aar.server.vectors import VectorReader, encode, order_sha256, vector_sha256
+from aar.server.vectors import VectorReader, decisions_sha256, encode, order_sha256, vector_sha256
 
 IDS = [f"item{i:03d}" for i in range(50)]
 
@@ -34,11 +34,11 @@ def _setup(tmp_path: Path, agents: int, dev_budget: int, campaign_budget: int):
         return url, engine, campaign.id, [a.id for a in rows]
 
 
-def _pending(agent_id: int, campaign_id: int, values: np.ndarray) -> PendingEvaluation:
+def _pending(agent_id: int, campaign_id: int, values: np.ndarray, reported: float = 0.2) -> PendingEvaluation:
     order = order_sha256(IDS)
     vector = encode(values)
     return PendingEvaluation(agent_id, campaign_id, "chat", order, IDS, vector, vector_sha256(order, vector),
-                             0.7, 0.2, 0.2, "req")
+                             0.7, 0.2, reported, "req", decisions_sha256(order, values))
 
 
 def test_budgets_are_exact_when_400_requests_race_and_batches_form(tmp_path: Path) -> None:
@@ -72,9 +72,10 @@ def test_an_agent_budget_refuses_with_its_own_message(tmp_path: Path) -> None:
     _, engine, campaign_id, agent_ids = _setup(tmp_path, agents=1, dev_budget=3, campaign_budget=100)
     writer = EvaluationWriter(engine)
 
-    async def five():
-        return await asyncio.gather(*(writer.write(_pending(agent_ids[0], campaign_id, np.zeros(len(IDS))))
-                                      for _ in range(5)))
+    async def five():  # five different decision vectors (one item flipped each): five real queries
+        return await asyncio.gather(*(writer.write(_pending(agent_ids[0], campaign_id,
+                                                            (np.arange(len(IDS)) == i).astype(float)))
+                                      for i in range(5)))
 
     outcomes = asyncio.run(five())
     assert [o.accepted for o in outcomes] == [True, True, True, False, False]
@@ -93,7 +94,7 @@ def test_a_request_abandoned_before_its_batch_is_not_written_or_charged(tmp_path
         first = asyncio.create_task(writer.write(_pending(agent_ids[0], campaign_id, np.full(len(IDS), 0.1))))
         await asyncio.sleep(0.2)  # the first batch is in flight, blocked on the lock
         second = asyncio.create_task(writer.write(_pending(agent_ids[0], campaign_id, np.full(len(IDS), 0.2))))
-        third = asyncio.create_task(writer.write(_pending(agent_ids[0], campaign_id, np.full(len(IDS), 0.3))))
+        third = asyncio.create_task(writer.write(_pending(agent_ids[0], campaign_id, np.full(len(IDS), 0.7))))
         await asyncio.sleep(0.05)
         second.cancel()  # its client went away while it waited for the next batch
         threading.Timer(0.3, blocker.rollback).start()
@@ -106,7 +107,44 @@ def test_a_request_abandoned_before_its_batch_is_not_written_or_charged(tmp_path
         reader = VectorReader(session)
         rows = session.scalars(select(Evaluation).order_by(Evaluation.id))
         logged = [set(reader.predictions(e).values()) for e in rows]
-        assert logged == [{0.1}, {0.3}]
+        assert logged == [{0.1}, {0.7}]
         assert session.get(Agent, agent_ids[0]).dev_evals_used == 2
         assert session.get(Campaign, campaign_id).dev_evals_used == 2
+    engine.dispose()
+
+
+def test_a_repeat_of_the_same_decisions_is_answered_again_for_free(tmp_path: Path) -> None:
+    """Probabilities that fall on the same side of 0.5 everywhere are the same query: the agent gets its first
+    reply back, spends nothing and nothing is logged; in the same batch, in a later one, and after its budget
+    ran out. Another agent's identical vector is its own query, and one flipped item is a new one."""
+    _, engine, campaign_id, (me, other) = _setup(tmp_path, agents=2, dev_budget=2, campaign_budget=100)
+    writer = EvaluationWriter(engine)
+    base = np.linspace(0.01, 0.99, len(IDS))
+    nudged = np.clip(base + 0.004, 0, 1)  # no item crosses 0.5 (the grid steps by 0.02, none within 0.004)
+    flipped = base.copy()
+    flipped[0] = 0.9
+
+    async def first_batch():
+        return await asyncio.gather(writer.write(_pending(me, campaign_id, base, reported=0.35)),
+                                    writer.write(_pending(me, campaign_id, nudged, reported=0.6)))
+
+    async def one(agent: int, values: np.ndarray, reported: float):
+        return await writer.write(_pending(agent, campaign_id, values, reported))
+
+    fresh, same_batch = asyncio.run(first_batch())
+    assert (fresh.accepted, fresh.repeat_of, fresh.budget_remaining) == (True, None, 1)
+    assert (same_batch.accepted, same_batch.repeat_of, same_batch.budget_remaining) == (True, 0.35, 1)
+    later = asyncio.run(one(me, nudged, 0.1))
+    assert (later.repeat_of, later.budget_remaining) == (0.35, 1)
+    new = asyncio.run(one(me, flipped, 0.45))
+    assert (new.accepted, new.repeat_of, new.budget_remaining) == (True, None, 0)
+    spent = asyncio.run(one(me, np.clip(flipped - 0.001, 0, 1), 0.9))  # the budget is used up: still answered
+    assert (spent.accepted, spent.repeat_of) == (True, 0.45)
+    assert not asyncio.run(one(me, 1 - base, 0.2)).accepted  # new decisions over budget: refused
+    theirs = asyncio.run(one(other, base, 0.25))
+    assert (theirs.repeat_of, theirs.budget_remaining) == (None, 1)
+    with session_factory(engine)() as session:
+        assert session.get(Agent, me).dev_evals_used == 2 and session.get(Agent, other).dev_evals_used == 1
+        assert session.get(Campaign, campaign_id).dev_evals_used == 3
+        assert session.scalars(select(Evaluation.reported).order_by(Evaluation.id)).all() == [0.35, 0.45, 0.25]
     engine.dispose()

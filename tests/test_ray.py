@@ -53,7 +53,10 @@ def test_campaign_experiments_and_verifications_run_on_ray(ray_cluster: str) -> 
 
     with sqlite3.connect(folder / "aar.db") as con:
         places = [json.loads(r)["executed_on"] for (r,) in con.execute("SELECT result FROM submissions")]
+        ran = [json.loads(r)["executed_on"] for (r,) in con.execute(  # researchers' experiments, server-side
+            "SELECT result FROM experiments WHERE status = 'done'")]
     assert places and all(p["executor"] == "ray" and p["node_id"] for p in places)
+    assert ran and all(p["executor"] == "ray" and p["node_id"] for p in ran)
     (agent_dir,) = (folder / "agents").iterdir()
     experiments = [json.loads(row["result"]) for row in read_transcript(agent_dir / "transcript.jsonl")
                    if row["type"] == "tool" and row["name"] == "run_experiment" and not row["is_error"]]

@@ -14,7 +14,6 @@ from pathlib import Path
 import httpx
 import pytest
 from tests.helpers.fake_llm import BIG_STEP, USAGE, Script, anthropic_server, openai_server
-from tests.helpers.postgres import start_aar_server
 from tests.helpers.serverkit import ADMIN, TASK, admin, campaign, wait_for
 
 from aar.researchers.client import AgentClient
@@ -25,22 +24,15 @@ from aar.researchers.transcript import read
 from aar.sandbox import Sandbox
 
 
-@pytest.fixture(scope="module")
-def live_server(tmp_path_factory: pytest.TempPathFactory):
-    from aar.server.scoring import DevScorer
-
-    DevScorer().dev_ids(TASK)
-    url = f"sqlite:///{tmp_path_factory.mktemp('agents') / 'aar.db'}"
-    proc, base = start_aar_server(url, ADMIN, extra=("--workers", "1", "--lease-s", "10"))
-    yield base
-    proc.terminate()
-    proc.wait(timeout=30)
-
-
 def _new_agent(base: str, name: str) -> str:
     r = admin(base).post(f"/v1/admin/campaigns/{name}/agents", json={"name": name})
     assert r.status_code == 201, r.text
     return r.json()["token"]
+
+
+def _agent_status(base: str, name: str) -> dict:
+    """The admin's view of a campaign's only agent (its counters as the server charged them)."""
+    return admin(base).get(f"/v1/admin/campaigns/{name}").json()["agents"][0]
 
 
 def _config(base: str, name: str, tmp_path: Path, **kw) -> AgentConfig:
@@ -201,12 +193,43 @@ def test_the_tools_over_mcp(live_server: str, tmp_path: Path) -> None:
     from mcp.client.session import ClientSession
     from mcp.client.stdio import StdioServerParameters, stdio_client
 
-    campaign(live_server, "mcp")
+    campaign(live_server, "mcp", verify_seeds=[1])
     token = _new_agent(live_server, "mcp")
+    home = tmp_path / "researcher-home"  # the researcher's own AAR_HOME: it must end up holding no label
     params = StdioServerParameters(command=sys.executable, args=[
         "-m", "aar.cli", "agent", "mcp", "--server", live_server, "--campaign", "mcp", "--name", "mcp",
-        "--dir", str(tmp_path / "mcp"), "--task", TASK], env={"AAR_AGENT_TOKEN": token,
-                                                                 "AAR_HOME": os.environ["AAR_HOME"]})
+        "--dir", str(tmp_path / "mcp"), "--task", TASK], env={"AAR_AGENT_TOKEN": token, "AAR_HOME": str(home),
+                                                                 "PATH": os.environ["PATH"]})
+    method = ("import numpy as np\nfrom aar.methods.base import Method\n\n\nclass Shout(Method):\n"
+              "    name = 'shout'\n\n    def train(self, ctx):\n        print('hello from the method', flush=True)\n"
+              "        return ctx.fit((ctx.weak_soft > 0.5).astype(np.float32))\n")
+
+    async def research(s) -> dict:
+        """Write a method, run it server-side without waiting and poll it, run a built-in waiting, evaluate,
+        submit and wait for verification: timed from the first tool call."""
+        started = time.monotonic()
+        await s.call_tool("write_file", {"path": "shout.py", "content": method})
+        queued = json.loads((await s.call_tool("run_experiment", {"task": TASK, "method": "shout.py:Shout",
+                                                                   "seeds": [0, 1], "wait": False})).content[0].text)
+        polls = [queued]
+        while polls[-1]["status"] not in ("done", "failed"):
+            await anyio.sleep(0.5)
+            polls.append(json.loads((await s.call_tool("experiment_status", {
+                "experiment_id": queued["experiment_id"]})).content[0].text))
+        waited = json.loads((await s.call_tool("run_experiment", {"task": TASK, "method": "vanilla", "seeds": [3]}))
+                            .content[0].text)
+        scored = json.loads((await s.call_tool("evaluate", {"task": TASK, "predictions_path":
+                                                            polls[-1]["dev_predictions_path"]})).content[0].text)
+        submitted = json.loads((await s.call_tool("submit_method", {"task": TASK, "entry": "shout.py:Shout"}))
+                               .content[0].text)
+        while True:
+            mine = json.loads((await s.call_tool("my_submissions", {})).content[0].text)
+            if any(sub["id"] == submitted["id"] and sub["status"] in ("verified", "failed") for sub in
+                   (mine if isinstance(mine, list) else mine.get("submissions", []))):
+                break
+            await anyio.sleep(1)
+        return {"queued": queued, "polls": polls, "waited": waited, "scored": scored, "submitted": submitted,
+                "mine": mine, "seconds": time.monotonic() - started}
 
     async def session() -> dict:
         async with stdio_client(params) as (read, write), ClientSession(read, write) as s:
@@ -222,15 +245,17 @@ def test_the_tools_over_mcp(live_server: str, tmp_path: Path) -> None:
             back = await s.call_tool("read_file", {"path": "notes.md"})
             escape = await s.call_tool("read_file", {"path": "../../etc/passwd"})
             post = await s.call_tool("forum_post", {"title": "via mcp", "body": "b", "kind": "insight"})
+            work = await research(s)
             return {"instructions": init.instructions, "tools": tools, "prompts": prompts, "prompt": prompt,
                     "resources": resources, "resource": resource, "status": status, "wrong_task": wrong_task,
-                    "wrote": wrote, "back": back, "escape": escape, "post": post}
+                    "wrote": wrote, "back": back, "escape": escape, "post": post, "work": work}
 
     out = anyio.run(session)
     # the brief: what a client with no system prompt of ours needs, in the instructions, a prompt and a resource
     brief = out["instructions"]
     for needed in (f"`{TASK}`: pairs", "train_unlabel", "vanilla", "class Confident(Method)", "ctx.fit(",
-                   "dev evaluations: 50 (50 left)", "submissions: 10 (10 left)", "Never try to obtain labels"):
+                   "dev evaluations: 50 (50 left)", "submissions: 10 (10 left)", "Never try to obtain labels",
+                   "a dev reply is pgr on ", "noise sd ", "costs nothing"):
         assert needed in brief, needed
     assert out["prompts"] == ["brief"] and out["prompt"].messages[0].content.text == brief
     assert out["resources"] == ["aar://brief"] and out["resource"].contents[0].text == brief
@@ -243,13 +268,37 @@ def test_the_tools_over_mcp(live_server: str, tmp_path: Path) -> None:
     assert tools["leaderboard"].input_schema["properties"]["task"]["anyOf"][0]["enum"] == [TASK]
     status = json.loads(out["status"].content[0].text)
     assert status["dev_evaluations"] == {"budget": 50, "used": 0, "left": 50} and status["tasks"] == [TASK]
-    assert status["submissions"]["left"] == 10 and status["agent"] == "mcp" and status["verification_seeds"] == 5
+    assert status["submissions"]["left"] == 10 and status["agent"] == "mcp" and status["verification_seeds"] == 1
+    rule = status["dev_rules"][TASK]  # the task's fixed noise level, before spending an evaluation
+    assert rule["metric"] == "pgr" and 0 < rule["items_scored"] <= rule["dev_items"] and 0 < rule["noise_sd"] < 2
     assert out["wrong_task"].is_error and f"your tasks: {TASK}" in out["wrong_task"].content[0].text
     assert {"run_experiment", "evaluate", "submit_method", "forum_post", "notebook_write"} <= set(tools)
     assert not out["wrote"].is_error and out["back"].content[0].text == "hello"
     assert out["escape"].is_error and "outside your workspace" in out["escape"].content[0].text
     assert json.loads(out["post"].content[0].text)["author"] == "mcp"  # the token's agent, nothing else
     assert (tmp_path / "mcp" / "workspace" / "notes.md").read_text() == "hello"
+
+    # experiments ran on the server: queued, then progress, then the method's own output and dev predictions
+    work = out["work"]
+    assert work["queued"]["status"] == "queued" and "experiment_id" in work["queued"]
+    done = work["polls"][-1]
+    assert done["status"] == "done", done
+    assert "hello from the method" in done["output"] and done["executed_on"]["sandboxed"] is True
+    assert done["seeds"] == [0, 1] and len(done["per_seed_files"]) == 2 and done["compute_s"] > 0
+    assert work["waited"]["status"] == "done" and work["waited"]["progress_log"][-1] == "finished"
+    assert any("running the method" in step for step in work["waited"]["progress_log"])
+    assert "pgr" in work["scored"] and work["scored"]["repeat"] is False
+    mine = work["mine"] if isinstance(work["mine"], list) else work["mine"]["submissions"]
+    assert [sub["status"] for sub in mine if sub["id"] == work["submitted"]["id"]] == ["verified"]
+    print(f"\nscripted MCP session: {work['seconds']:.1f} s from the first tool call to a verified submission")
+    # the server charged the compute; the researcher's own home holds no labelled file (no task data at all)
+    charged = _agent_status(live_server, "mcp")
+    assert charged["compute_s"] > 0 and charged["dev_evals_used"] == 1 and charged["submissions_used"] == 1
+    stored = [p for p in home.rglob("*") if p.is_file()] if home.exists() else []
+    assert not any(p.suffix in (".jsonl", ".pkl", ".npy") for p in stored), stored
+    for path in [*stored, *(tmp_path / "mcp").rglob("*")]:
+        if path.is_file() and not path.is_symlink():
+            assert b'"label"' not in path.read_bytes(), path
 
     # `aar agent call`: one tool from a shell, through the same MCP server and the official client
     env = {**os.environ, "AAR_AGENT_TOKEN": token}

@@ -13,7 +13,16 @@ import httpx
 import numpy as np
 import pytest
 from tests.helpers.postgres import start_aar_server
-from tests.helpers.serverkit import ADMIN, TASK, admin, agent, campaign, dev_predictions
+from tests.helpers.serverkit import (
+    ADMIN,
+    TASK,
+    admin,
+    agent,
+    campaign,
+    dev_predictions,
+    method_archive,
+    random_predictions,
+)
 
 from aar.server.vectors import order_sha256, vector_sha256
 
@@ -56,13 +65,20 @@ def test_dev_scores_are_one_coarse_number_and_nothing_else_leaks(server) -> None
     r = agent.post("/v1/evaluations", json={"task": TASK, "split": "dev", "predictions": _dev()})
     assert r.status_code == 200, r.text
     out = r.json()
-    assert set(out) == {"task", "split", "pgr", "rule", "budget_remaining"}  # one number: no accuracy beside it
-    assert out["pgr"] > 1 and out["budget_remaining"] == 49 and "subsample" in out["rule"]
+    # one number (no accuracy beside it), the public rule, the task's fixed noise level
+    assert set(out) == {"task", "split", "pgr", "rule", "noise_sd", "repeat", "budget_remaining"}
+    assert out["pgr"] > 1 and out["budget_remaining"] == 49 and "subsample" in out["rule"] and not out["repeat"]
     step = float(out["rule"].rsplit(" ", 1)[1])
     assert step >= 0.05
+    assert step / 12**0.5 < out["noise_sd"] < 2 and round(out["noise_sd"], 2) == out["noise_sd"]
     r = agent.post("/v1/evaluations", json={"task": TASK, "split": "dev", "predictions": _dev(truth=False)})
     value = r.json()["pgr"]
     assert abs(value / step - round(value / step)) < 1e-6  # on the reporting grid
+    # the same decisions again (other probabilities, same side of 0.5): the first reply, free, not logged
+    again = agent.post("/v1/evaluations", json={"task": TASK, "split": "dev",
+                                                "predictions": {k: 0.2 + 0.6 * v for k, v in _dev().items()}})
+    assert again.json() == {**out, "repeat": True, "budget_remaining": 48}
+    assert len(_admin(base).get("/v1/admin/campaigns/scores/evaluations.jsonl").text.splitlines()) == 2
     for split in ("test", "train_unlabel", "train_label"):
         denied = agent.post("/v1/evaluations", json={"task": TASK, "split": split, "predictions": _dev()})
         assert denied.status_code == 403
@@ -99,25 +115,28 @@ def test_budget_holds_under_concurrency_and_every_call_is_logged(server) -> None
     base, db = server
     _campaign(base, "budget", dev_budget=5)
     agent = _agent(base, "budget", "dave")
-    rng = np.random.default_rng(7)  # full-precision floats: the log must give back exactly these
-    sent = {i: float(rng.random()) for i in reversed(list(_dev()))}
-    body = {"task": TASK, "split": "dev", "predictions": sent}
-    agent.post("/v1/evaluations", json=body)  # warm the scorer so the race below is about the budget
+    # full-precision floats in a scrambled id order: the log must give back exactly these; a different
+    # vector per call (a repeat of the same decisions would be answered free)
+    sent = [dict(reversed(random_predictions(seed).items())) for seed in range(14)]
+    agent.post("/v1/evaluations", json={"task": TASK, "split": "dev", "predictions": sent[0]})  # warm the scorer
 
-    def call(_: int) -> int:
-        return agent.post("/v1/evaluations", json=body).status_code
+    def call(i: int) -> int:
+        return agent.post("/v1/evaluations", json={"task": TASK, "split": "dev", "predictions": sent[i]}).status_code
 
     with ThreadPoolExecutor(max_workers=12) as pool:
-        codes = list(pool.map(call, range(12)))
+        codes = list(pool.map(call, range(1, 13)))
     assert codes.count(200) == 4 and codes.count(429) == 8
-    assert "budget of 5 is used up" in agent.post("/v1/evaluations", json=body).json()["error"]
+    refused = agent.post("/v1/evaluations", json={"task": TASK, "split": "dev", "predictions": sent[13]})
+    assert "budget of 5 is used up" in refused.json()["error"]
     export = _admin(base).get("/v1/admin/campaigns/budget/evaluations.jsonl")
     rows = [json.loads(line) for line in export.text.splitlines()]
     assert len(rows) == 5 and {r["agent"] for r in rows} == {"dave"}
-    order = sorted(sent)  # canonical: sorted ids, float64 values, hashed after the order's own hash
-    vector = np.array([sent[i] for i in order], dtype="<f8").tobytes()
-    assert all(r["predictions"] == sent and r["split"] == "dev" for r in rows)
-    assert {r["sha256"] for r in rows} == {vector_sha256(order_sha256(order), vector)}
+    order = sorted(sent[0])  # canonical: sorted ids, float64 values, hashed after the order's own hash
+    hashes = {vector_sha256(order_sha256(order), np.array([s[i] for i in order], dtype="<f8").tobytes()): s
+              for s in sent}
+    assert all(r["sha256"] in hashes and r["predictions"] == hashes[r["sha256"]] and r["split"] == "dev"
+               for r in rows)
+    assert len({r["sha256"] for r in rows}) == 5
     status = _admin(base).get("/v1/admin/campaigns/budget").json()
     assert status["dev_budget"] == 5 and [(a["name"], a["dev_evals_used"], a["submissions_used"], a["state"])
                                           for a in status["agents"]] == [("dave", 5, 0, "created")]
@@ -129,7 +148,7 @@ def test_budget_holds_under_concurrency_and_every_call_is_logged(server) -> None
             stored = con.execute("SELECT LENGTH(e.vector), o.ids FROM evaluations e JOIN item_orders o ON "
                                  "o.sha256 = e.item_order JOIN campaigns c ON c.id = e.campaign_id "
                                  "WHERE c.name = 'budget'").fetchall()
-        assert [(size, json.loads(ids)) for size, ids in stored] == [(8 * len(sent), order)] * 5
+        assert [(size, json.loads(ids)) for size, ids in stored] == [(8 * len(order), order)] * 5
 
 
 
@@ -139,10 +158,10 @@ def test_the_campaign_budget_holds_across_agents_under_concurrency(server) -> No
     base, _ = server
     _campaign(base, "shared", dev_budget=5, campaign_dev_budget=7)
     agents = [_agent(base, "shared", name) for name in ("fay", "gus")]
-    body = {"task": TASK, "split": "dev", "predictions": _dev()}
+    bodies = [{"task": TASK, "split": "dev", "predictions": random_predictions(seed)} for seed in range(24)]
 
     def call(i: int) -> httpx.Response:
-        return agents[i % 2].post("/v1/evaluations", json=body)
+        return agents[i % 2].post("/v1/evaluations", json=bodies[i])
 
     with ThreadPoolExecutor(max_workers=16) as pool:
         replies = list(pool.map(call, range(24)))
@@ -206,17 +225,17 @@ def test_kill_9_loses_nothing_committed(tmp_path: Path) -> None:
     proc, base = _start_server(url)
     _campaign(base, "crash", dev_budget=1000)
     token = _agent(base, "crash", "erin").headers["Authorization"]
-    body = {"task": TASK, "split": "dev", "predictions": _dev()}
+    bodies = [{"task": TASK, "split": "dev", "predictions": random_predictions(seed)} for seed in range(601)]
 
-    def call(client: httpx.Client) -> int:
+    def call(client: httpx.Client, i: int) -> int:
         try:
-            return client.post("/v1/evaluations", json=body, timeout=30).status_code
+            return client.post("/v1/evaluations", json=bodies[i], timeout=30).status_code
         except httpx.HTTPError:
             return 0
 
     client = httpx.Client(base_url=base, headers={"Authorization": token})
     with ThreadPoolExecutor(max_workers=8) as pool:
-        futures = [pool.submit(call, client) for _ in range(600)]
+        futures = [pool.submit(call, client, i) for i in range(600)]
         deadline = time.time() + 120
         while sum(f.done() for f in futures) < 20 and time.time() < deadline:
             time.sleep(0.05)  # kill mid-load: after some answers, long before all 600
@@ -228,9 +247,79 @@ def test_kill_9_loses_nothing_committed(tmp_path: Path) -> None:
     try:
         rows = _admin(base2).get("/v1/admin/campaigns/crash/evaluations.jsonl").text.splitlines()
         assert len(rows) >= answered  # a request committed just before the kill may lack its answer
-        after = httpx.post(f"{base2}/v1/evaluations", json=body, headers={"Authorization": token}, timeout=60)
+        after = httpx.post(f"{base2}/v1/evaluations", json=bodies[600], headers={"Authorization": token}, timeout=60)
         assert after.status_code == 200
         assert after.json()["budget_remaining"] == 1000 - len(rows) - 1
     finally:
         proc2.terminate()
         proc2.wait(timeout=10)
+
+
+def test_experiments_run_on_the_server_for_their_agent_only(server, tmp_path: Path) -> None:
+    """An agent's experiment runs in the server's worker: queued, then done with per-seed dev predictions in
+    the public dev order, timings, output and progress; compute is charged to the agent. Bad requests are
+    refused before anything is stored; another agent cannot see it; two active experiments per agent at most;
+    a spent compute budget refuses new ones."""
+    base, _ = server
+    _campaign(base, "lab")
+    mine, other = _agent(base, "lab", "ivy"), _agent(base, "lab", "jon")
+    bad = [({"task": TASK, "entry": "vanilla", "seeds": [0, 0]}, "distinct"),
+           ({"task": TASK, "entry": "vanilla", "seeds": [10_000]}, "less than"),
+           ({"task": TASK, "entry": "vanilla", "seeds": []}, "at least 1"),
+           ({"task": TASK, "entry": "no_such_method", "seeds": [0]}, "unknown method"),
+           ({"task": TASK, "entry": "m.py:M", "seeds": [0]}, "send the code"),
+           ({"task": TASK, "entry": "vanilla", "seeds": [0], "archive": method_archive(tmp_path / "a", "x = 1")},
+            "takes no archive"),
+           ({"task": TASK, "entry": "m.py:M", "seeds": [0], "archive": method_archive(tmp_path / "b", "x = 1")},
+            "m.py"),
+           ({"task": "nosuchtask", "entry": "vanilla", "seeds": [0]}, "unknown task"),
+           ({"task": TASK, "entry": "vanilla", "seeds": [0], "workdir": "/etc"}, "workdir")]
+    for body, why in bad:
+        r = mine.post("/v1/experiments", json=body)
+        assert r.status_code == 422 and why in r.text, (body, r.text)
+    started = mine.post("/v1/experiments", json={"task": TASK, "entry": "vanilla", "seeds": [2, 1]})
+    assert started.status_code == 202, started.text
+    exp = started.json()
+    assert exp["status"] == "queued" and exp["seeds"] == [1, 2] and exp["queued_ahead"] >= 0
+    assert other.get(f"/v1/experiments/{exp['id']}").status_code == 404  # not theirs: does not exist for them
+    second = mine.post("/v1/experiments", json={"task": TASK, "entry": "soft", "seeds": [0]})
+    third = mine.post("/v1/experiments", json={"task": TASK, "entry": "soft", "seeds": [1]})
+    assert second.status_code == 202 and third.status_code == 429 and "at most 2" in third.text
+    deadline, view = time.time() + 600, exp
+    while view["status"] not in ("done", "failed") and time.time() < deadline:
+        time.sleep(0.5)
+        view = mine.get(f"/v1/experiments/{exp['id']}").json()
+    assert view["status"] == "done", view
+    dev_ids = list(_dev())  # the public dev order
+    result = view["result"]
+    assert result["dev_ids"] == dev_ids and sorted(result["per_seed"]) == ["1", "2"]
+    assert all(len(p) == len(dev_ids) and all(0 <= x <= 1 for x in p) for p in result["per_seed"].values())
+    assert result["seconds"]["run"] > 0 and result["executed_on"]["sandboxed"] is True
+    assert view["progress"] == "finished" and view["compute_s"] > 0 and view["error"] is None
+    assert "label" not in json.dumps(result).replace("dev_ids", "")
+    assert mine.get("/v1/me").json()["compute_s"]["used"] >= round(view["compute_s"], 1)
+    _campaign(base, "broke", agent_compute_s_budget=0)
+    broke = _agent(base, "broke", "kim")
+    refused = broke.post("/v1/experiments", json={"task": TASK, "entry": "vanilla", "seeds": [0]})
+    assert refused.status_code == 429 and "compute budget" in refused.text
+
+
+def test_migrations_build_exactly_the_models(tmp_path: Path) -> None:
+    """A database built by the migrations has every table, column and index the models declare and nothing
+    else (the forum's full-text tables aside, which only the migration creates): a model change without its
+    migration, or a migration without its model, goes red."""
+    from alembic.autogenerate import compare_metadata
+    from alembic.migration import MigrationContext
+    from sqlalchemy import create_engine
+
+    from aar.server.db import upgrade
+    from aar.server.models import Base
+
+    url = f"sqlite:///{tmp_path / 'fresh.db'}"
+    upgrade(url)
+    engine = create_engine(url)
+    with engine.connect() as con:
+        diffs = compare_metadata(MigrationContext.configure(con), Base.metadata)
+    engine.dispose()
+    unexplained = [d for d in diffs if not (d[0] == "remove_table" and d[1].name.startswith("posts_fts"))]
+    assert unexplained == [] and len(diffs) == 5, diffs

@@ -13,6 +13,7 @@ import time
 from collections import Counter, defaultdict
 from concurrent.futures import ThreadPoolExecutor
 
+import numpy as np
 from tests.helpers.serverkit import TASK, admin, agent, campaign, dev_predictions
 
 AGENTS = 32
@@ -23,19 +24,21 @@ def test_32_agents_under_load_lose_and_duplicate_nothing(server) -> None:
     base, _ = server
     campaign(base, "load", dev_budget=100_000)
     clients = [agent(base, "load", f"agent{i:02d}") for i in range(AGENTS)]
-    body = {"task": TASK, "split": "dev", "predictions": dev_predictions()}
+    ids = list(dev_predictions())
     posts: list[tuple[int, int]] = []  # (post id, author index), shared by all agents
     posts_lock = threading.Lock()
     deadline = time.monotonic() + DURATION_S
 
     def run(i: int) -> dict:
-        rng, client = random.Random(i), clients[i]
+        rng, client, vectors = random.Random(i), clients[i], np.random.default_rng(i)
         evals, mine, votes, failures = 0, [], {}, []
         while time.monotonic() < deadline:
             action = rng.choice(("evaluate", "post", "vote"))
             if action == "evaluate":
-                r = client.post("/v1/evaluations", json=body)
-                evals += r.status_code == 200
+                # a fresh vector each time: a repeat of the same decisions is answered free and not logged
+                predictions = dict(zip(ids, vectors.random(len(ids)).tolist(), strict=True))
+                r = client.post("/v1/evaluations", json={"task": TASK, "split": "dev", "predictions": predictions})
+                evals += r.status_code == 200 and not r.json()["repeat"]
             elif action == "post":
                 r = client.post("/v1/forum/posts", json={"title": f"finding {i}-{len(mine)}", "kind": "result",
                                                          "body": f"agent {i} measured {rng.random():.3f}"})

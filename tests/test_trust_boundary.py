@@ -15,13 +15,15 @@ import json
 import os
 import subprocess
 import sys
+import uuid
 from pathlib import Path
 
 import numpy as np
 import pytest
 from tests.helpers.serverkit import DB_URLS, agent, campaign
 
-from aar.researchers.experiments import ExperimentRunner
+from aar.researchers.client import AgentClient
+from aar.researchers.experiments import ServerExperiments
 from aar.researchers.tools import ToolContext, call_tool
 from aar.sandbox import Sandbox
 from aar.tasks import load_task
@@ -54,20 +56,16 @@ class Linker(Method):
 '''
 
 
-class _NoServer:
-    """The file and experiment tools never call the server."""
-
-    def __getattr__(self, name):
-        raise AssertionError(f"unexpected server call {name}")
-
-
-def _tools(tmp_path: Path, task: str = "code-sample") -> ToolContext:
+def _tools(base: str, tmp_path: Path, task: str = "code-sample") -> ToolContext:
+    """The tools of a fresh agent of its own campaign on the live server (experiments run in its worker)."""
+    name = f"tb-{uuid.uuid4().hex[:10]}"
+    campaign(base, name)
+    client = agent(base, name, name)
     workspace = tmp_path / "agent" / "workspace"
     workspace.mkdir(parents=True)
-    sandbox = Sandbox()
-    runner = ExperimentRunner(sandbox, workspace, tmp_path / "agent" / "bundles", timeout_s=300)
-    return ToolContext(workspace=workspace, notebook=tmp_path / "agent" / "notebook.md", client=_NoServer(),
-                       sandbox=sandbox, experiments=runner, tasks=[task])
+    agent_client = AgentClient(base, client.headers["Authorization"].removeprefix("Bearer "))
+    return ToolContext(workspace=workspace, notebook=tmp_path / "agent" / "notebook.md", client=agent_client,
+                       sandbox=Sandbox(), experiments=ServerExperiments(agent_client, workspace), tasks=[task])
 
 
 def _secret_file(tmp_path: Path) -> Path:
@@ -78,9 +76,9 @@ def _secret_file(tmp_path: Path) -> Path:
 
 
 @pytest.mark.parametrize("fail", [True, False], ids=["failing", "succeeding"])
-def test_links_planted_by_an_experiment_are_never_followed(tmp_path: Path, fail: bool) -> None:
+def test_links_planted_by_an_experiment_are_never_followed(live_server: str, tmp_path: Path, fail: bool) -> None:
     secret = _secret_file(tmp_path)
-    ctx = _tools(tmp_path)
+    ctx = _tools(live_server, tmp_path)
     targets = [str(secret), "/proc/1/environ", str(Path(os.environ["AAR_HOME"]) / "data" / "code-sample" / "dev.jsonl")]
     ctx.files.write_text("linker.py", LINKER.replace("{TARGETS}", repr(targets)).replace("{FAIL}", str(fail)))
     text, is_error = call_tool(ctx, "run_experiment", {"task": "code-sample", "method": "linker.py:Linker",
@@ -96,8 +94,8 @@ def test_links_planted_by_an_experiment_are_never_followed(tmp_path: Path, fail:
         assert result["audit"] == {} and "audit_problem" not in result
 
 
-def test_linked_experiments_folder_and_dangling_links_stay_inside(tmp_path: Path) -> None:
-    ctx = _tools(tmp_path)
+def test_linked_experiments_folder_and_dangling_links_stay_inside(live_server: str, tmp_path: Path) -> None:
+    ctx = _tools(live_server, tmp_path)
     outside = tmp_path / "outside"
     outside.mkdir()
     secret = _secret_file(tmp_path)
@@ -174,8 +172,8 @@ class Silencer(Method):
 
 
 @pytest.mark.parametrize("attack", list(SILENCERS))
-def test_the_audit_record_cannot_be_silenced_quietly(tmp_path: Path, attack: str) -> None:
-    ctx = _tools(tmp_path)
+def test_the_audit_record_cannot_be_silenced_quietly(live_server: str, tmp_path: Path, attack: str) -> None:
+    ctx = _tools(live_server, tmp_path)
     ctx.files.write_text("silencer.py", SILENCER.replace("{BODY}", SILENCERS[attack]))
     text, is_error = call_tool(ctx, "run_experiment", {"task": "code-sample", "method": "silencer.py:Silencer",
                                                        "seeds": [0]})
@@ -279,12 +277,13 @@ def test_group_testing_attacker_learns_at_most_five_labels_and_is_flagged(server
     learned = round(float(np.mean([len(claims) for claims in sanity])))
     assert learned >= 25
 
-    asked = []
+    asked, left = [], [50]
 
     def query(predictions: dict[str, float]) -> float:
-        asked.append(1)
         r = attacker.post("/v1/evaluations", json={"task": task, "split": "dev", "predictions": predictions})
         assert r.status_code == 200, r.text
+        asked.append(r.json()["repeat"])  # a repeat of earlier decisions is answered again, for free
+        left[0] = r.json()["budget_remaining"]
         return r.json()["pgr"]
 
     # the attacker knows the rule, the subsample size and even the weak and ceiling accuracies
@@ -292,10 +291,10 @@ def test_group_testing_attacker_learns_at_most_five_labels_and_is_flagged(server
                                    np.random.default_rng(2))
     correct = sum(labels[i] == v for i, v in claims.items())
     print(f"\ngroup testing, 50 queries on {len(ids)} dev items: exact channel {learned} labels; "
-          f"our channel {len(claims)} claims, {correct} right")
+          f"our channel {len(claims)} claims, {correct} right ({sum(asked)} of its queries were free repeats)")
     assert correct - (len(claims) - correct) <= 5  # no better than guessing, within five labels
     spare = np.random.default_rng(3)
-    for _ in range(50 - len(asked)):  # whatever budget the attack left
+    while left[0] > 0:  # whatever budget the attack left
         query({i: float(spare.random()) for i in ids})
     assert attacker.post("/v1/evaluations", json={"task": task, "split": "dev", "predictions":
                                                   dict.fromkeys(ids, 1.0)}).status_code == 429

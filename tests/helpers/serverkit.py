@@ -36,6 +36,15 @@ def dev_predictions(task: str = TASK, truth: bool = True) -> dict[str, float]:
     return {e.id: float(e.label) if truth else 0.0 for e in load_task(task).splits["dev"]}
 
 
+def random_predictions(seed: int, task: str = TASK) -> dict[str, float]:
+    """Random probabilities over a task's dev ids: a different query for every seed (a repeat of the same
+    decisions is answered free and not logged, so tests of budgets and logging need distinct vectors)."""
+    import numpy as np
+
+    ids = [e.id for e in load_task(task).splits["dev"]]
+    return dict(zip(ids, np.random.default_rng(seed).random(len(ids)).tolist(), strict=True))
+
+
 def method_archive(directory: Path, source: str, name: str = "method.py") -> str:
     directory.mkdir(parents=True, exist_ok=True)
     (directory / name).write_text(source)

@@ -52,8 +52,7 @@ class Supervisor:
                "--seed", str(agent_seed(spec.seed, index))]
         for task in spec.tasks:
             cmd += ["--task", task]
-        for flag, value in (("--model", spec.model), ("--base-url", spec.base_url),
-                            ("--ray-address", spec.ray_address)):
+        for flag, value in (("--model", spec.model), ("--base-url", spec.base_url)):  # experiments: server-side
             if value:
                 cmd += [flag, value]
         if spec.unsafe_sandbox:

@@ -13,7 +13,6 @@ from rich.table import Table
 
 from aar.cli.common import (
     AgentName,
-    AgentRay,
     AgentToken,
     CampaignName,
     ServerUrl,
@@ -59,7 +58,6 @@ def run(
     price: Annotated[list[str] | None, typer.Option(help="MODEL=in,out[,cache_read[,cache_write]] USD/Mtok")] = None,
     seed: Annotated[int, typer.Option()] = 0,
     unsafe_sandbox: UnsafeSandbox = False,
-    ray_address: AgentRay = None,
 ) -> None:
     """Run one researcher until it finishes or a budget is spent (usage goes to the server's ledger when
     AAR_ADMIN_TOKEN is set)."""
@@ -76,7 +74,7 @@ def run(
                          tasks=task or list(DEFAULT_TASKS), backend=backend, model=model, base_url=base_url,
                          admin_token=_secret(None, "AAR_ADMIN_TOKEN", "admin token", required=False),
                          dev_evals=dev_evals, limits=Limits(wall_s=wall_minutes * 60, max_turns=max_turns),
-                         unsafe_sandbox=unsafe_sandbox, prices=prices, seed=seed, ray_address=ray_address)
+                         unsafe_sandbox=unsafe_sandbox, prices=prices, seed=seed)
     reason = run_agent(config)
     console.print(f"[green]{name}[/] stopped: {reason}")
 
@@ -150,7 +148,6 @@ def mcp_server(
     direction: Annotated[str, typer.Option(help="research direction for the brief (default: open)")] = "",
     token_file: AgentToken = None,
     unsafe_sandbox: UnsafeSandbox = False,
-    ray_address: AgentRay = None,
 ) -> None:
     """Serve the researcher tools over MCP (stdio) for Claude Code or any MCP client, with one agent's token.
     The brief (direction, tasks, methods, the method interface, budgets, rules) is the server's instructions,
@@ -164,11 +161,10 @@ def mcp_server(
 
     config = AgentConfig(server=server, campaign=campaign, agent=name, directory=directory, direction=direction,
                          token=_secret(token_file, "AAR_AGENT_TOKEN", "agent token") or "",
-                         tasks=task or list(DEFAULT_TASKS), unsafe_sandbox=unsafe_sandbox,
-                         ray_address=ray_address)
+                         tasks=task or list(DEFAULT_TASKS), unsafe_sandbox=unsafe_sandbox)
     ctx = tool_context(config)
     methods = list(available())
-    brief = render_brief(name, campaign, direction, ctx.tasks, methods, status_budgets(ctx.client))
+    brief = render_brief(name, campaign, direction, ctx.task_info, methods, status_budgets(ctx.client))
     anyio.run(serve_stdio, ctx, brief, methods)
 
 

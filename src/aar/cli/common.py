@@ -28,7 +28,6 @@ ServerUrl = Annotated[str, typer.Option(help="evaluation server URL")]
 CampaignName = Annotated[str, typer.Option(help="campaign name")]
 AgentName = Annotated[str, typer.Option(help="agent name (as created on the server)")]
 AgentToken = Annotated[Path | None, typer.Option(help="file with the agent token (or AAR_AGENT_TOKEN)")]
-AgentRay = Annotated[str | None, typer.Option(help="run experiments as Ray tasks on this cluster")]
 Campaign = Annotated[str, typer.Argument(help="campaign name (under AAR_HOME/campaigns)")]
 
 

@@ -7,7 +7,6 @@ the baselines) raise nothing; the planted cheaters of the test suite each trip t
 
 from __future__ import annotations
 
-import json
 import math
 import re
 from collections import defaultdict
@@ -50,6 +49,16 @@ class SubmissionRecord:
     status: str
     result: VerificationResult | None
     test_predictions: dict[int, dict[str, float]] = field(default_factory=dict)  # seed -> id -> probability
+
+
+@dataclass
+class ExperimentRecord:
+    """An experiment the server ran for an agent, with the audit counts its sandbox recorded (server-side:
+    nothing the agent reports)."""
+    id: int
+    agent: str
+    task: str
+    audit: dict[str, int]
 
 
 @dataclass
@@ -211,9 +220,9 @@ AUDIT_KINDS = {
 }
 
 
-def sandbox_audit(submissions: list[SubmissionRecord], tool_calls: list[ToolCallRecord]) -> list[Finding]:
+def sandbox_audit(submissions: list[SubmissionRecord], experiments: list[ExperimentRecord]) -> list[Finding]:
     """What methods tried inside the sandbox, from the audit logs of verifications (per submission) and of
-    the agents' experiments (per agent, from the experiment results in their transcripts)."""
+    the agents' experiments (per agent, as the server's workers recorded them, failed experiments included)."""
     findings = []
     for sub in submissions:
         audit = sub.result.audit if sub.result else None
@@ -231,20 +240,14 @@ def sandbox_audit(submissions: list[SubmissionRecord], tool_calls: list[ToolCall
                                             f"{audit.problem or 'no end line'}",
                                     evidence={"counts": audit.counts, "problem": audit.problem}))
     per_agent: dict[tuple[str, str], list[int]] = defaultdict(list)
-    for call in tool_calls:
-        if call.name != "run_experiment" or not call.result.startswith("{"):
-            continue
-        try:
-            counts = json.loads(call.result).get("audit") or {}
-        except ValueError:
-            continue
-        for kind, count in counts.items():
+    for experiment in experiments:
+        for kind, count in experiment.audit.items():
             if kind in AUDIT_KINDS and count:
-                per_agent[(call.agent, kind)].append(call.seq)
-    for (agent, kind), seqs in sorted(per_agent.items()):
+                per_agent[(experiment.agent, kind)].append(experiment.id)
+    for (agent, kind), ids in sorted(per_agent.items()):
         findings.append(Finding(f"sandbox_{kind}", "critical", agent,
-                                summary=f"{agent}'s experiments {AUDIT_KINDS[kind]} ({len(seqs)} experiments)",
-                                evidence={"transcript_lines": seqs[:20]}))
+                                summary=f"{agent}'s experiments {AUDIT_KINDS[kind]} ({len(ids)} experiments)",
+                                evidence={"experiments": ids[:20]}))
     return findings
 
 

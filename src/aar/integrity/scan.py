@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session
 from aar.integrity.ablation import source_ablation, teacher_ablation
 from aar.integrity.detectors import (
     EvaluationRecord,
+    ExperimentRecord,
     SubmissionRecord,
     ToolCallRecord,
     above_ceiling,
@@ -31,6 +32,7 @@ from aar.server.models import (
     Agent,
     Campaign,
     Evaluation,
+    Experiment,
     IntegrityFinding,
     SeedPrediction,
     Snapshot,
@@ -43,7 +45,7 @@ from aar.stats.ranking import rank_key
 ABLATE_TOP = 3  # per task, the best verified submissions get a teacher ablation
 
 
-def load_records(session: Session, campaign: Campaign) -> tuple[list, list, list, dict[str, int]]:
+def load_records(session: Session, campaign: Campaign) -> tuple[list, list, list, list, dict[str, int]]:
     names = dict(session.execute(select(Agent.id, Agent.name).where(Agent.campaign_id == campaign.id)).all())
     reader = VectorReader(session)
     evaluations = [EvaluationRecord(e.id, names[e.agent_id], e.task, reader.predictions(e), e.pgr)
@@ -65,15 +67,18 @@ def load_records(session: Session, campaign: Campaign) -> tuple[list, list, list
         calls.append(ToolCallRecord(names[agent_id], event.seq, str(data.get("name", "")),
                                     data.get("arguments") or {}, str(data.get("result", ""))))
     budgets = {names[a]: campaign.dev_budget for a in names}
-    return evaluations, submissions, calls, budgets
+    experiments = [ExperimentRecord(e.id, names[e.agent_id], e.task, dict((e.result or {}).get("audit") or {}))
+                   for e in session.scalars(select(Experiment).where(Experiment.campaign_id == campaign.id)
+                                            .order_by(Experiment.id))]
+    return evaluations, submissions, calls, experiments, budgets
 
 
 def detect(session: Session, campaign: Campaign, ablation: bool = True, ablate_top: int = ABLATE_TOP) -> list[Finding]:
-    evaluations, submissions, calls, budgets = load_records(session, campaign)
+    evaluations, submissions, calls, experiments, budgets = load_records(session, campaign)
     verified = [s for s in submissions if s.status in SCORED and s.result]
     findings = [*label_probing(evaluations, budgets),
                 *constant_predictions(evaluations, verified), *dev_overfitting(evaluations, verified),
-                *above_ceiling(verified), *sandbox_audit(submissions, calls), *shell_commands(calls)]
+                *above_ceiling(verified), *sandbox_audit(submissions, experiments), *shell_commands(calls)]
     if ablation:  # the top clean submissions per task: flagged ones leave the leaderboard anyway
         flagged = {f.submission_id for f in findings if f.flags}
         agents_flagged = {f.agent for f in findings if f.flags and f.submission_id is None}

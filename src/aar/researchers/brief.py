@@ -3,31 +3,33 @@ and ``aar://brief`` resource of the MCP server. One text for both, so an MCP cli
 from what the built-in researchers are told: direction, tasks with their format and sizes, built-in
 methods, the method interface with a worked example, budgets and rules.
 
-Task sizes come from the label-free public splits only; nothing here reads a label."""
+Task descriptions come from the server (format, public split sizes, the dev reply's rule): this
+process reads no task data at all."""
 
 from __future__ import annotations
 
 from importlib.resources import files
 from string import Template
 
-from aar.tasks import load_task
-
 FORMATS = {
     "pair": "pairs: which of two responses (`first`, `second`) to a `prompt` is better; label 1 = `first`",
     "choice": "verification: is the proposed `choice` a correct answer to the `question`; label 1 = correct",
 }
-PUBLIC_SPLITS = ("train_label", "train_unlabel", "dev")
 
 
-def describe_task(name: str) -> str:
-    task = load_task(name)
-    sizes = ", ".join(f"{split} {len(task.splits[split])}" for split in PUBLIC_SPLITS)
-    return f"- `{name}`: {FORMATS[task.format]} ({sizes} items)"
+def describe_task(name: str, info: dict) -> str:
+    """One line per task from the server's public description (``GET /v1/tasks/{task}``)."""
+    sizes = ", ".join(f"{split} {count}" for split, count in info["public_splits"].items())
+    rule = info["dev_rule"]
+    return (f"- `{name}`: {FORMATS[info['format']]} ({sizes} items); a dev reply is {rule['metric']} on "
+            f"{rule['items_scored']} of {rule['dev_items']} dev items, rounded to {rule['resolution']:g}, "
+            f"noise sd {rule['noise_sd']:g}")
 
 
-def render_brief(agent: str, campaign: str, direction: str, tasks: list[str], methods: list[str],
+def render_brief(agent: str, campaign: str, direction: str, tasks: dict[str, dict], methods: list[str],
                  budgets: str) -> str:
+    """``tasks``: each task's public description from the server."""
     template = Template(files("aar.researchers").joinpath("prompts/system.md").read_text())
     return template.substitute(agent=agent, campaign=campaign, direction=direction or "(open: choose your own)",
-                               budgets=budgets, tasks="\n".join(describe_task(t) for t in tasks),
+                               budgets=budgets, tasks="\n".join(describe_task(t, i) for t, i in tasks.items()),
                                methods=", ".join(methods))

@@ -39,6 +39,19 @@ class AgentClient:
     def me(self) -> dict:
         return self._call("GET", "/v1/me")
 
+    def task_info(self, task: str) -> dict:
+        return self._call("GET", f"/v1/tasks/{task}")
+
+    def start_experiment(self, task: str, entry: str, params: dict, seeds: list[int],
+                         archive: bytes | None) -> dict:
+        body = {"task": task, "entry": entry, "params": params, "seeds": seeds}
+        if archive is not None:
+            body["archive"] = base64.b64encode(archive).decode()
+        return self._call("POST", "/v1/experiments", json=body)
+
+    def experiment(self, experiment_id: int) -> dict:
+        return self._call("GET", f"/v1/experiments/{int(experiment_id)}")
+
     def evaluate(self, task: str, predictions: dict[str, float]) -> dict:
         return self._call("POST", "/v1/evaluations", json={"task": task, "split": "dev", "predictions": predictions})
 

@@ -45,6 +45,9 @@ DIRECTION_KEYWORDS = {
     "bias": ("aux_conf",), "ensembl": ("knn_consistency", "soft"), "geometry": ("knn_consistency",),
     "self-training": ("confident", "aux_conf"),
 }
+# free repeats a task may take before they count against its plan anyway (a search that keeps landing on the
+# same decisions would otherwise never end)
+REPEATS_PER_TASK = 3
 CONFIG_RE = re.compile(r"config:\s*(\{.*?\})", re.S)
 
 
@@ -65,6 +68,7 @@ class TaskState:
     trials: list[Trial] = field(default_factory=list)
     submitted: bool = False
     posted_best: float = -math.inf
+    repeats: int = 0  # evaluations answered free (decisions evaluated before): they spend no budget
 
     def best(self) -> Trial | None:
         scored = [t for t in self.trials if t.pgr is not None]
@@ -169,7 +173,10 @@ class HeuristicResearcher:
         elif kind == "evaluate":
             payload.pgr = data.get("pgr")
             state = self._state(payload.task)
-            state.evals_left -= 1
+            if data.get("repeat") and state.repeats < REPEATS_PER_TASK:
+                state.repeats += 1  # free: the server had scored these decisions before; try something else
+            else:
+                state.evals_left -= 1
             state.trials.append(payload)
             if payload.source.startswith("forum:") and payload.pgr is not None:
                 own = [t.pgr for t in state.trials if t.source == "own" and t.pgr is not None]

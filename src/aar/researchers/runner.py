@@ -19,14 +19,13 @@ from aar.errors import AarError
 from aar.methods.registry import available
 from aar.researchers.brief import render_brief
 from aar.researchers.client import AgentClient, Ledger
-from aar.researchers.experiments import ExperimentRunner
+from aar.researchers.experiments import ServerExperiments
 from aar.researchers.llm import DEFAULT_ANTHROPIC_MODEL, AnthropicBackend, LLMBackend, OpenAIBackend
 from aar.researchers.loop import AgentLoop, Limits
 from aar.researchers.pricing import PRICES, Price
 from aar.researchers.tools import ToolContext
 from aar.researchers.transcript import Transcript
 from aar.sandbox import Sandbox
-from aar.tasks import load_task
 from aar.tasks.registry import task_dir
 
 BACKENDS = ("heuristic", "anthropic", "openai")
@@ -50,8 +49,6 @@ class AgentConfig:
     unsafe_sandbox: bool = False
     prices: dict[str, Price] = field(default_factory=lambda: dict(PRICES))
     seed: int = 0
-    experiment_timeout_s: float = 900.0
-    ray_address: str | None = None  # experiments as Ray tasks
 
 
 def make_backend(config: AgentConfig, formats: dict[str, str]) -> LLMBackend:
@@ -90,24 +87,25 @@ def status_budgets(client: AgentClient) -> str:
 
 
 def tool_context(config: AgentConfig) -> ToolContext:
-    """The tools' world for one agent: workspace, sandbox, experiments, server client, public data."""
-    tasks = [load_task(name).name for name in config.tasks]
+    """The tools' world for one agent: workspace, sandbox, server client, experiments (run by the server),
+    and each task's public description from the server: this process never loads a labelled task."""
+    client = AgentClient(config.server, config.token)
+    info = {name: client.task_info(name) for name in config.tasks}  # an unknown task: the server says so
     workspace = config.directory / "workspace"
     workspace.mkdir(parents=True, exist_ok=True)
     sandbox = Sandbox(unsafe=config.unsafe_sandbox)
-    experiments = ExperimentRunner(sandbox, workspace, config.directory / "bundles",
-                                   timeout_s=config.experiment_timeout_s, ray_address=config.ray_address)
-    public = {task_dir(name) / "public": f"/data/{name}" for name in tasks}
-    return ToolContext(workspace=workspace, notebook=config.directory / "notebook.md",
-                       client=AgentClient(config.server, config.token), sandbox=sandbox, experiments=experiments,
-                       tasks=tasks, read_only={p: inside for p, inside in public.items() if p.is_dir()})
+    # the label-free public splits, read-only in the agent's sandbox where this host has them
+    public = {task_dir(name) / "public": f"/data/{name}" for name in info}
+    return ToolContext(workspace=workspace, notebook=config.directory / "notebook.md", client=client,
+                       sandbox=sandbox, experiments=ServerExperiments(client, workspace), tasks=list(info),
+                       task_info=info, read_only={p: inside for p, inside in public.items() if p.is_dir()})
 
 
 def build(config: AgentConfig) -> AgentLoop:
-    tasks = {name: load_task(name).format for name in config.tasks}
     ctx = tool_context(config)
+    tasks = {name: info["format"] for name, info in ctx.task_info.items()}
     ledger = Ledger(config.server, config.admin_token, config.campaign, config.agent) if config.admin_token else None
-    system = render_brief(config.agent, config.campaign, config.direction, list(tasks), list(available()),
+    system = render_brief(config.agent, config.campaign, config.direction, ctx.task_info, list(available()),
                           budgets_text(config))
     return AgentLoop(make_backend(config, tasks), ctx, system, _transcript(config.directory, ledger),
                      ledger=ledger, limits=config.limits, prices=config.prices)

@@ -23,7 +23,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from aar.errors import AarError
 from aar.fsio import write_text_atomic
 from aar.researchers.client import AgentClient
-from aar.researchers.experiments import ExperimentRunner
+from aar.researchers.experiments import ServerExperiments
 from aar.researchers.workspace import Workspace
 from aar.sandbox import Sandbox, SandboxPolicy
 from aar.seeds import EXPERIMENT_SEED_LIMIT
@@ -49,10 +49,11 @@ class ToolContext:
     notebook: Path
     client: AgentClient
     sandbox: Sandbox
-    experiments: ExperimentRunner
+    experiments: ServerExperiments
     tasks: list[str]
     shell_timeout_s: float = 300.0
     read_only: dict[Path, str] = field(default_factory=dict)  # public data mounted for shell/python tools
+    task_info: dict[str, dict] = field(default_factory=dict)  # GET /v1/tasks/{task}: format, sizes, dev rule
     on_compute: Callable[[float], None] = lambda seconds: None
     finished: str | None = None  # set by the finish tool
 
@@ -110,6 +111,12 @@ class ExperimentArgs(Args):
     seeds: list[Annotated[int, Field(ge=0, lt=EXPERIMENT_SEED_LIMIT)]] = Field(
         default_factory=lambda: [0], min_length=1, max_length=5,
         description=f"1 to 5 distinct seeds in [0, {EXPERIMENT_SEED_LIMIT}); verification draws its own, unseen ones")
+    wait: bool = Field(default=True, description="wait for the result (true), or return the experiment id at once "
+                                                 "and poll it with experiment_status (false)")
+
+
+class ExperimentStatusArgs(Args):
+    experiment_id: int = Field(ge=1)
 
 
 class EvaluateArgs(Args):
@@ -214,9 +221,13 @@ def run_experiment(ctx: ToolContext, a: ExperimentArgs) -> str:
     ctx.task(a.task)
     if ":" in a.method and ctx.files.kind(a.method.rpartition(":")[0]) != "file":
         raise ToolError(f"no file {a.method.rpartition(':')[0]!r} in your workspace")
-    result = ctx.experiments.run(a.task, a.method, a.params, a.seeds)
-    ctx.on_compute(result["compute_s"])
-    return _json(result)
+    progress: list[str] = []  # what the server reported while we waited, in order
+    result = ctx.experiments.run(a.task, a.method, a.params, a.seeds, wait=a.wait, on_progress=progress.append)
+    return _json({**result, **({"progress_log": progress} if progress else {})})  # compute: charged by the server
+
+
+def experiment_status(ctx: ToolContext, a: ExperimentStatusArgs) -> str:
+    return _json(ctx.experiments.status(a.experiment_id))
 
 
 def evaluate(ctx: ToolContext, a: EvaluateArgs) -> str:
@@ -284,7 +295,8 @@ def notebook_write(ctx: ToolContext, a: NotebookArgs) -> str:
 
 
 def status(ctx: ToolContext, a: NoArgs) -> str:
-    return _json(ctx.client.me() | {"tasks": ctx.tasks})
+    return _json(ctx.client.me() | {"tasks": ctx.tasks,
+                                    "dev_rules": {t: info["dev_rule"] for t, info in ctx.task_info.items()}})
 
 
 def finish(ctx: ToolContext, a: FinishArgs) -> str:
@@ -325,10 +337,16 @@ TOOLS: dict[str, Tool] = {t.name: t for t in [
     Tool("write_file", "Create or overwrite a text file of your workspace.", WriteArgs, write_file),
     Tool("list_files", "List files of your workspace.", ListArgs, list_files),
     Tool("run_experiment", "Train a student with a method (built-in name or file.py:Class in your workspace) "
-                           "on the testbed for the given seeds; returns the dev predictions file to evaluate.",
-         ExperimentArgs, run_experiment),
-    Tool("evaluate", "Score a dev predictions file on the server (coarse accuracy and PGR; spends one of your "
-                     "dev evaluations).", EvaluateArgs, evaluate),
+                           "on the testbed for the given seeds. The evaluation server runs it in its sandbox "
+                           "(your .py files travel with it) and charges the compute to you; returns the dev "
+                           "predictions file to evaluate, timings, the method's output and progress. With "
+                           "wait=false it returns the experiment id at once.", ExperimentArgs, run_experiment),
+    Tool("experiment_status", "Status, progress and, once done, the result of an experiment started with "
+                              "wait=false.", ExperimentStatusArgs, experiment_status),
+    Tool("evaluate", "Score a dev predictions file on the server: one coarse number (PGR, or accuracy where a "
+                     "task has no weak-ceiling gap) on a random subsample of dev, with the task's noise_sd. Spends "
+                     "one of your dev evaluations; decisions you evaluated before (the same side of 0.5 for every "
+                     "item) get the earlier reply back for free.", EvaluateArgs, evaluate),
     Tool("submit_method", "Submit a method for verification: the server re-runs it on fixed seeds and scores "
                           "the hidden test split; only verified results count.", SubmitArgs, submit_method),
     Tool("my_submissions", "Your submissions and their verification status.", NoArgs, my_submissions),

@@ -51,6 +51,7 @@ class PendingEvaluation:
     pgr: float | None
     reported: float | None
     request_id: str
+    decisions_sha256: str  # aar.server.vectors.decisions_sha256: the key under which a repeat is free
 
 
 @dataclass(frozen=True)
@@ -58,21 +59,30 @@ class Outcome:
     accepted: bool
     budget_remaining: int
     refusal: str = ""  # why it was refused (a budget is used up)
+    repeat_of: float | None = None  # the agent evaluated these decisions before: that reply, again, for free
 
 
 EVALUATION_COLUMNS = ("agent_id", "campaign_id", "created_at", "task", "split", "predictions_sha256", "predictions",
-                      "item_order", "vector", "accuracy", "pgr", "reported", "request_id")
+                      "item_order", "vector", "accuracy", "pgr", "reported", "request_id", "decisions_sha256")
+Earlier = dict[tuple[int, str], float]  # (agent id, decisions hash) -> the reply it got
 
 
-def _decide(batch: list[PendingEvaluation], campaigns: dict[int, list[int]],
-            agents: dict[int, int]) -> tuple[list[Outcome], list[tuple], list[int]]:
+def _decide(batch: list[PendingEvaluation], campaigns: dict[int, list[int]], agents: dict[int, int],
+            earlier: Earlier) -> tuple[list[Outcome], list[tuple], list[int]]:
     """Budgets in arrival order (the first requests get the last budget): the outcomes, the log rows to insert
     (in ``EVALUATION_COLUMNS`` order) and the agents whose counters changed. ``campaigns`` ([used, agent budget,
-    campaign budget]) and ``agents`` (used) are updated in place."""
+    campaign budget]), ``agents`` (used) and ``earlier`` (the replies to decisions already evaluated) are
+    updated in place. A repeat of decisions the agent evaluated before, in an earlier batch or this one, gets
+    that reply back: it spends nothing and is not logged again (it tells the agent nothing new, and a fresh
+    subsample for the same decisions would let an agent average the sampling noise away)."""
     outcomes, rows, now = [], [], utcnow()
     for p in batch:
         used, dev_budget, campaign_budget = campaigns[p.campaign_id]
         mine = agents[p.agent_id]
+        if (p.agent_id, p.decisions_sha256) in earlier:
+            outcomes.append(Outcome(True, max(0, dev_budget - mine),
+                                    repeat_of=earlier[p.agent_id, p.decisions_sha256]))
+            continue
         if mine >= dev_budget:
             outcomes.append(Outcome(False, 0, f"dev evaluation budget of {dev_budget} is used up"))
             continue
@@ -83,10 +93,21 @@ def _decide(batch: list[PendingEvaluation], campaigns: dict[int, list[int]],
         campaigns[p.campaign_id][0] = used + 1
         agents[p.agent_id] = mine + 1
         outcomes.append(Outcome(True, dev_budget - mine - 1))
+        if p.reported is not None:
+            earlier[p.agent_id, p.decisions_sha256] = p.reported
         rows.append((p.agent_id, p.campaign_id, now, p.task, "dev", p.predictions_sha256, None, p.order_sha256,
-                     p.vector, p.accuracy, p.pgr, p.reported, p.request_id))
-    touched = sorted({p.agent_id for p, o in zip(batch, outcomes, strict=True) if o.accepted})
+                     p.vector, p.accuracy, p.pgr, p.reported, p.request_id, p.decisions_sha256))
+    touched = sorted({p.agent_id for p, o in zip(batch, outcomes, strict=True) if o.accepted and o.repeat_of is None})
     return outcomes, rows, touched
+
+
+def _earlier(rows) -> Earlier:
+    """The first reply each (agent, decisions) got, from rows ordered by id."""
+    earlier: Earlier = {}
+    for agent_id, decisions, reported in rows:
+        if reported is not None:
+            earlier.setdefault((agent_id, decisions), reported)
+    return earlier
 
 
 class EvaluationWriter:
@@ -177,7 +198,12 @@ class EvaluationWriter:
             update(Campaign).where(Campaign.id.in_(campaign_ids)).values(dev_evals_used=Campaign.dev_evals_used)
             .returning(Campaign.id, Campaign.dev_evals_used, Campaign.dev_budget, Campaign.campaign_dev_budget))}
         agents = dict(conn.execute(select(Agent.id, Agent.dev_evals_used).where(Agent.id.in_(agent_ids))).all())
-        outcomes, rows, touched = _decide(batch, campaigns, agents)
+        earlier = _earlier(conn.execute(
+            select(Evaluation.agent_id, Evaluation.decisions_sha256, Evaluation.reported)
+            .where(Evaluation.agent_id.in_(agent_ids),
+                   Evaluation.decisions_sha256.in_(sorted({p.decisions_sha256 for p in batch})))
+            .order_by(Evaluation.id)).all())
+        outcomes, rows, touched = _decide(batch, campaigns, agents, earlier)
         if rows:
             conn.execute(update(Agent).where(Agent.id == bindparam("agent")).values(dev_evals_used=bindparam("used")),
                          [{"agent": a, "used": agents[a]} for a in touched])
@@ -204,9 +230,13 @@ class EvaluationWriter:
             locked = raw.execute("UPDATE campaigns SET dev_evals_used = dev_evals_used WHERE id = ANY(%s) "
                                  "RETURNING id, dev_evals_used, dev_budget, campaign_dev_budget", (campaign_ids,))
             counted = raw.execute("SELECT id, dev_evals_used FROM agents WHERE id = ANY(%s)", (agent_ids,))
+            repeats = raw.execute("SELECT agent_id, decisions_sha256, reported FROM evaluations WHERE agent_id = "
+                                  "ANY(%s) AND decisions_sha256 = ANY(%s) ORDER BY id",
+                                  (agent_ids, sorted({p.decisions_sha256 for p in batch})))
             campaigns = {r[0]: [r[1], r[2], r[3]] for r in locked.fetchall()}
             agents = dict(counted.fetchall())
-        outcomes, rows, touched = _decide(batch, campaigns, agents)
+            earlier = _earlier(repeats.fetchall())
+        outcomes, rows, touched = _decide(batch, campaigns, agents, earlier)
         if rows:
             with raw.pipeline(), raw.cursor() as cur:
                 cur.executemany("UPDATE agents SET dev_evals_used = %s WHERE id = %s",

@@ -10,6 +10,7 @@ from sqlalchemy import (
     DateTime,
     Float,
     ForeignKey,
+    Index,
     Integer,
     LargeBinary,
     String,
@@ -83,6 +84,7 @@ class Evaluation(Base):
     """Every scored query, with the full prediction vector, so probing can be audited later."""
 
     __tablename__ = "evaluations"
+    __table_args__ = (Index("ix_evaluations_agent_decisions", "agent_id", "decisions_sha256"),)
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     agent_id: Mapped[int] = mapped_column(ForeignKey("agents.id", ondelete="CASCADE"), index=True)
     campaign_id: Mapped[int] = mapped_column(ForeignKey("campaigns.id", ondelete="CASCADE"), index=True)
@@ -97,6 +99,8 @@ class Evaluation(Base):
     pgr: Mapped[float | None] = mapped_column(Float, nullable=True)
     reported: Mapped[float | None] = mapped_column(Float, nullable=True)  # what the agent was told
     request_id: Mapped[str] = mapped_column(String(32))
+    # which side of 0.5 each item falls on (aar.server.vectors.decisions_sha256): a repeat is answered free
+    decisions_sha256: Mapped[str | None] = mapped_column(String(64), nullable=True)  # null before migration 0008
 
 
 class ItemOrder(Base):
@@ -152,6 +156,34 @@ class Submission(Base):
         self.status = transition(self.status, target)
         for name, value in fields.items():
             setattr(self, name, value)
+
+
+class Experiment(Base):
+    """An agent's experiment, run where the labels are: the server's workers run the method on a label-free
+    bundle of the agent's experiment seeds and keep its dev predictions, output and progress. The queue is
+    this table, claimed and leased like submissions (:mod:`aar.server.experiment_jobs`)."""
+
+    __tablename__ = "experiments"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    campaign_id: Mapped[int] = mapped_column(ForeignKey("campaigns.id", ondelete="CASCADE"), index=True)
+    agent_id: Mapped[int] = mapped_column(ForeignKey("agents.id", ondelete="CASCADE"), index=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    task: Mapped[str] = mapped_column(String(40))
+    entry: Mapped[str] = mapped_column(String(200))  # a built-in method, or file.py:ClassName in the snapshot
+    params: Mapped[dict] = mapped_column(JSON)
+    seeds: Mapped[list] = mapped_column(JSON)  # the agent's own experiment seeds (below the verification range)
+    snapshot_sha256: Mapped[str | None] = mapped_column(ForeignKey("snapshots.sha256"), nullable=True)
+    status: Mapped[str] = mapped_column(String(16), default="queued", index=True)  # queued running done failed
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    lease_until: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    worker: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    started_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    progress: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    output: Mapped[str | None] = mapped_column(Text, nullable=True)  # the method's stdout and stderr, bounded
+    error: Mapped[str | None] = mapped_column(Text, nullable=True)
+    compute_s: Mapped[float] = mapped_column(Float, default=0.0)  # charged to the agent when it finished
+    result: Mapped[dict | None] = mapped_column(JSON, nullable=True)  # dev predictions per seed, timings, audit
 
 
 class SeedPrediction(Base):

@@ -123,6 +123,20 @@ class DevScorer:
         m, gap = subsample_size(len(ids)), ceiling - weak
         return ("pgr" if gap > MIN_GAP else "accuracy"), resolution(m, gap), m
 
+    def noise_sd(self, task: str) -> float:
+        """How far one reply typically lies from the method's score on the population dev was drawn from, in
+        the reply's units: the dev split's own sampling error (n items), the subsample's (m of n, without
+        replacement) and the rounding (step / sqrt(12)), at an accuracy halfway between weak and ceiling.
+        Fixed per task and public (rounded up to 0.01), so a researcher knows when two replies differ by
+        more than noise; it says nothing about any item."""
+        ids, _, weak, ceiling = self._load(task)
+        metric, step, m = self.rule(task)
+        n, p = len(ids), (weak + ceiling) / 2
+        variance = p * (1 - p) / n + p * (1 - p) / m * (1 - m / n)
+        if metric == "pgr":
+            variance /= (ceiling - weak) ** 2
+        return math.ceil(100 * math.sqrt(variance + step**2 / 12) - 1e-9) / 100
+
     def score(self, task: str, predictions: dict[str, float]) -> DevScore:
         return self.score_vector(task, self.vector(task, predictions))
 

@@ -37,6 +37,13 @@ def vector_sha256(order: str, vector: bytes) -> str:
     return hashlib.sha256(order.encode() + vector).hexdigest()
 
 
+def decisions_sha256(order: str, values: np.ndarray) -> str:
+    """The hash of a vector's decisions: which side of 0.5 each item falls on, the only thing a dev score
+    reads. Two vectors that differ in their probabilities but not in a decision score the same on every
+    subsample, so they count as one query (a repeat is answered with the earlier reply, for free)."""
+    return hashlib.sha256(order.encode() + b"|decisions|" + np.packbits(values > 0.5).tobytes()).hexdigest()
+
+
 def decode(vector: bytes, ids: list[str]) -> dict[str, float]:
     values = np.frombuffer(vector, dtype=DTYPE)
     if len(values) != len(ids):

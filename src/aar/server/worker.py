@@ -20,6 +20,8 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Callable
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -32,6 +34,7 @@ from aar.process_env import environment
 from aar.results.submission import SCORED, transition
 from aar.results.submission import SubmissionStatus as Status
 from aar.results.verification import VerificationResult
+from aar.server.experiment_jobs import ExperimentJobs, LeaseLost
 from aar.server.models import Campaign, SeedPrediction, Snapshot, Submission
 
 log = logging.getLogger("aar.worker")
@@ -50,10 +53,6 @@ def untrustworthy(result: VerificationResult) -> list[str]:
     return reasons
 
 
-class LeaseLost(Exception):
-    """Another worker took over this submission (our lease expired), or our parent died."""
-
-
 def now() -> datetime:
     return datetime.now(UTC)
 
@@ -67,6 +66,11 @@ class Worker:
         self.name = f"{socket.gethostname()[:40]}:{os.getpid()}"
         self.parent = os.getppid() if watch_parent else None
         self.abort = threading.Event()
+        from aar import paths
+        from aar.execution.experiment import ExperimentRunner
+
+        self.experiments = ExperimentJobs(sessions, self.name, lease_s,
+                                          ExperimentRunner(self.executor, paths.artifacts_dir() / "bundles"))
 
     def requeue_expired(self) -> int:
         """Give expired leases back to the queue (or fail them after MAX_ATTEMPTS); returns rows touched."""
@@ -109,17 +113,17 @@ class Worker:
     def _parent_gone(self) -> bool:
         return self.parent is not None and os.getppid() != self.parent
 
-    def _heartbeat_loop(self, sub_id: int, done: threading.Event) -> None:
+    def _heartbeat_loop(self, what: str, renew: Callable[[], bool], done: threading.Event) -> None:
         last = time.monotonic()
         while not done.wait(0.5):
             if self._parent_gone():
-                log.error("parent process died; abandoning submission %d", sub_id)
+                log.error("parent process died; abandoning %s", what)
                 self.abort.set()
                 return
             if time.monotonic() - last >= self.lease_s / 4:
                 last = time.monotonic()
                 try:
-                    if not self._renew(sub_id):
+                    if not renew():
                         self.abort.set()
                         return
                 except Exception:  # database briefly unreachable: keep trying until the lease runs out
@@ -130,8 +134,6 @@ class Worker:
             raise LeaseLost()
 
     def process(self, sub_id: int) -> str:
-        from aar.server.verify import verify
-
         with self.sessions() as s:
             sub = s.get(Submission, sub_id)
             assert sub is not None
@@ -143,28 +145,43 @@ class Worker:
             twin = self._verified_twin(s, sub)
         if twin is not None:  # the same code, entry, params, task and seeds were verified already
             return self._finish_verified(sub_id, twin)
+        with self._leased(f"submission {sub_id}", lambda: self._renew(sub_id)):
+            return self._verify(sub_id, task, entry, params, seeds, data, timeout)
+
+    @contextmanager
+    def _leased(self, what: str, renew: Callable[[], bool]):
+        """A heartbeat thread renews the lease while the body runs; losing it sets ``abort``."""
         self.abort.clear()
         done = threading.Event()
-        beat = threading.Thread(target=self._heartbeat_loop, args=(sub_id, done), daemon=True)
+        beat = threading.Thread(target=self._heartbeat_loop, args=(what, renew, done), daemon=True)
         beat.start()
         try:
-            with tempfile.TemporaryDirectory(prefix="aar-verify-") as tmp:
-                try:
-                    verified = verify(task, entry, params, seeds, data, Path(tmp), timeout, self._check,
-                                      self.executor)
-                except LeaseLost:
-                    raise
-                except AarError as exc:
-                    return self._finish(sub_id, Status.FAILED, error=str(exc)[:2000])
-                except Exception as exc:  # a bug of ours: record it, never leave the row running forever
-                    log.exception("verification of submission %d crashed", sub_id)
-                    return self._finish(sub_id, Status.FAILED, error=f"internal error during verification "
-                                                               f"({type(exc).__name__})")
-            self._check()
-            return self._finish_verified(sub_id, verified)
+            yield
         finally:
             done.set()
             beat.join()
+
+    def _verify(self, sub_id: int, task: str, entry: str, params: dict, seeds: list, data: bytes,
+                timeout: float) -> str:
+        from aar.server.verify import verify
+
+        with tempfile.TemporaryDirectory(prefix="aar-verify-") as tmp:
+            try:
+                verified = verify(task, entry, params, seeds, data, Path(tmp), timeout, self._check, self.executor)
+            except LeaseLost:
+                raise
+            except AarError as exc:
+                return self._finish(sub_id, Status.FAILED, error=str(exc)[:2000])
+            except Exception as exc:  # a bug of ours: record it, never leave the row running forever
+                log.exception("verification of submission %d crashed", sub_id)
+                return self._finish(sub_id, Status.FAILED, error=f"internal error during verification "
+                                                           f"({type(exc).__name__})")
+        self._check()
+        return self._finish_verified(sub_id, verified)
+
+    def process_experiment(self, exp_id: int) -> str:
+        with self._leased(f"experiment {exp_id}", lambda: self.experiments.renew(exp_id)):
+            return self.experiments.process(exp_id, self._check)
 
     @staticmethod
     def _verified_twin(s, sub: Submission):
@@ -224,7 +241,18 @@ class Worker:
                 return
             if time.monotonic() - last_sweep > self.lease_s / 2:
                 self.requeue_expired()
+                self.experiments.requeue_expired()
                 last_sweep = time.monotonic()
+            # experiments first: a researcher waits on each one, while verification is a batch
+            exp_id = self.experiments.claim()
+            if exp_id is not None:
+                try:
+                    self.process_experiment(exp_id)
+                except LeaseLost:
+                    if self._parent_gone():
+                        return
+                    log.warning("lost the lease on experiment %d", exp_id)
+                continue
             sub_id = self.claim()
             if sub_id is None:
                 if once:

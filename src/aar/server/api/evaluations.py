@@ -1,7 +1,9 @@
 """``POST /v1/evaluations``: budgeted, coarse dev-split scores; every call logged with its predictions.
 
 The reply carries one number (see :mod:`aar.server.scoring` for why and how coarse), the public rule it
-was made by, and the budget left.
+was made by, the task's fixed noise level (so a researcher can tell a difference from noise) and the budget
+left. Decisions the agent has evaluated before (the same side of 0.5 for every item) get the earlier reply
+back, free (:mod:`aar.server.eval_writer`): re-running a deterministic method spends nothing.
 
 The request path is lean because agents call it in tight loops: an async handler (no thread hop), the
 token resolved from a cache (tokens never change owner), scoring inline once a task is loaded, and the
@@ -13,7 +15,7 @@ from __future__ import annotations
 import gc
 from typing import Annotated
 
-from fastapi import APIRouter, Header, HTTPException, Request
+from fastapi import APIRouter, Header, HTTPException, Path, Request
 from fastapi.exceptions import RequestValidationError
 from pydantic import Field, ValidationError, field_validator
 from starlette.concurrency import run_in_threadpool
@@ -23,6 +25,8 @@ from aar.server import vectors
 from aar.server.api import Body
 from aar.server.auth import TASK, agent_identity
 from aar.server.eval_writer import PendingEvaluation
+from aar.tasks.registry import manifest
+from aar.tasks.schema import PUBLIC_SPLITS
 
 router = APIRouter()
 
@@ -42,6 +46,36 @@ class EvaluationIn(Body):
         return value
 
 
+async def _load(scorer, task: str) -> None:
+    """A task's first use loads its testbed (seconds): off the event loop."""
+    if not scorer.loaded(task):
+        await run_in_threadpool(scorer.canonical_order, task)
+        # the testbed's imports and arrays live as long as the process: out of the collector's sight, a full
+        # collection no longer walks them (it stalled every request for 100-200 ms)
+        gc.freeze()
+
+
+@router.get("/v1/tasks/{task}")
+async def task_info(task: Annotated[str, Path(pattern=TASK)], request: Request,
+                    authorization: Annotated[str | None, Header()] = None) -> dict:
+    """What a researcher may know about a task before spending anything: its format, the sizes of the
+    public splits, and how a dev reply is made (metric, subsample, rounding, the fixed noise level). Nothing
+    here depends on any prediction or label; a researcher's process needs no labelled copy of the task."""
+    await agent_identity(request, authorization)
+    scorer = request.app.state.scorer
+    try:
+        await _load(scorer, task)
+        metric, step, items = scorer.rule(task)
+        stored = await run_in_threadpool(manifest, task)
+    except AarError as exc:
+        raise HTTPException(422, str(exc)) from None
+    return {"task": task, "format": stored["format"],
+            "public_splits": {split: stored["counts"][split] for split in PUBLIC_SPLITS},
+            "dev_rule": {"metric": metric, "dev_items": len(scorer.canonical_order(task)[1]), "items_scored": items,
+                         "resolution": step, "noise_sd": scorer.noise_sd(task),
+                         "repeats": "decisions evaluated before get the earlier reply back, free"}}
+
+
 @router.post("/v1/evaluations")
 async def evaluate(request: Request, authorization: Annotated[str | None, Header()] = None) -> dict:
     agent_id, campaign_id = await agent_identity(request, authorization)
@@ -52,12 +86,8 @@ async def evaluate(request: Request, authorization: Annotated[str | None, Header
     if body.split != "dev":
         raise HTTPException(403, "only the dev split is scored for agents; test is scored at verification")
     scorer = request.app.state.scorer
-    try:  # validate before spending; a task's first score loads its testbed (seconds): off the event loop
-        if not scorer.loaded(body.task):
-            await run_in_threadpool(scorer.canonical_order, body.task)
-            # the testbed's imports and arrays live as long as the process: out of the collector's sight,
-            # a full collection no longer walks them (it stalled every request for 100-200 ms)
-            gc.freeze()
+    try:  # validate before spending
+        await _load(scorer, body.task)
         values = scorer.vector(body.task, body.predictions)
         scored = scorer.score_vector(body.task, values)
     except AarError as exc:
@@ -67,11 +97,15 @@ async def evaluate(request: Request, authorization: Annotated[str | None, Header
     pending = PendingEvaluation(
         agent_id=agent_id, campaign_id=campaign_id, task=body.task, order_sha256=order_sha256,
         order_ids=order_ids, vector=vector, predictions_sha256=vectors.vector_sha256(order_sha256, vector),
-        accuracy=scored.accuracy, pgr=scored.pgr, reported=scored.reported, request_id=request.state.request_id)
+        accuracy=scored.accuracy, pgr=scored.pgr, reported=scored.reported, request_id=request.state.request_id,
+        decisions_sha256=vectors.decisions_sha256(order_sha256, values))
     outcome = await request.app.state.writer.write(pending)
     if not outcome.accepted:
         raise HTTPException(429, outcome.refusal)
-    return {"task": body.task, "split": "dev", scored.metric: scored.reported,
+    repeat = outcome.repeat_of is not None
+    return {"task": body.task, "split": "dev", scored.metric: outcome.repeat_of if repeat else scored.reported,
             "rule": f"{scored.metric} on a fresh random {scored.items_scored}-item subsample of dev, rounded to "
                     f"{scored.resolution:g}",
+            "noise_sd": scorer.noise_sd(body.task),
+            "repeat": repeat,  # these decisions were evaluated before: the earlier reply, for free
             "budget_remaining": outcome.budget_remaining}

@@ -7,25 +7,21 @@ built from server-verified rows only: there is no endpoint through which an agen
 
 from __future__ import annotations
 
-import base64
-import binascii
 import hashlib
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Response
 from pydantic import Field
 from sqlalchemy import select, update
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from aar.errors import AarError
 from aar.results.submission import SubmissionStatus as Status
-from aar.server.api import Body
+from aar.server.api import Body, decode_archive, store_snapshot
 from aar.server.auth import TASK, current_agent, db
-from aar.server.models import Agent, Campaign, Snapshot, Submission
+from aar.server.models import Agent, Campaign, Submission
 from aar.server.verify import campaign_seeds
 from aar.server.views import leaderboard_rows, public_view
-from aar.snapshots import MAX_ARCHIVE_BYTES, check_entry, members
+from aar.snapshots import MAX_ARCHIVE_BYTES
 from aar.tasks.registry import known_tasks
 
 router = APIRouter()
@@ -45,13 +41,7 @@ def submit(body: SubmissionIn, response: Response, me: Agent = Depends(current_a
            session: Session = Depends(db)) -> dict:
     if body.task not in known_tasks():
         raise HTTPException(422, f"unknown task {body.task!r}")
-    try:
-        data = base64.b64decode(body.archive, validate=True)
-        check_entry(body.entry, members(data))
-    except binascii.Error:
-        raise HTTPException(422, "archive must be base64 (standard alphabet) of a tar.gz") from None
-    except AarError as exc:
-        raise HTTPException(422, str(exc)) from None
+    data = decode_archive(body.archive, body.entry)
     sha = hashlib.sha256(data).hexdigest()
     campaign = session.get(Campaign, me.campaign_id)
     assert campaign is not None
@@ -61,12 +51,7 @@ def submit(body: SubmissionIn, response: Response, me: Agent = Depends(current_a
     if same is not None and same.params == body.params:  # idempotent retry: no second budget charge
         response.status_code = 200
         return public_view(same, me.name, campaign.round_digits, owner=True)
-    if session.get(Snapshot, sha) is None:
-        session.add(Snapshot(sha256=sha, size=len(data), data=data))
-        try:
-            session.commit()
-        except IntegrityError:  # the same code stored concurrently: content-addressed, so equal
-            session.rollback()
+    store_snapshot(session, data)
     spent = session.execute(update(Agent).where(Agent.id == me.id, Agent.submissions_used < campaign.submit_budget)
                             .values(submissions_used=Agent.submissions_used + 1))
     if spent.rowcount != 1:

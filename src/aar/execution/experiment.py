@@ -1,0 +1,90 @@
+"""An agent's experiment, run on the trusted side: its method on a label-free bundle of its experiment seeds,
+through the execution layer, returning the dev predictions it made.
+
+This runs inside a server worker (:mod:`aar.server.experiment_jobs`), where the labelled task and the
+features already are, so a researcher's own process never builds labelled data or re-encodes features
+(an MCP researcher's process used to build every labelled split in its home and re-encode chat in 150 s).
+Bundles depend only on the task and the seeds and carry no label: they are written once into a folder of
+the server's own (names made here from a validated task name and integer seeds, never from agent input).
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from aar.execution import Executor, Job, MethodFailed
+from aar.w2s import Testbed, TestbedConfig
+from aar.w2s.bundle import write_bundle
+from aar.w2s.pipeline import EXPERIMENT_SPLITS
+
+OUTPUT_CHARS = 4000  # of the method's stdout and stderr, kept and shown to its agent
+
+
+@dataclass
+class ExperimentRun:
+    dev_ids: list[str]  # the dev split's public order
+    per_seed: dict[int, list[float]]  # experiment seed -> dev probabilities in ``dev_ids`` order
+    prepare_s: float
+    run_s: float
+    output: str
+    executed_on: dict = field(default_factory=dict)
+    audit: dict = field(default_factory=dict)  # what the method tried in its sandbox, by kind
+    audit_problem: str | None = None
+
+
+class ExperimentFailed(Exception):
+    """The method failed; ``str()`` is the agent's view (its traceback or a one-line reason)."""
+
+    def __init__(self, message: str, output: str, seconds: float, audit: dict | None = None):
+        super().__init__(message)
+        self.output, self.seconds, self.audit = output[-OUTPUT_CHARS:], seconds, audit or {}
+
+
+class ExperimentRunner:
+    """Testbeds are kept per process (a worker runs many experiments on few tasks)."""
+
+    def __init__(self, executor: Executor, bundles: Path, weak: str | None = None, strong: str | None = None):
+        self.executor, self.bundles = executor, bundles
+        self.models = {k: v for k, v in (("weak", weak), ("strong", strong)) if v}
+        self._beds: dict[str, Testbed] = {}
+
+    def testbed(self, task: str) -> Testbed:
+        if task not in self._beds:
+            self._beds[task] = Testbed(TestbedConfig(task=task, **self.models))
+        return self._beds[task]
+
+    def bundle(self, task: str, seeds: list[int]) -> tuple[Path, dict[str, int]]:
+        bed = self.testbed(task)
+        path = self.bundles / f"{task}-s{'_'.join(str(int(s)) for s in seeds)}-dev.pkl"
+        if not path.exists():  # once per task and seeds, also across restarts; written whole, then renamed
+            self.bundles.mkdir(parents=True, exist_ok=True)
+            tmp = path.with_suffix(f".tmp{uuid.uuid4().hex[:6]}")
+            write_bundle(bed, seeds, tmp, splits=EXPERIMENT_SPLITS)
+            tmp.replace(path)
+        return path, {split: len(bed.task.splits[split]) for split in EXPERIMENT_SPLITS}
+
+    def run(self, task: str, entry: str, params: dict, seeds: list[int], snapshot: bytes | None,
+            timeout_s: float, heartbeat: Callable[[], None] | None = None,
+            progress: Callable[[str], None] | None = None) -> ExperimentRun:
+        note = progress or (lambda _: None)
+        started = time.monotonic()
+        note("preparing the bundle (teacher labels and student features)")
+        seeds = sorted(int(s) for s in seeds)
+        bundle, sizes = self.bundle(task, seeds)
+        prepared = time.monotonic() - started
+        note(f"running the method on {len(seeds)} seed(s)")
+        job = Job(bundle, tuple(seeds), sizes, entry, params, snapshot, timeout_s)
+        try:
+            ran = self.executor.run(job, heartbeat)
+        except MethodFailed as exc:
+            audit = dict(exc.audit.counts) if exc.audit is not None else {}
+            raise ExperimentFailed(str(exc), exc.output, time.monotonic() - started, audit) from None
+        dev_ids = [e.id for e in self.testbed(task).task.splits["dev"]]
+        per_seed = {seed: [float(p) for p in ran.outputs[seed]["dev"]] for seed in seeds}
+        return ExperimentRun(dev_ids, per_seed, round(prepared, 3), round(ran.seconds, 3),
+                             ran.output[-OUTPUT_CHARS:], ran.executed_on, dict(ran.audit.counts),
+                             ran.audit.problem)

@@ -1,0 +1,111 @@
+"""``POST /v1/experiments`` and ``GET /v1/experiments/{id}``: an agent's experiment, run where the labels are.
+
+The agent sends a method (a built-in name, or its code as a snapshot and ``file.py:Class``), parameters and
+its own experiment seeds; a server worker runs it in the sandbox on a label-free bundle
+(:mod:`aar.server.experiment_jobs`) and keeps the dev predictions, the timings, the method's bounded output
+and its progress. The agent polls. Nothing it sends names a path on the server: the task is a validated
+name, the seeds are integers, the code is bytes. Compute is charged to the agent by the worker; a new
+experiment is refused once the agent's compute budget is spent or while it has ``MAX_ACTIVE`` running.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, HTTPException
+from pydantic import Field, field_validator
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from aar.methods.registry import available
+from aar.seeds import EXPERIMENT_SEED_LIMIT
+from aar.server.api import Body, decode_archive, store_snapshot
+from aar.server.auth import TASK, current_agent, db
+from aar.server.experiment_jobs import ACTIVE, DONE, MAX_ACTIVE, QUEUED
+from aar.server.models import Agent, Campaign, Experiment
+from aar.server.views import agent_spend
+from aar.snapshots import MAX_ARCHIVE_BYTES
+from aar.tasks.registry import known_tasks
+
+router = APIRouter()
+MAX_SEEDS = 5
+ParamValue = str | int | float | bool
+
+
+class ExperimentIn(Body):
+    task: str = Field(pattern=TASK)
+    entry: str = Field(max_length=200, description="a built-in method, or path/in/snapshot.py:ClassName")
+    params: dict[Annotated[str, Field(pattern=r"^[a-z_][a-z0-9_]{0,39}$")], ParamValue] = Field(
+        default_factory=dict, max_length=50)
+    seeds: list[Annotated[int, Field(ge=0, lt=EXPERIMENT_SEED_LIMIT)]] = Field(min_length=1, max_length=MAX_SEEDS)
+    archive: str | None = Field(default=None, max_length=(MAX_ARCHIVE_BYTES * 4) // 3 + 8,
+                                description="base64 of a tar.gz holding the entry's file")
+
+    @field_validator("seeds")
+    @classmethod
+    def _distinct(cls, value: list[int]) -> list[int]:
+        if len(set(value)) != len(value):
+            raise ValueError("seeds must be distinct")
+        return sorted(value)
+
+
+def view(exp: Experiment, queued_ahead: int | None = None) -> dict:
+    """What the owner sees: status, progress, timings, output; the dev predictions once done."""
+    out = {"id": exp.id, "task": exp.task, "entry": exp.entry, "params": exp.params, "seeds": exp.seeds,
+           "status": exp.status, "progress": exp.progress, "attempts": exp.attempts,
+           "created_at": exp.created_at.isoformat() if exp.created_at else None,
+           "started_at": exp.started_at.isoformat() if exp.started_at else None,
+           "finished_at": exp.finished_at.isoformat() if exp.finished_at else None,
+           "compute_s": exp.compute_s, "output": exp.output or "", "error": exp.error}
+    if queued_ahead is not None:
+        out["queued_ahead"] = queued_ahead
+    if exp.status == DONE and exp.result:
+        out["result"] = exp.result
+    return out
+
+
+@router.post("/v1/experiments", status_code=202)
+def start(body: ExperimentIn, me: Agent = Depends(current_agent), session: Session = Depends(db)) -> dict:
+    if body.task not in known_tasks():
+        raise HTTPException(422, f"unknown task {body.task!r}")
+    if ":" in body.entry:
+        if body.archive is None:
+            raise HTTPException(422, f"entry {body.entry!r} names a file: send the code as `archive`")
+        sha: str | None = store_snapshot(session, decode_archive(body.archive, body.entry))
+    elif body.entry in available():
+        if body.archive is not None:
+            raise HTTPException(422, "a built-in method takes no archive")
+        sha = None
+    else:
+        raise HTTPException(422, f"unknown method {body.entry!r}: a built-in ({', '.join(available())}) or "
+                                 f"path/in/archive.py:ClassName")
+    campaign = session.get(Campaign, me.campaign_id)
+    assert campaign is not None
+    used, budget = agent_spend(me, campaign)["compute_s"]
+    if used >= budget:
+        raise HTTPException(429, f"experiment compute budget of {budget:g} s is used up")
+    active = session.scalar(select(func.count()).select_from(Experiment).where(
+        Experiment.agent_id == me.id, Experiment.status.in_(ACTIVE)))
+    if active >= MAX_ACTIVE:
+        raise HTTPException(429, f"{active} of your experiments are queued or running (at most {MAX_ACTIVE}); "
+                                 f"wait for one to finish")
+    exp = Experiment(campaign_id=campaign.id, agent_id=me.id, task=body.task, entry=body.entry, params=body.params,
+                     seeds=body.seeds, snapshot_sha256=sha, status=QUEUED, attempts=0, compute_s=0.0,
+                     progress="queued")
+    session.add(exp)
+    session.commit()
+    return view(exp, _queued_ahead(session, exp))
+
+
+@router.get("/v1/experiments/{exp_id}")
+def get(exp_id: int, me: Agent = Depends(current_agent), session: Session = Depends(db)) -> dict:
+    exp = session.get(Experiment, exp_id)
+    if exp is None or exp.agent_id != me.id:  # another agent's experiment does not exist for this one
+        raise HTTPException(404, f"no experiment {exp_id} of yours")
+    return view(exp, _queued_ahead(session, exp) if exp.status == QUEUED else None)
+
+
+def _queued_ahead(session: Session, exp: Experiment) -> int:
+    """How many experiments (of any agent) a worker takes before this one: a count, nothing about them."""
+    return session.scalar(select(func.count()).select_from(Experiment).where(
+        Experiment.status == QUEUED, Experiment.id < exp.id)) or 0
