@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
 import subprocess
 import time
@@ -298,6 +299,9 @@ def test_experiments_run_on_the_server_for_their_agent_only(server, tmp_path: Pa
     assert view["progress"] == "finished" and view["compute_s"] > 0 and view["error"] is None
     assert "label" not in json.dumps(result).replace("dev_ids", "")
     assert mine.get("/v1/me").json()["compute_s"]["used"] >= round(view["compute_s"], 1)
+    again = mine.post("/v1/experiments", json={"task": TASK, "entry": "vanilla", "seeds": [1, 2]})
+    assert again.status_code == 200 and again.json()["id"] == exp["id"] and again.json()["reused"] is True
+    assert again.json()["result"] == result  # the same experiment again: its result, not run or charged twice
     _campaign(base, "broke", agent_compute_s_budget=0)
     broke = _agent(base, "broke", "kim")
     refused = broke.post("/v1/experiments", json={"task": TASK, "entry": "vanilla", "seeds": [0]})
@@ -323,3 +327,45 @@ def test_migrations_build_exactly_the_models(tmp_path: Path) -> None:
     engine.dispose()
     unexplained = [d for d in diffs if not (d[0] == "remove_table" and d[1].name.startswith("posts_fts"))]
     assert unexplained == [] and len(diffs) == 5, diffs
+
+
+def test_jobs_of_a_dead_local_worker_are_requeued_without_waiting_out_the_lease(tmp_path: Path) -> None:
+    """After a kill -9, a resumed campaign's workers give back the jobs of dead workers on this host at once
+    (experiments and submissions); a job whose worker is alive, or on another host, keeps its lease."""
+    import socket
+    from datetime import timedelta
+
+    from aar.server.db import make_engine, session_factory, upgrade
+    from aar.server.experiment_jobs import ExperimentJobs, now
+    from aar.server.models import Agent, Campaign, Experiment, Snapshot, Submission
+    from aar.server.worker import Worker
+
+    url = f"sqlite:///{tmp_path / 'jobs.db'}"
+    upgrade(url)
+    sessions = session_factory(make_engine(url))
+    gone = subprocess.Popen(["true"])
+    gone.wait()
+    host = socket.gethostname()[:40]
+    owners = {"dead": f"{host}:{gone.pid}", "alive": f"{host}:{os.getppid()}", "remote": f"elsewhere:{gone.pid}"}
+    with sessions() as s:
+        campaign_row = Campaign(name="jobs")
+        s.add(campaign_row)
+        s.flush()
+        agent_row = Agent(campaign_id=campaign_row.id, name="a", token_sha256="0" * 64)
+        s.add_all([agent_row, Snapshot(sha256="f" * 64, size=1, data=b"x")])
+        s.flush()
+        lease = now() + timedelta(hours=1)
+        for who, worker in owners.items():
+            s.add(Experiment(campaign_id=campaign_row.id, agent_id=agent_row.id, task=who, entry="vanilla",
+                             params={}, seeds=[0], status="running", attempts=1, compute_s=0.0, worker=worker,
+                             lease_until=lease))
+            s.add(Submission(campaign_id=campaign_row.id, agent_id=agent_row.id, task=who, entry="m.py:M",
+                             params={}, snapshot_sha256="f" * 64, seeds=[1], status="running", attempts=1,
+                             worker=worker, lease_until=lease))
+        s.commit()
+    assert ExperimentJobs(sessions, "me:1", 30, None).requeue_expired() == 1  # type: ignore[arg-type]
+    assert Worker(sessions).requeue_expired() == 1
+    with sessions() as s:
+        for model in (Experiment, Submission):
+            states = {row.task: row.status for row in s.query(model)}
+            assert states == {"dead": "queued", "alive": "running", "remote": "running"}, (model, states)

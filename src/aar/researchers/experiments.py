@@ -23,7 +23,7 @@ from aar.researchers.client import AgentClient
 from aar.researchers.workspace import Workspace
 from aar.snapshots import MAX_FILE_BYTES, MAX_FILES, pack_files
 
-POLL_S = (0.2, 2.0)  # first and longest wait between polls
+POLL_S = (0.1, 1.0)  # first and longest wait between polls
 WAIT_S = 3600.0  # the longest a blocking run_experiment waits before handing back the id to poll
 
 
@@ -49,11 +49,13 @@ class ServerExperiments:
     def run(self, task: str, method: str, params: dict, seeds: list[int], wait: bool = True,
             on_progress: Callable[[str], None] | None = None) -> dict:
         started = self.start(task, method, params, seeds)
+        reused = ({"reused": "an identical experiment of yours (same code, method, params and seeds) ran before: "
+                             "its result, not run or charged again"} if started.get("reused") else {})
         if not wait:
             return {"experiment_id": started["id"], "status": started["status"],
-                    "queued_ahead": started.get("queued_ahead", 0),
+                    "queued_ahead": started.get("queued_ahead", 0), **reused,
                     "next": "poll it with experiment_status until its status is done or failed"}
-        return self.wait(started["id"], on_progress)
+        return {**self.wait(started["id"], on_progress), **reused}
 
     def wait(self, experiment_id: int, on_progress: Callable[[str], None] | None = None) -> dict:
         deadline, pause, seen = time.monotonic() + self.wait_s, POLL_S[0], None

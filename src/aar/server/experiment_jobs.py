@@ -11,10 +11,12 @@ refuses new experiments once the agent's compute budget is spent.
 from __future__ import annotations
 
 import logging
+import os
+import socket
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import select, update
+from sqlalchemy import or_, select, update
 from sqlalchemy.orm import sessionmaker
 
 from aar.execution.experiment import ExperimentFailed, ExperimentRunner
@@ -36,17 +38,45 @@ def now() -> datetime:
     return datetime.now(UTC)
 
 
+def dead_local_workers(names: list[str | None]) -> list[str]:
+    """Workers (``host:pid``) of this host whose process is gone: their rows need not wait out the lease (a
+    campaign resumed after a kill -9 would otherwise wait up to a lease for each orphaned job). A pid reused
+    by another process looks alive, and that row waits for its lease as before."""
+    host, dead = socket.gethostname()[:40], []
+    for name in {n for n in names if n}:
+        owner, _, pid = name.rpartition(":")
+        if owner != host or not pid.isdigit() or int(pid) == os.getpid():
+            continue
+        try:
+            os.kill(int(pid), 0)
+        except ProcessLookupError:
+            dead.append(name)
+        except PermissionError:  # alive, someone else's
+            continue
+    return dead
+
+
+def orphaned(model, sessions: sessionmaker):
+    """The condition for a running row to go back to the queue: its lease ran out, or its worker on this host
+    died."""
+    with sessions() as s:
+        workers = s.scalars(select(model.worker).where(model.status == RUNNING).distinct()).all()
+    dead = dead_local_workers(list(workers))
+    return or_(model.lease_until < now(), model.worker.in_(dead)) if dead else model.lease_until < now()
+
+
 class ExperimentJobs:
     def __init__(self, sessions: sessionmaker, worker: str, lease_s: float, runner: ExperimentRunner):
         self.sessions, self.worker, self.lease_s, self.runner = sessions, worker, lease_s, runner
 
     def requeue_expired(self) -> int:
+        gone = orphaned(Experiment, self.sessions)
         with self.sessions() as s:
             failed = s.execute(update(Experiment).where(
-                Experiment.status == RUNNING, Experiment.lease_until < now(), Experiment.attempts >= MAX_ATTEMPTS)
+                Experiment.status == RUNNING, gone, Experiment.attempts >= MAX_ATTEMPTS)
                 .values(status=FAILED, finished_at=now(), lease_until=None,
                         error=f"the experiment was interrupted {MAX_ATTEMPTS} times")).rowcount
-            queued = s.execute(update(Experiment).where(Experiment.status == RUNNING, Experiment.lease_until < now())
+            queued = s.execute(update(Experiment).where(Experiment.status == RUNNING, gone)
                                .values(status=QUEUED, worker=None, lease_until=None, progress="re-queued")).rowcount
             s.commit()
         if failed or queued:

@@ -34,7 +34,7 @@ from aar.process_env import environment
 from aar.results.submission import SCORED, transition
 from aar.results.submission import SubmissionStatus as Status
 from aar.results.verification import VerificationResult
-from aar.server.experiment_jobs import ExperimentJobs, LeaseLost
+from aar.server.experiment_jobs import ExperimentJobs, LeaseLost, orphaned
 from aar.server.models import Campaign, SeedPrediction, Snapshot, Submission
 
 log = logging.getLogger("aar.worker")
@@ -58,7 +58,7 @@ def now() -> datetime:
 
 
 class Worker:
-    def __init__(self, sessions: sessionmaker, lease_s: float = 30.0, poll_s: float = 1.0,
+    def __init__(self, sessions: sessionmaker, lease_s: float = 30.0, poll_s: float = 0.3,
                  watch_parent: bool = False, ray_address: str | None = None):
         self.sessions, self.lease_s, self.poll_s = sessions, lease_s, poll_s
         # submitted code runs on a Ray cluster instead of in this machine's sandbox; the trusted part stays here
@@ -74,14 +74,13 @@ class Worker:
 
     def requeue_expired(self) -> int:
         """Give expired leases back to the queue (or fail them after MAX_ATTEMPTS); returns rows touched."""
+        gone = orphaned(Submission, self.sessions)  # lease expired, or its worker on this host died
         with self.sessions() as s:
             failed = s.execute(update(Submission).where(
-                Submission.status == Status.RUNNING, Submission.lease_until < now(),
-                Submission.attempts >= MAX_ATTEMPTS)
+                Submission.status == Status.RUNNING, gone, Submission.attempts >= MAX_ATTEMPTS)
                 .values(status=transition(Status.RUNNING, Status.FAILED), finished_at=now(), lease_until=None,
                         error=f"verification was interrupted {MAX_ATTEMPTS} times")).rowcount
-            queued = s.execute(update(Submission).where(Submission.status == Status.RUNNING,
-                                                        Submission.lease_until < now())
+            queued = s.execute(update(Submission).where(Submission.status == Status.RUNNING, gone)
                                .values(status=transition(Status.RUNNING, Status.QUEUED), worker=None,
                                        lease_until=None)).rowcount
             s.commit()

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, HTTPException
+from fastapi import APIRouter, Depends, HTTPException, Response
 from pydantic import Field, field_validator
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
@@ -21,7 +21,7 @@ from aar.methods.registry import available
 from aar.seeds import EXPERIMENT_SEED_LIMIT
 from aar.server.api import Body, decode_archive, store_snapshot
 from aar.server.auth import TASK, current_agent, db
-from aar.server.experiment_jobs import ACTIVE, DONE, MAX_ACTIVE, QUEUED
+from aar.server.experiment_jobs import ACTIVE, DONE, FAILED, MAX_ACTIVE, QUEUED
 from aar.server.models import Agent, Campaign, Experiment
 from aar.server.views import agent_spend
 from aar.snapshots import MAX_ARCHIVE_BYTES
@@ -65,7 +65,8 @@ def view(exp: Experiment, queued_ahead: int | None = None) -> dict:
 
 
 @router.post("/v1/experiments", status_code=202)
-def start(body: ExperimentIn, me: Agent = Depends(current_agent), session: Session = Depends(db)) -> dict:
+def start(body: ExperimentIn, response: Response, me: Agent = Depends(current_agent),
+          session: Session = Depends(db)) -> dict:
     if body.task not in known_tasks():
         raise HTTPException(422, f"unknown task {body.task!r}")
     if ":" in body.entry:
@@ -79,6 +80,16 @@ def start(body: ExperimentIn, me: Agent = Depends(current_agent), session: Sessi
     else:
         raise HTTPException(422, f"unknown method {body.entry!r}: a built-in ({', '.join(available())}) or "
                                  f"path/in/archive.py:ClassName")
+    for earlier in session.scalars(select(Experiment).where(
+            Experiment.agent_id == me.id, Experiment.task == body.task, Experiment.entry == body.entry,
+            (Experiment.snapshot_sha256 == sha) if sha else Experiment.snapshot_sha256.is_(None),
+            Experiment.status != FAILED).order_by(Experiment.id.desc()).limit(50)):
+        if earlier.params == body.params and earlier.seeds == body.seeds:
+            # the same code, method, params and seeds: a retry (a restarted researcher re-issues its call) or a
+            # re-run of a deterministic experiment; the agent gets that one, nothing is run or charged twice
+            response.status_code = 200
+            return {**view(earlier, _queued_ahead(session, earlier) if earlier.status == QUEUED else None),
+                    "reused": True}
     campaign = session.get(Campaign, me.campaign_id)
     assert campaign is not None
     used, budget = agent_spend(me, campaign)["compute_s"]
