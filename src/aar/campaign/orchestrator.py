@@ -99,13 +99,15 @@ def create(spec: CampaignSpec, client: AdminClient, pool: list[Direction]) -> No
 
 def wait_for_verification(spec: CampaignSpec, client: AdminClient, console: Console,
                           timeout_s: float = VERIFICATION_TIMEOUT_S) -> None:
-    deadline = time.time() + timeout_s
+    deadline, shown = time.time() + timeout_s, None
     while time.time() < deadline:
         counts = client.queue_counts(spec.name)
         if not any(counts.get(status) for status in OPEN):
             return
-        console.print(f"verifying: {counts}", highlight=False)
-        time.sleep(5)
+        if counts != shown:  # a line when the queue moves, not one per poll
+            console.print(f"verifying: {counts}", highlight=False)
+            shown = counts
+        time.sleep(1)
     raise AarError("verification did not finish in time; run `aar run --resume` to wait again")
 
 

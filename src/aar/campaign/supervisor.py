@@ -22,7 +22,7 @@ from aar.results.campaign import AgentRow
 from aar.seeds import agent_seed
 
 DONE_REASONS = ("finished", "budget", "wall time", "idle", "max turns")
-POLL_S = 2.0
+POLL_S = 0.5  # one admin API read per poll: cheap, and a finished researcher is noticed at once
 
 
 def agent_names(spec: CampaignSpec) -> list[str]:
