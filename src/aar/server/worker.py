@@ -6,6 +6,10 @@ predictions and the final status in one transaction guarded by its lease. A work
 OOM, a crashed server) stops renewing; once the lease expires any worker re-queues the row, up to
 ``MAX_ATTEMPTS`` tries. A worker exits when the process that started it dies, killing its method child.
 
+The same workers run agents' experiments (:mod:`aar.server.experiment_jobs`), first, because a researcher
+waits on each one; verification is a batch. A running row whose worker on this host has died goes back to
+the queue at the next sweep, without waiting out its lease.
+
 ``aar serve`` starts a :class:`WorkerPool` (restarted on death); ``aar worker`` runs one standalone, for
 example on a GPU machine pointed at a shared PostgreSQL database.
 """
