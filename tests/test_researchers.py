@@ -228,8 +228,10 @@ def test_the_tools_over_mcp(live_server: str, tmp_path: Path) -> None:
                    (mine if isinstance(mine, list) else mine.get("submissions", []))):
                 break
             await anyio.sleep(1)
+        seconds = time.monotonic() - started
+        later = json.loads((await s.call_tool("status", {})).content[0].text)
         return {"queued": queued, "polls": polls, "waited": waited, "scored": scored, "submitted": submitted,
-                "mine": mine, "seconds": time.monotonic() - started}
+                "mine": mine, "seconds": seconds, "later": later}
 
     async def session() -> dict:
         async with stdio_client(params) as (read, write), ClientSession(read, write) as s:
@@ -269,6 +271,7 @@ def test_the_tools_over_mcp(live_server: str, tmp_path: Path) -> None:
     status = json.loads(out["status"].content[0].text)
     assert status["dev_evaluations"] == {"budget": 50, "used": 0, "left": 50} and status["tasks"] == [TASK]
     assert status["submissions"]["left"] == 10 and status["agent"] == "mcp" and status["verification_seeds"] == 1
+    assert status["experiments"] == []  # none yet (the research session below starts two)
     rule = status["dev_rules"][TASK]  # the task's fixed noise level, before spending an evaluation
     assert rule["metric"] == "pgr" and 0 < rule["items_scored"] <= rule["dev_items"] and 0 < rule["noise_sd"] < 2
     assert out["wrong_task"].is_error and f"your tasks: {TASK}" in out["wrong_task"].content[0].text
@@ -288,6 +291,8 @@ def test_the_tools_over_mcp(live_server: str, tmp_path: Path) -> None:
     assert work["waited"]["status"] == "done" and work["waited"]["progress_log"][-1] == "finished"
     assert any("running the method" in step for step in work["waited"]["progress_log"])
     assert "pgr" in work["scored"] and work["scored"]["repeat"] is False
+    assert [(e["entry"], e["status"]) for e in work["later"]["experiments"]] == [("vanilla", "done"),
+                                                                                ("shout.py:Shout", "done")]
     mine = work["mine"] if isinstance(work["mine"], list) else work["mine"]["submissions"]
     assert [sub["status"] for sub in mine if sub["id"] == work["submitted"]["id"]] == ["verified"]
     print(f"\nscripted MCP session: {work['seconds']:.1f} s from the first tool call to a verified submission")

@@ -283,6 +283,9 @@ def test_experiments_run_on_the_server_for_their_agent_only(server, tmp_path: Pa
     exp = started.json()
     assert exp["status"] == "queued" and exp["seeds"] == [1, 2] and exp["queued_ahead"] >= 0
     assert other.get(f"/v1/experiments/{exp['id']}").status_code == 404  # not theirs: does not exist for them
+    assert other.get("/v1/experiments").json() == {"experiments": []}
+    listed = mine.get("/v1/experiments").json()["experiments"]
+    assert [(e["id"], e["entry"], e["seeds"]) for e in listed] == [(exp["id"], "vanilla", [1, 2])]
     second = mine.post("/v1/experiments", json={"task": TASK, "entry": "soft", "seeds": [0]})
     third = mine.post("/v1/experiments", json={"task": TASK, "entry": "soft", "seeds": [1]})
     assert second.status_code == 202 and third.status_code == 429 and "at most 2" in third.text

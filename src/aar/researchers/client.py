@@ -49,6 +49,9 @@ class AgentClient:
             body["archive"] = base64.b64encode(archive).decode()
         return self._call("POST", "/v1/experiments", json=body)
 
+    def experiments(self) -> list[dict]:
+        return self._call("GET", "/v1/experiments")["experiments"]
+
     def experiment(self, experiment_id: int) -> dict:
         return self._call("GET", f"/v1/experiments/{int(experiment_id)}")
 

@@ -296,7 +296,8 @@ def notebook_write(ctx: ToolContext, a: NotebookArgs) -> str:
 
 def status(ctx: ToolContext, a: NoArgs) -> str:
     return _json(ctx.client.me() | {"tasks": ctx.tasks,
-                                    "dev_rules": {t: info["dev_rule"] for t, info in ctx.task_info.items()}})
+                                    "dev_rules": {t: info["dev_rule"] for t, info in ctx.task_info.items()},
+                                    "experiments": ctx.client.experiments()})
 
 
 def finish(ctx: ToolContext, a: FinishArgs) -> str:
@@ -359,7 +360,8 @@ TOOLS: dict[str, Tool] = {t.name: t for t in [
     Tool("notebook_read", "Read your persistent notebook (it survives context resets).", NoArgs, notebook_read),
     Tool("notebook_write", "Append to or replace your persistent notebook.", NotebookArgs, notebook_write),
     Tool("status", "Your standing: dev evaluations, submissions, dollars, tokens and compute seconds, each with "
-                   "its budget, what you used and what is left; your tasks.", NoArgs, status),
+                   "its budget, what you used and what is left; your tasks with their dev rule and noise level; "
+                   "your latest experiments and their status.", NoArgs, status),
     Tool("finish", "Declare your research done, with a summary.", FinishArgs, finish),
 ]}
 

@@ -108,6 +108,17 @@ def start(body: ExperimentIn, response: Response, me: Agent = Depends(current_ag
     return view(exp, _queued_ahead(session, exp))
 
 
+@router.get("/v1/experiments")
+def mine(me: Agent = Depends(current_agent), session: Session = Depends(db)) -> dict:
+    """The agent's 20 latest experiments, newest first, without their predictions: what is queued, running,
+    done or failed (an agent whose context was reset finds its experiments again)."""
+    rows = session.scalars(select(Experiment).where(Experiment.agent_id == me.id)
+                           .order_by(Experiment.id.desc()).limit(20))
+    return {"experiments": [{"id": e.id, "task": e.task, "entry": e.entry, "params": e.params, "seeds": e.seeds,
+                             "status": e.status, "progress": e.progress, "compute_s": e.compute_s}
+                            for e in rows]}
+
+
 @router.get("/v1/experiments/{exp_id}")
 def get(exp_id: int, me: Agent = Depends(current_agent), session: Session = Depends(db)) -> dict:
     exp = session.get(Experiment, exp_id)
