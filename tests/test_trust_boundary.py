@@ -292,7 +292,12 @@ def test_group_testing_attacker_learns_at_most_five_labels_and_is_flagged(server
     correct = sum(labels[i] == v for i, v in claims.items())
     print(f"\ngroup testing, 50 queries on {len(ids)} dev items: exact channel {learned} labels; "
           f"our channel {len(claims)} claims, {correct} right ({sum(asked)} of its queries were free repeats)")
-    assert correct - (len(claims) - correct) <= 5  # no better than guessing, within five labels
+    # net labels (right minus wrong claims), against 31 from the exact channel. The attack asks each group
+    # twice; a repeat now returns the first answer, so it settles groups on one noisy answer. Simulated
+    # 1,500 times against this channel on code-sample (scorer and repeat rule offline): mean 1.45 net labels,
+    # 99th percentile 12, above 14 in 0.07% of runs. Before free repeats, its double asks drew two fresh
+    # subsamples and it netted at most 6 in 300 runs: the guard was the attacker's, not the channel's.
+    assert correct - (len(claims) - correct) <= 14
     spare = np.random.default_rng(3)
     while left[0] > 0:  # whatever budget the attack left
         query({i: float(spare.random()) for i in ids})
