@@ -26,7 +26,7 @@ import threading
 import time
 from collections.abc import Callable
 from contextlib import contextmanager
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 
 from sqlalchemy import select, update
@@ -38,7 +38,7 @@ from aar.process_env import environment
 from aar.results.submission import SCORED, transition
 from aar.results.submission import SubmissionStatus as Status
 from aar.results.verification import VerificationResult
-from aar.server.experiment_jobs import ExperimentJobs, LeaseLost, orphaned
+from aar.server.experiment_jobs import ExperimentJobs, LeaseLost, now, orphaned
 from aar.server.models import Campaign, SeedPrediction, Snapshot, Submission
 
 log = logging.getLogger("aar.worker")
@@ -55,10 +55,6 @@ def untrustworthy(result: VerificationResult) -> list[str]:
         reasons.append(f"[above_ceiling] test accuracy {result.student_acc.mean:.3f} is above the ceiling's upper "
                        f"95% bound {result.ceiling_acc.hi:.3f}")
     return reasons
-
-
-def now() -> datetime:
-    return datetime.now(UTC)
 
 
 class Worker:

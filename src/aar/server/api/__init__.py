@@ -1,6 +1,12 @@
 """HTTP routers of the evaluation server, one module per resource."""
 
-from pydantic import BaseModel, ConfigDict
+from typing import Annotated
+
+from pydantic import BaseModel, ConfigDict, Field
+
+ParamValue = str | int | float | bool
+# a method's parameters as an agent may send them (submissions and experiments alike)
+Params = dict[Annotated[str, Field(pattern=r"^[a-z_][a-z0-9_]{0,39}$")], ParamValue]
 
 
 class Body(BaseModel):

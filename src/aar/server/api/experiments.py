@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session
 
 from aar.methods.registry import available
 from aar.seeds import EXPERIMENT_SEED_LIMIT
-from aar.server.api import Body, decode_archive, store_snapshot
+from aar.server.api import Body, Params, decode_archive, store_snapshot
 from aar.server.auth import TASK, current_agent, db
 from aar.server.experiment_jobs import ACTIVE, DONE, FAILED, MAX_ACTIVE, QUEUED
 from aar.server.models import Agent, Campaign, Experiment
@@ -29,14 +29,12 @@ from aar.tasks.registry import known_tasks
 
 router = APIRouter()
 MAX_SEEDS = 5
-ParamValue = str | int | float | bool
 
 
 class ExperimentIn(Body):
     task: str = Field(pattern=TASK)
     entry: str = Field(max_length=200, description="a built-in method, or path/in/snapshot.py:ClassName")
-    params: dict[Annotated[str, Field(pattern=r"^[a-z_][a-z0-9_]{0,39}$")], ParamValue] = Field(
-        default_factory=dict, max_length=50)
+    params: Params = Field(default_factory=dict, max_length=50)
     seeds: list[Annotated[int, Field(ge=0, lt=EXPERIMENT_SEED_LIMIT)]] = Field(min_length=1, max_length=MAX_SEEDS)
     archive: str | None = Field(default=None, max_length=(MAX_ARCHIVE_BYTES * 4) // 3 + 8,
                                 description="base64 of a tar.gz holding the entry's file")

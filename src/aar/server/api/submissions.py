@@ -16,7 +16,7 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from aar.results.submission import SubmissionStatus as Status
-from aar.server.api import Body, decode_archive, store_snapshot
+from aar.server.api import Body, Params, decode_archive, store_snapshot
 from aar.server.auth import TASK, current_agent, db
 from aar.server.models import Agent, Campaign, Submission
 from aar.server.verify import campaign_seeds
@@ -25,14 +25,12 @@ from aar.snapshots import MAX_ARCHIVE_BYTES
 from aar.tasks.registry import known_tasks
 
 router = APIRouter()
-ParamValue = str | int | float | bool
 
 
 class SubmissionIn(Body):
     task: str = Field(pattern=TASK)
     entry: str = Field(max_length=200, description="path/in/snapshot.py:ClassName")
-    params: dict[Annotated[str, Field(pattern=r"^[a-z_][a-z0-9_]{0,39}$")], ParamValue] = Field(
-        default_factory=dict, max_length=50)
+    params: Params = Field(default_factory=dict, max_length=50)
     archive: str = Field(max_length=(MAX_ARCHIVE_BYTES * 4) // 3 + 8, description="base64 of a tar.gz")
 
 
