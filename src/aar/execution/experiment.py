@@ -16,6 +16,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
+
 from aar.execution import Executor, Job, MethodFailed
 from aar.w2s import Testbed, TestbedConfig
 from aar.w2s.bundle import write_bundle
@@ -34,6 +36,7 @@ class ExperimentRun:
     executed_on: dict = field(default_factory=dict)
     audit: dict = field(default_factory=dict)  # what the method tried in its sandbox, by kind
     audit_problem: str | None = None
+    signals: dict = field(default_factory=dict)  # label-free screening numbers (:func:`screening_signals`)
 
 
 class ExperimentFailed(Exception):
@@ -83,8 +86,46 @@ class ExperimentRunner:
         except MethodFailed as exc:
             audit = dict(exc.audit.counts) if exc.audit is not None else {}
             raise ExperimentFailed(str(exc), exc.output, time.monotonic() - started, audit) from None
-        dev_ids = [e.id for e in self.testbed(task).task.splits["dev"]]
+        bed = self.testbed(task)
+        dev_ids = [e.id for e in bed.task.splits["dev"]]
         per_seed = {seed: [float(p) for p in ran.outputs[seed]["dev"]] for seed in seeds}
+        teacher = np.mean([bed.weak_run(seed)["dev"] for seed in seeds], axis=0)
+        signals = screening_signals(np.array([per_seed[s] for s in seeds]), teacher)
         return ExperimentRun(dev_ids, per_seed, round(prepared, 3), round(ran.seconds, 3),
                              ran.output[-OUTPUT_CHARS:], ran.executed_on, dict(ran.audit.counts),
-                             ran.audit.problem)
+                             ran.audit.problem, signals)
+
+
+CONFIDENT_SHARE = 0.3  # the teacher's most confident share of dev, where a sound student should agree with it
+
+
+def screening_signals(student: np.ndarray, teacher: np.ndarray) -> dict[str, float]:
+    """Numbers a researcher can screen candidates by before spending a dev evaluation. None uses a label:
+    they compare the student's dev predictions (``seeds x items``) with each other and with the teacher's
+    (mean over the same seeds), so they are as public as the predictions themselves.
+
+    - ``seed_agreement``: share of items on which two seeds decide alike, averaged over seed pairs (1.0 with
+      one seed): an unstable method's dev score is mostly its seed.
+    - ``teacher_agreement``: share of items where the seed-averaged student decides as the teacher does
+      (1.0: the student copies its teacher, so it cannot beat it).
+    - ``confident_teacher_agreement``: the same on the teacher's 30% most confident items, where the teacher
+      is usually right: a student that overrides it there is likely wrong (W2S students should disagree
+      where the teacher is unsure, not where it is sure).
+    - ``mean_entropy_bits``: mean binary entropy of the seed-averaged predictions (a collapsed student is
+      near 0 or near 1 everywhere; an untrained one near 1).
+    - ``positive_rate`` and ``teacher_positive_rate``: a student that predicts one class is a degenerate one.
+    """
+    mean = student.mean(axis=0)
+    decide, teacher_decide = mean > 0.5, teacher > 0.5
+    votes = student > 0.5
+    pairs = [(a, b) for a in range(len(votes)) for b in range(a + 1, len(votes))]
+    seed_agreement = float(np.mean([np.mean(votes[a] == votes[b]) for a, b in pairs])) if pairs else 1.0
+    confident = np.argsort(-np.abs(teacher - 0.5), kind="stable")[: max(1, round(CONFIDENT_SHARE * len(teacher)))]
+    q = np.clip(mean, 1e-9, 1 - 1e-9)
+    entropy = -(q * np.log2(q) + (1 - q) * np.log2(1 - q))
+    return {"seed_agreement": round(seed_agreement, 4),
+            "teacher_agreement": round(float(np.mean(decide == teacher_decide)), 4),
+            "confident_teacher_agreement": round(float(np.mean(decide[confident] == teacher_decide[confident])), 4),
+            "mean_entropy_bits": round(float(entropy.mean()), 4),
+            "positive_rate": round(float(decide.mean()), 4),
+            "teacher_positive_rate": round(float(teacher_decide.mean()), 4)}

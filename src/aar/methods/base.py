@@ -37,10 +37,12 @@ class MethodContext:
     backend: Backend = field(repr=False, default=None)  # type: ignore[assignment]
 
     def fit(self, targets: np.ndarray, weights: np.ndarray | None = None, loss: LossConfig = LossConfig(),
-            rows: np.ndarray | None = None) -> Predictor:
-        """Train the student (head or adapter) on (a subset of) the unlabelled pool with these targets."""
+            rows: np.ndarray | None = None, seed: int | None = None) -> Predictor:
+        """Train the student (head or adapter) on (a subset of) the unlabelled pool with these targets;
+        ``seed`` (default: the context's) lets a method fit several students, e.g. a seed ensemble."""
         x = self.strong_x if rows is None else self.strong_x[rows]
-        return self.backend.fit(x, np.asarray(targets, dtype=np.float32), seed=self.seed, weights=weights,
+        return self.backend.fit(x, np.asarray(targets, dtype=np.float32), seed=self.seed if seed is None else seed,
+                                weights=weights,
                                 antisymmetric=self.antisymmetric, loss=loss)
 
     def rng(self) -> np.random.Generator:
@@ -59,6 +61,8 @@ class Method(ABC):
     defaults: ClassVar[dict[str, Any]] = {}
     formats: ClassVar[tuple[str, ...]] = ("pair", "choice")
     needs_vectors: ClassVar[bool] = False  # True: uses strong_x geometry, so embedding backends only
+    # False: left out of `--method all` baseline tables (``recipe`` at its defaults is ``vanilla``)
+    baseline: ClassVar[bool] = True
 
     @abstractmethod
     def train(self, ctx: MethodContext) -> Predictor: ...

@@ -25,8 +25,9 @@ def register(cls: type) -> type:
 
 def _load_builtins() -> None:
     from aar.methods.baselines import BUILTINS
+    from aar.methods.recipe import Recipe
 
-    for cls in BUILTINS:
+    for cls in (*BUILTINS, Recipe):
         _REGISTRY.setdefault(cls.name, cls)
 
     for ep in entry_points(group="aar.methods"):

@@ -100,5 +100,6 @@ class ServerExperiments:
                 "seeds": view["seeds"], "status": "done", "dev_predictions_path": f"{folder}/dev_predictions.json",
                 "per_seed_files": sorted(f"seed_{seed}.npz" for seed in per_seed), "seconds": result["seconds"],
                 "compute_s": view["compute_s"], "executed_on": result.get("executed_on", {}),
-                "output": view.get("output", ""), "audit": result.get("audit", {}),
+                "signals": result.get("signals", {}), "output": view.get("output", ""),
+                "audit": result.get("audit", {}),
                 **({"audit_problem": result["audit_problem"]} if result.get("audit_problem") else {})}

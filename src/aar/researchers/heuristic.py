@@ -1,18 +1,26 @@
-"""The offline heuristic researcher: a real research policy behind the LLM-backend interface, no LLM.
+"""The offline heuristic researcher: a research policy behind the LLM-backend interface, no LLM.
 
 It speaks the same tool protocol as an LLM (so the loop, tools, sandbox, server and transcripts are the
-same code paths), and it decides like a small automated researcher:
+same code paths), and it works like a careful researcher with a small evaluation budget:
 
-- **Search space**: the built-in methods composed with their parameters (label selection via
-  ``confident.keep``, soft-label temperature, auxiliary confidence loss weight and warm-up, consistency
-  and elicitation via k-NN propagation and CCS).
-- **Start** from its direction: keywords in the (vague) direction set a prior over method families.
-- **Choose** the next family by UCB over dev PGR with that prior as a bonus (a bandit), and its parameters
-  by mutating the best configuration seen so far for that family (an evolutionary step).
-- **Build on others**: it reads the forum incrementally; a posted configuration that beats its own best
-  is tried next, and upvoted if it helped.
-- **Post** every new personal best with its numbers and configuration, and **submit** its best method per
-  task for verification, as a method file written to its workspace.
+- **Anchor** each task: run vanilla on two seeds and evaluate it once; every later number is a gain over it.
+- **Believe** in components, not configurations: a Bayesian linear model per task
+  (:class:`aar.researchers.search_space.Beliefs`) over the ``recipe`` stages (soft targets, label
+  selection, out-of-fold filter or relabel, auxiliary confidence loss, seed ensemble, self-training) and
+  the geometry built-ins, with a prior its direction shifts and the task's published dev noise as the
+  observation noise. Forum results enter as second-hand observations (noisier), so researchers share what
+  they learn without copying each other's configurations.
+- **Screen before spending**: a candidate is written as a method file and run as a server-side experiment
+  on two seeds, which is free of dev budget. Its label-free signals must look sound (stable across seeds,
+  agreeing with the teacher where the teacher is confident, not collapsed to one class), and its dev
+  decisions must differ from every evaluated candidate's on at least 2% of items (checked with
+  ``run_python`` in its sandbox); otherwise its score is already known within the noise.
+- **Evaluate only what could win**: the value of an evaluation is the expected improvement of the best
+  belief after one noisy dev reply (a knowledge-gradient criterion: the task's ``noise_sd`` shrinks what a
+  reply can show), so the budget flows to the tasks and candidates where a reply is most informative;
+  a task where nothing could win gets no more evaluations.
+- **Submit** per task the evaluated candidate with the best mean of its observed gain and the model's
+  prediction for it (one lucky dev reply is half the evidence), and **post** each new personal best.
 """
 
 from __future__ import annotations
@@ -26,72 +34,73 @@ from typing import Any
 
 import numpy as np
 
-from aar.methods.registry import get_method
 from aar.researchers.llm import LLMResponse, Usage
+from aar.researchers.search_space import (
+    Beliefs,
+    Candidate,
+    all_candidates,
+    direction_prior,
+    expected_improvement,
+    from_params,
+)
 
-FAMILY_SPACE: dict[str, dict[str, tuple]] = {
-    "vanilla": {},
-    "soft": {"temperature": ("log", 0.25, 4.0)},
-    "confident": {"keep": ("lin", 0.2, 0.9)},
-    "aux_conf": {"alpha": ("lin", 0.2, 1.0), "warmup": ("lin", 0.0, 0.5)},
-    "knn_consistency": {"k": ("int", 3, 40), "alpha": ("lin", 0.1, 0.9), "hard": ("bool",)},
-    "ccs": {"temperature": ("log", 1.0, 8.0), "restarts": ("int", 2, 6)},
-}
-DIRECTION_KEYWORDS = {
-    "elicit": ("ccs", "knn_consistency"), "consisten": ("knn_consistency", "ccs"), "unsupervised": ("ccs",),
-    "reweight": ("confident", "aux_conf"), "weight": ("confident", "aux_conf"), "confiden": ("confident",),
-    "filter": ("confident",), "noisy": ("soft", "aux_conf"), "posterior": ("soft", "aux_conf"),
-    "channel": ("soft",), "distill": ("soft",), "simplic": ("knn_consistency", "confident"),
-    "bias": ("aux_conf",), "ensembl": ("knn_consistency", "soft"), "geometry": ("knn_consistency",),
-    "self-training": ("confident", "aux_conf"),
-}
-# free repeats a task may take before they count against its plan anyway (a search that keeps landing on the
-# same decisions would otherwise never end)
-REPEATS_PER_TASK = 3
-CONFIG_RE = re.compile(r"config:\s*(\{.*?\})", re.S)
-
-
-@dataclass
-class Trial:
-    task: str
-    method: str
-    params: dict[str, Any]
-    pgr: float | None = None
-    source: str = "own"  # or "forum:<post id>"
+CONFIG_RE = re.compile(r"config:\s*(\{.*?\})\s*$", re.S | re.M)
+NOVEL_SHARE = 0.02  # dev decisions that must differ from every evaluated candidate's
+MIN_VALUE = 0.005  # expected PGR improvement below which an evaluation is not worth its budget
+PROPOSALS_PER_EVAL = 4  # experiments a task may screen between two evaluations before it is called exhausted
+FORUM_NOISE = 1.5  # another researcher's dev result counts as an observation with this much more noise
+REPEATS_ALLOWED = 3  # free repeats (the server had scored those decisions) before they count as spent
+# set aside: seeds agree on fewer decisions than vanilla's seeds minus 0.1; the teacher's confident items
+# answered against it more often than not (the student inverted); the class balance moved by > 0.25. A
+# stricter teacher-agreement screen (0.75) rejected every code candidate: there the best method (aux_conf,
+# PGR 0.98) overrides a 0.64-accurate teacher often, also where it is confident.
+SCREEN = {"seed_agreement_drop": 0.1, "confident_teacher_agreement": 0.5, "balance_shift": 0.25}
+ANCHOR = "vanilla"
 
 
 @dataclass
 class TaskState:
     name: str
     format: str
-    evals_left: int
-    trials: list[Trial] = field(default_factory=list)
+    noise_sd: float
+    candidates: list[Candidate] = field(default_factory=list)
+    forum: list[list] = field(default_factory=list)  # [candidate dict, gain over the poster's vanilla]
+    anchor_pgr: float | None = None
+    since_eval: int = 0  # experiments screened since this task's last evaluation
+    exhausted: bool = False
     submitted: bool = False
     posted_best: float = -math.inf
-    repeats: int = 0  # evaluations answered free (decisions evaluated before): they spend no budget
+    repeats: int = 0
 
-    def best(self) -> Trial | None:
-        scored = [t for t in self.trials if t.pgr is not None]
-        return max(scored, key=lambda t: t.pgr) if scored else None
+    def evaluated(self) -> list[Candidate]:
+        return [c for c in self.candidates if c.pgr is not None]
+
+    def ready(self) -> list[Candidate]:
+        """Screened, sound, novel and not yet evaluated."""
+        return [c for c in self.candidates if c.pgr is None and c.signals and not c.screen]
+
+    def find(self, key: str) -> Candidate | None:
+        return next((c for c in self.candidates if c.key == key), None)
 
 
 class HeuristicResearcher:
-    """``complete`` returns the next tool calls; results of earlier calls arrive in ``messages``."""
+    """``complete`` returns the next tool call; results of earlier calls arrive in ``messages``."""
 
     model = "heuristic"
 
-    def __init__(self, tasks: dict[str, str], direction: str, dev_evals: int, seed: int = 0,
-                 experiment_seeds: tuple[int, ...] = (0,), explore: float = 0.6, state_path: Path | None = None):
+    def __init__(self, tasks: dict[str, dict], direction: str, dev_evals: int, seed: int = 0,
+                 experiment_seeds: tuple[int, ...] = (0, 1), state_path: Path | None = None):
+        """``tasks``: name -> the server's public task description (``format``, ``dev_rule.noise_sd``)."""
         self.rng = np.random.default_rng(seed)
         self.direction = direction
-        per_task = max(1, dev_evals // max(1, len(tasks)))
-        self.tasks = [TaskState(name, fmt, per_task) for name, fmt in tasks.items()]
-        self.prior = self._prior(direction)
+        self.tasks = [TaskState(name, info["format"], float(info.get("dev_rule", {}).get("noise_sd", 0.15)))
+                      for name, info in tasks.items()]
+        self.evals_left = dev_evals
         self.seeds = list(experiment_seeds)
-        self.explore = explore
+        self.jitter = float(self.rng.uniform(0.1, 0.3))  # how much this researcher's taste varies its choices
         self.forum_since = 0
-        self.forum_configs: list[tuple[int, str, Trial]] = []  # (post id, author, trial)
-        self.pending: dict[str, tuple[str, Any]] = {}  # call id -> (kind, payload)
+        self.own_posts: list[int] = []
+        self.pending: dict[str, tuple[str, Any]] = {}
         self.queue: list[tuple[str, dict, str, Any]] = []
         self.calls = 0
         self.phase = "start"
@@ -103,29 +112,21 @@ class HeuristicResearcher:
 
     # --- persistence: a restarted researcher resumes its search instead of starting over ------------------
     def _dump(self) -> dict:
-        def item(entry: tuple) -> list:
-            name, args, kind, payload = entry
-            return [name, args, kind, asdict(payload) if isinstance(payload, Trial) else payload]
-
-        return {"tasks": [asdict(t) for t in self.tasks], "forum_since": self.forum_since,
-                "forum_configs": [[pid, author, asdict(t)] for pid, author, t in self.forum_configs],
-                "queue": [item(e) for e in self.queue], "calls": self.calls, "phase": self.phase,
-                "finished": self.finished, "rng": self.rng.bit_generator.state,
-                "in_flight": item(self.in_flight) if self.in_flight else None}
+        return {"tasks": [asdict(t) for t in self.tasks], "evals_left": self.evals_left,
+                "forum_since": self.forum_since, "own_posts": self.own_posts, "queue": self.queue,
+                "calls": self.calls, "phase": self.phase, "finished": self.finished,
+                "rng": self.rng.bit_generator.state, "jitter": self.jitter, "in_flight": self.in_flight}
 
     def _load(self, data: dict) -> None:
-        def payload(kind: str, value: Any) -> Any:
-            return Trial(**value) if kind in ("experiment", "evaluate") and isinstance(value, dict) else value
-
-        self.tasks = [TaskState(**{**t, "trials": [Trial(**x) for x in t["trials"]]}) for t in data["tasks"]]
-        self.forum_since = data["forum_since"]
-        self.forum_configs = [(pid, author, Trial(**t)) for pid, author, t in data["forum_configs"]]
-        self.queue = [(n, a, k, payload(k, p)) for n, a, k, p in data["queue"]]
+        self.tasks = [TaskState(**{**t, "candidates": [Candidate(**c) for c in t["candidates"]]})
+                      for t in data["tasks"]]
+        self.evals_left, self.forum_since, self.own_posts = data["evals_left"], data["forum_since"], data["own_posts"]
+        self.queue = [tuple(e) for e in data["queue"]]
         if data.get("in_flight"):  # its result never arrived (we were stopped mid-call): issue it again
-            n, a, k, p = data["in_flight"]
-            self.queue.insert(0, (n, a, k, payload(k, p)))
+            self.queue.insert(0, tuple(data["in_flight"]))
         self.calls, self.phase, self.finished = data["calls"], data["phase"], data["finished"]
         self.rng.bit_generator.state = data["rng"]
+        self.jitter = data["jitter"]
 
     def _save(self) -> None:
         if self.state_path is not None:
@@ -149,64 +150,106 @@ class HeuristicResearcher:
         self.pending = {call_id: (kind, payload)}
         self.in_flight = (name, args, kind, payload)
         self._save()
-        text = f"Next: {name} ({kind})."
-        return LLMResponse(text, [{"id": call_id, "name": name, "arguments": args}], Usage(), self.model, "tool_use")
+        return LLMResponse(f"Next: {name} ({kind}).", [{"id": call_id, "name": name, "arguments": args}], Usage(),
+                           self.model, "tool_use")
 
     # --- reading results ---------------------------------------------------------------------------------
     def _absorb(self, result: dict) -> None:
         kind, payload = self.pending.pop(result["id"], ("?", None))
         if result["is_error"]:
             if kind == "experiment":
-                payload.pgr = None
-                self._state(payload.task).trials.append(payload)
-            if kind == "evaluate" and "budget" in result["content"]:
-                for t in self.tasks:
-                    t.evals_left = 0
+                self._candidate(payload).screen = "experiment failed"
+            elif kind == "evaluate":
+                cand = self._candidate(payload)
+                cand.screen = "evaluation refused"
+                if "budget" in result["content"]:
+                    self.evals_left = 0
+            return
+        content = result["content"]
+        if kind == "novelty":
+            self._novelty(payload, content)
             return
         try:
-            data = json.loads(result["content"])
+            data = json.loads(content)
         except ValueError:
             return
         if kind == "experiment":
-            self.queue.insert(0, ("evaluate", {"task": payload.task, "predictions_path": data["dev_predictions_path"]},
-                                  "evaluate", payload))
+            self._screened(payload, data)
         elif kind == "evaluate":
-            payload.pgr = data.get("pgr")
-            state = self._state(payload.task)
-            if data.get("repeat") and state.repeats < REPEATS_PER_TASK:
-                state.repeats += 1  # free: the server had scored these decisions before; try something else
-            else:
-                state.evals_left -= 1
-            state.trials.append(payload)
-            if payload.source.startswith("forum:") and payload.pgr is not None:
-                own = [t.pgr for t in state.trials if t.source == "own" and t.pgr is not None]
-                value = 1 if not own or payload.pgr >= max(own) else -1
-                self.queue.insert(0, ("vote", {"post_id": int(payload.source.split(":")[1]), "value": value},
-                                      "vote", None))
-            best = state.best()
-            if best is payload and payload.pgr is not None and payload.pgr > state.posted_best:
-                state.posted_best = payload.pgr
-                self.queue.append(("forum_post", self._result_post(payload), "post", None))
+            self._evaluated(payload, data)
         elif kind == "forum":
             for post in data.get("posts", []):
                 self._learn(post)
             self.forum_since = data.get("next_since", self.forum_since)
+        elif kind == "post" and isinstance(data.get("id"), int):
+            self.own_posts.append(data["id"])
         elif kind == "submit":
             self._state(payload).submitted = True
 
+    def _screened(self, key: list, data: dict) -> None:
+        cand, state = self._candidate(key), self._state(key[0])
+        cand.experiment_id, cand.predictions_path = data.get("experiment_id"), data.get("dev_predictions_path")
+        cand.signals = dict(data.get("signals") or {})
+        state.since_eval += 1
+        if not cand.signals or not cand.predictions_path:
+            cand.screen = "no signals came back"
+            return
+        anchor = state.find(f"recipe:{json.dumps({})}")
+        cand.screen = screen(cand.signals, anchor.signals if anchor is not None and anchor is not cand else {})
+        evaluated = [c for c in state.evaluated() if c.predictions_path]
+        if not cand.screen and evaluated:
+            self.queue.insert(0, ("run_python", {"code": novelty_code(cand.predictions_path, {
+                c.key: c.predictions_path for c in evaluated}), "timeout_s": 60}, "novelty", key))
+
+    def _novelty(self, key: list, content: str) -> None:
+        cand = self._candidate(key)
+        try:
+            shares = json.loads(content.strip().splitlines()[-1])
+        except (ValueError, IndexError):
+            return  # the check failed: judge the candidate on its signals alone
+        if shares:
+            nearest = min(shares, key=shares.get)
+            if shares[nearest] < NOVEL_SHARE:
+                cand.same_as = nearest
+                cand.screen = f"repeats {nearest}: differs on {shares[nearest]:.1%} of dev decisions"
+
+    def _evaluated(self, key: list, data: dict) -> None:
+        cand, state = self._candidate(key), self._state(key[0])
+        cand.pgr = data.get("pgr")
+        if data.get("repeat") and state.repeats < REPEATS_ALLOWED:
+            state.repeats += 1
+        else:
+            self.evals_left -= 1
+        state.since_eval = 0
+        if cand.pgr is None:
+            cand.screen = "no PGR (the task has no weak-ceiling gap)"
+            return
+        if state.anchor_pgr is None and is_anchor(cand):
+            state.anchor_pgr = cand.pgr
+        if cand.source.startswith("forum:"):
+            before = [c.pgr for c in state.evaluated() if c is not cand and c.pgr is not None]
+            value = 1 if not before or cand.pgr >= max(before) else -1
+            self.queue.insert(0, ("vote", {"post_id": int(cand.source.split(":")[1]), "value": value}, "vote", None))
+        if cand.pgr > state.posted_best and not is_anchor(cand):
+            state.posted_best = cand.pgr
+            self.queue.append(("forum_post", self._result_post(state, cand), "post", None))
+
     def _learn(self, post: dict) -> None:
+        """Another researcher's result: a second-hand observation, and a candidate to screen."""
+        if post.get("kind") != "result" or post.get("id") in self.own_posts:
+            return
         match = CONFIG_RE.search(post.get("body", ""))
-        if not match or post.get("kind") != "result":
+        if not match:
             return
         try:
             config = json.loads(match.group(1))
-            trial = Trial(config["task"], config["method"], dict(config.get("params", {})),
-                          source=f"forum:{post['id']}")
-            trial.pgr = float(config["dev_pgr"])
-        except (ValueError, KeyError, TypeError):
+            state = self._state(config["task"])
+            gain = float(config["dev_pgr"]) - float(config["vanilla_dev_pgr"])
+            cand = from_params(state.name, config["method"], dict(config.get("params", {})), f"forum:{post['id']}")
+        except (ValueError, KeyError, TypeError, StopIteration):
             return
-        if trial.method in FAMILY_SPACE and any(t.name == trial.task for t in self.tasks):
-            self.forum_configs.append((post["id"], post.get("author", "?"), trial))
+        if cand is not None:
+            state.forum.append([asdict(cand), gain])
 
     # --- deciding ----------------------------------------------------------------------------------------
     def _plan(self) -> None:
@@ -215,26 +258,114 @@ class HeuristicResearcher:
                            ("forum_read", {"since": self.forum_since}, "forum", None)]
             self.phase = "research"
             return
-        open_tasks = [t for t in self.tasks if t.evals_left > 0]
-        if open_tasks:
-            state = min(open_tasks, key=lambda t: len(t.trials))  # round-robin over tasks
-            if len(state.trials) % 3 == 2:
+        if self.evals_left > 0:
+            for state in self.tasks:  # every task starts from vanilla, screened and evaluated
+                if state.anchor_pgr is None and not state.exhausted and self._anchor_step(state):
+                    return
+            if self.calls % 9 == 0:
                 self.queue.append(("forum_read", {"since": self.forum_since}, "forum", None))
-            trial = self._propose(state)
-            self.queue.append(("run_experiment", {"task": state.name, "method": trial.method, "params": trial.params,
-                                                  "seeds": self.seeds}, "experiment", trial))
+            open_tasks = [t for t in self.tasks if not t.exhausted and t.anchor_pgr is not None]
+            if open_tasks:
+                values = {t.name: self._value(t) for t in open_tasks}
+                state = max(open_tasks, key=lambda t: values[t.name][0])
+                if values[state.name][0] >= MIN_VALUE:
+                    self._research_step(state, values[state.name][1])
+                    return
+        self._wrap_up()
+
+    def _anchor_step(self, state: TaskState) -> bool:
+        anchor = state.find(f"recipe:{json.dumps({})}")
+        if anchor is None:
+            anchor = Candidate(state.name, "recipe")
+            state.candidates.append(anchor)
+            self.queue.append(("run_experiment", {"task": state.name, "method": ANCHOR, "params": {},
+                                                  "seeds": self.seeds}, "experiment", [state.name, anchor.key]))
+            return True
+        if anchor.signals and anchor.pgr is None and anchor.screen != "evaluation refused":
+            self._evaluate(state, anchor)
+            return True
+        state.exhausted = True  # vanilla failed to run or to score: nothing to measure gains against
+        return False
+
+    def _beliefs(self, state: TaskState) -> Beliefs:
+        beliefs = Beliefs(direction_prior(self.direction), state.noise_sd)
+        for cand in state.evaluated():
+            beliefs.observe(cand, cand.pgr - (state.anchor_pgr or 0.0))
+        for cand, gain in state.forum:
+            beliefs.observe(Candidate(**cand), gain, extra_noise=FORUM_NOISE)
+        return beliefs
+
+    def _best_gain(self, state: TaskState) -> float:
+        return max([0.0] + [c.pgr - (state.anchor_pgr or 0.0) for c in state.evaluated()])
+
+    def _value(self, state: TaskState) -> tuple[float, Candidate | None]:
+        """The expected improvement one evaluation on this task can still bring, and the candidate to get it
+        from: a ready candidate, or (while fewer than two are ready) the best one to screen next. New
+        candidates are one or two changes away from an evaluated one (the anchor or a gain), as a careful
+        researcher varies one factor at a time and combines what worked."""
+        ready = state.ready()
+        if state.since_eval >= PROPOSALS_PER_EVAL and not ready:
+            state.exhausted = True
+            return 0.0, None
+        beliefs, best = self._beliefs(state), self._best_gain(state)
+        pool = list(ready)
+        if len(ready) < 2 and state.since_eval < PROPOSALS_PER_EVAL:
+            tried = {c.key for c in state.candidates}
+            bases = [c for c in state.evaluated() if is_anchor(c) or c.pgr >= (state.anchor_pgr or 0.0)]
+            pool += [c for c in all_candidates(state.name, state.format == "pair") if c.key not in tried
+                     and (c.method != "recipe" or any(distance(c, b) <= 2 for b in bases if b.method == "recipe"))]
+            pool += [Candidate(**c) for c, _ in state.forum if Candidate(**c).key not in tried]
+        if not pool:
+            state.exhausted = True
+            return 0.0, None
+        mean, sd = beliefs.predict(pool)
+        # what one noisy reply can move the belief by (knowledge gradient): sd^2 / sqrt(sd^2 + noise^2)
+        shift = sd**2 / np.sqrt(sd**2 + state.noise_sd**2)
+        value = expected_improvement(mean, shift, best)
+        taste = 1 + self.jitter * self.rng.standard_normal(len(pool))  # researchers differ in what they try
+        cost = np.array([1 + 0.03 * c.fits() for c in pool])
+        pick = int(np.argmax(value * taste / cost))
+        return float(value[pick]), pool[pick]
+
+    def _research_step(self, state: TaskState, cand: Candidate) -> None:
+        if cand in state.ready():
+            self._evaluate(state, cand)
             return
-        unsubmitted = [t for t in self.tasks if not t.submitted and t.best() is not None]
-        if unsubmitted:
-            state = unsubmitted[0]
-            best = state.best()
-            assert best is not None
-            file_name = f"best_{state.name}.py"
-            self.queue += [("write_file", {"path": file_name, "content": method_file(best, state.name)}, "file", None),
-                           ("submit_method", {"task": state.name, "entry": f"{file_name}:Best", "files": [file_name]},
-                            "submit", state.name)]
-            state.submitted = True  # one attempt per task; a refusal is in the transcript
-            return
+        state.candidates.append(cand)
+        if cand.method == "recipe":
+            self.queue += [("write_file", {"path": "candidate.py", "content": method_file(cand, "Candidate")},
+                            "file", None),
+                           ("run_experiment", {"task": state.name, "method": "candidate.py:Candidate",
+                                               "seeds": self.seeds}, "experiment", [state.name, cand.key])]
+        else:
+            self.queue.append(("run_experiment", {"task": state.name, "method": cand.method, "params": cand.params(),
+                                                  "seeds": self.seeds}, "experiment", [state.name, cand.key]))
+
+    def _evaluate(self, state: TaskState, cand: Candidate) -> None:
+        self.queue.append(("evaluate", {"task": state.name, "predictions_path": cand.predictions_path}, "evaluate",
+                           [state.name, cand.key]))
+
+    def _choice(self, state: TaskState) -> Candidate | None:
+        """The candidate to submit: the best mean of observed gain and the model's prediction for it."""
+        evaluated = state.evaluated()
+        if not evaluated:
+            return None
+        mean, _ = self._beliefs(state).predict(evaluated)
+        anchor = state.anchor_pgr or 0.0
+        scores = [0.5 * (c.pgr - anchor) + 0.5 * m for c, m in zip(evaluated, mean, strict=True)]
+        return evaluated[int(np.argmax(scores))]
+
+    def _wrap_up(self) -> None:
+        for state in self.tasks:
+            choice = None if state.submitted else self._choice(state)
+            if choice is not None:
+                file_name = f"best_{state.name}.py"
+                self.queue += [("write_file", {"path": file_name, "content": method_file(choice, "Best")}, "file",
+                                None),
+                               ("submit_method", {"task": state.name, "entry": f"{file_name}:Best",
+                                                  "files": [file_name]}, "submit", state.name)]
+                state.submitted = True  # one attempt per task; a refusal is in the transcript
+                return
         if not self.finished:
             self.finished = True
             self.queue += [("notebook_write", {"content": self._summary(), "mode": "append"}, "note", None),
@@ -242,97 +373,84 @@ class HeuristicResearcher:
             return
         self.queue.append(("finish", {"summary": "done"}, "finish", None))
 
-    def _prior(self, direction: str) -> dict[str, float]:
-        prior = dict.fromkeys(FAMILY_SPACE, 0.0)
-        text = direction.lower()
-        for keyword, families in DIRECTION_KEYWORDS.items():
-            if keyword in text:
-                for rank, family in enumerate(families):
-                    prior[family] += 1.0 / (rank + 1)
-        return prior
-
-    def _families(self, state: TaskState) -> list[str]:
-        return [f for f in FAMILY_SPACE if state.format in get_method(f).formats]  # the registry says which
-
-    def _propose(self, state: TaskState) -> Trial:
-        own_best = state.best()
-        better = [(pid, trial) for pid, _, trial in self.forum_configs if trial.task == state.name
-                  and (own_best is None or (trial.pgr or -1) > (own_best.pgr or -1))
-                  and not any(t.method == trial.method and t.params == trial.params for t in state.trials)]
-        if better:
-            pid, trial = max(better, key=lambda x: x[1].pgr or -1)
-            return Trial(state.name, trial.method, dict(trial.params), source=f"forum:{pid}")
-        family = self._choose_family(state)
-        tried = [t for t in state.trials if t.method == family and t.pgr is not None]
-        if not tried:
-            return Trial(state.name, family, self._initial(family))
-        parent = max(tried, key=lambda t: t.pgr)
-        return Trial(state.name, family, self._mutate(family, parent.params))
-
-    def _choose_family(self, state: TaskState) -> str:
-        families = self._families(state)
-        total = 1 + sum(1 for t in state.trials if t.method in families)
-        scores = {}
-        for family in families:
-            results = [t.pgr for t in state.trials if t.method == family and t.pgr is not None]
-            failures = sum(1 for t in state.trials if t.method == family and t.pgr is None)
-            if not results and not failures:
-                scores[family] = 10.0 + self.prior[family] + self.rng.random() * 1e-3  # try each once, prior first
-                continue
-            mean = float(np.mean(results)) if results else -1.0
-            bonus = self.explore * math.sqrt(math.log(total + 1) / (len(results) + failures))
-            scores[family] = mean + bonus + 0.1 * self.prior[family]
-        return max(scores, key=scores.get)
-
-    def _initial(self, family: str) -> dict[str, Any]:
-        return {}  # the method's defaults: a sensible first point
-
-    def _mutate(self, family: str, params: dict[str, Any]) -> dict[str, Any]:
-        from aar.methods.registry import get_method
-
-        defaults = get_method(family).defaults
-        out = {**defaults, **params}
-        for key, spec in FAMILY_SPACE[family].items():
-            if self.rng.random() > 0.6:
-                continue
-            value = out.get(key, defaults.get(key))
-            if spec[0] == "log":
-                out[key] = float(np.clip(value * math.exp(self.rng.normal(0, 0.5)), spec[1], spec[2]))
-            elif spec[0] == "lin":
-                out[key] = float(np.clip(value + self.rng.normal(0, 0.15 * (spec[2] - spec[1])), spec[1], spec[2]))
-            elif spec[0] == "int":
-                out[key] = int(np.clip(round(value * math.exp(self.rng.normal(0, 0.5))), spec[1], spec[2]))
-            else:
-                out[key] = not value
-        return {k: (round(v, 3) if isinstance(v, float) else v) for k, v in out.items() if k in FAMILY_SPACE[family]}
-
     # --- writing -----------------------------------------------------------------------------------------
     def _state(self, task: str) -> TaskState:
         return next(t for t in self.tasks if t.name == task)
 
-    def _result_post(self, trial: Trial) -> dict:
-        config = {"task": trial.task, "method": trial.method, "params": trial.params, "dev_pgr": trial.pgr,
-                  "seeds": self.seeds}
-        origin = f" (adapted from post {trial.source.split(':')[1]})" if trial.source.startswith("forum:") else ""
-        body = (f"Dev PGR {trial.pgr:.2f} on {trial.task} with `{trial.method}`{origin}, seeds {self.seeds}. "
+    def _candidate(self, key: list) -> Candidate:
+        found = self._state(key[0]).find(key[1])
+        assert found is not None, key
+        return found
+
+    def _result_post(self, state: TaskState, cand: Candidate) -> dict:
+        config = {"task": state.name, "method": cand.method, "params": cand.params(), "dev_pgr": cand.pgr,
+                  "vanilla_dev_pgr": state.anchor_pgr, "seeds": self.seeds, "signals": cand.signals}
+        origin = f" (adapted from post {cand.source.split(':')[1]})" if cand.source.startswith("forum:") else ""
+        body = (f"Dev PGR {cand.pgr:.2f} on {state.name} with {cand.describe()}{origin}, against vanilla's "
+                f"{state.anchor_pgr:.2f} (noise sd {state.noise_sd:.2f}), seeds {self.seeds}. "
                 f"Direction: {self.direction}.\n\nconfig: {json.dumps(config)}")
-        return {"title": f"{trial.task}: {trial.method} reaches dev PGR {trial.pgr:.2f}", "body": body,
-                "kind": "result", "tags": [trial.task, trial.method.replace("_", "-")]}
+        return {"title": f"{state.name}: {cand.describe()} reaches dev PGR {cand.pgr:.2f}", "body": body,
+                "kind": "result", "tags": [state.name, cand.method.replace("_", "-")]}
 
     def _summary(self) -> str:
         lines = [f"Direction: {self.direction}"]
         for t in self.tasks:
-            best = t.best()
-            lines.append(f"- {t.name}: {len(t.trials)} trials, best "
-                         + (f"{best.method} {json.dumps(best.params)} dev PGR {best.pgr:.2f}" if best else "none"))
+            ev = sorted(t.evaluated(), key=lambda c: -(c.pgr or 0))
+            screened = [c for c in t.candidates if c.screen]
+            choice = self._choice(t)
+            lines.append(f"- {t.name} (noise sd {t.noise_sd:.2f}): {len(t.candidates)} screened by experiment, "
+                         f"{len(ev)} evaluated, {len(screened)} set aside; vanilla dev PGR "
+                         + (f"{t.anchor_pgr:.2f}" if t.anchor_pgr is not None else "?")
+                         + (f"; choice {choice.describe()} (dev {choice.pgr:.2f})" if choice else ""))
+            lines += [f"  - {c.describe()}: dev {c.pgr:.2f}" for c in ev[:5]]
+            lines += [f"  - set aside {c.describe()}: {c.screen}" for c in screened[:5]]
         return "\n".join(lines)
 
 
-def method_file(trial: Trial, task: str) -> str:
-    """A self-contained method file: the chosen built-in with the chosen parameters as its defaults."""
-    base = get_method(trial.method)  # the built-in's class, from the registry
-    return (f'"""Best configuration found for {task} by the heuristic researcher."""\n\n'
+def is_anchor(cand: Candidate) -> bool:
+    return cand.method == "recipe" and not cand.components
+
+
+def distance(a: Candidate, b: Candidate) -> int:
+    """How many recipe stages two candidates set differently."""
+    return sum(a.components.get(k) != b.components.get(k) for k in set(a.components) | set(b.components))
+
+
+def screen(signals: dict[str, float], anchor: dict[str, float]) -> str:
+    """Why a candidate's label-free signals rule it out ("" when they do not); ``anchor``: vanilla's."""
+    floor = anchor.get("seed_agreement", 1.0) - SCREEN["seed_agreement_drop"]
+    if signals.get("seed_agreement", 1.0) < floor:
+        return f"unstable: seeds agree on {signals['seed_agreement']:.0%} of dev decisions (vanilla's minus > 0.1)"
+    if signals.get("confident_teacher_agreement", 1.0) < SCREEN["confident_teacher_agreement"]:
+        return (f"overrides the teacher where it is confident (agrees on "
+                f"{signals['confident_teacher_agreement']:.0%})")
+    shift = abs(signals.get("positive_rate", 0.5) - signals.get("teacher_positive_rate", 0.5))
+    if shift > SCREEN["balance_shift"]:
+        return f"class balance moved by {shift:.2f} from the teacher's"
+    return ""
+
+
+def novelty_code(new: str, evaluated: dict[str, str]) -> str:
+    """A script for ``run_python``: the share of dev decisions the new predictions change, per evaluated
+    candidate (the researcher's own files, read in its sandbox)."""
+    return ("import json\n"
+            f"new = json.load(open({new!r}))\n"
+            f"paths = {evaluated!r}\n"
+            "out = {}\n"
+            "for key, path in paths.items():\n"
+            "    old = json.load(open(path))\n"
+            "    out[key] = sum((new[i] > 0.5) != (old[i] > 0.5) for i in new) / max(1, len(new))\n"
+            "print(json.dumps(out))\n")
+
+
+def method_file(cand: Candidate, class_name: str) -> str:
+    """A self-contained method file: the recipe (or a built-in) with this candidate's parameters as defaults."""
+    from aar.methods.registry import get_method
+
+    base = get_method(cand.method if cand.method != "recipe" or cand.components else ANCHOR)
+    params = cand.params() if cand.method != "recipe" or cand.components else {}
+    return (f'"""{cand.describe()} on {cand.task}, written by the heuristic researcher."""\n\n'
             f"from {base.__module__} import {base.__name__} as _Base\n\n\n"
-            f"class Best(_Base):\n"
-            f'    name = "best_{trial.method}_{task}"\n'
-            f"    defaults = {{**_Base.defaults, **{trial.params!r}}}\n")
+            f"class {class_name}(_Base):\n"
+            f'    name = "{class_name.lower()}_{cand.method}"\n'
+            f"    defaults = {{**_Base.defaults, **{params!r}}}\n")

@@ -51,11 +51,12 @@ class AgentConfig:
     seed: int = 0
 
 
-def make_backend(config: AgentConfig, formats: dict[str, str]) -> LLMBackend:
+def make_backend(config: AgentConfig, task_info: dict[str, dict]) -> LLMBackend:
+    """``task_info``: the server's public description of each task (the heuristic plans with its noise)."""
     if config.backend == "heuristic":
         from aar.researchers.heuristic import HeuristicResearcher
 
-        return HeuristicResearcher(formats, config.direction, config.dev_evals, seed=config.seed,
+        return HeuristicResearcher(task_info, config.direction, config.dev_evals, seed=config.seed,
                                    state_path=config.directory / "heuristic_state.json")
     if config.backend == "anthropic":
         return AnthropicBackend(model=config.model or DEFAULT_ANTHROPIC_MODEL, base_url=config.base_url)
@@ -103,11 +104,10 @@ def tool_context(config: AgentConfig) -> ToolContext:
 
 def build(config: AgentConfig) -> AgentLoop:
     ctx = tool_context(config)
-    tasks = {name: info["format"] for name, info in ctx.task_info.items()}
     ledger = Ledger(config.server, config.admin_token, config.campaign, config.agent) if config.admin_token else None
     system = render_brief(config.agent, config.campaign, config.direction, ctx.task_info, list(available()),
                           budgets_text(config))
-    return AgentLoop(make_backend(config, tasks), ctx, system, _transcript(config.directory, ledger),
+    return AgentLoop(make_backend(config, ctx.task_info), ctx, system, _transcript(config.directory, ledger),
                      ledger=ledger, limits=config.limits, prices=config.prices)
 
 

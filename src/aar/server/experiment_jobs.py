@@ -135,7 +135,8 @@ class ExperimentJobs:
         check()
         result = {"dev_ids": ran.dev_ids, "per_seed": {str(seed): p for seed, p in ran.per_seed.items()},
                   "seconds": {"prepare": ran.prepare_s, "run": ran.run_s}, "executed_on": ran.executed_on,
-                  "audit": ran.audit, **({"audit_problem": ran.audit_problem} if ran.audit_problem else {})}
+                  "audit": ran.audit, "signals": ran.signals,
+                  **({"audit_problem": ran.audit_problem} if ran.audit_problem else {})}
         return self._finish(exp_id, DONE, ran.prepare_s + ran.run_s, output=ran.output, result=result)
 
     def _finish(self, exp_id: int, status: str, seconds: float, error: str | None = None, output: str = "",

@@ -136,7 +136,8 @@ def check_task(task: str, weak: str, strong: str, seeds: int = SEEDS, methods: l
         Check("headroom", f"vanilla PGR {head.pgr.mean:.2f} (< {t['headroom']})", head.pgr.mean < t["headroom"]),
     ]
     best: tuple[float, str, float] = (1.0, "-", 0.0)
-    names = methods if methods is not None else [n for n, c in available().items() if bed.task.format in c.formats]
+    names = methods if methods is not None else [n for n, c in available().items()
+                                                 if bed.task.format in c.formats and c.baseline]
     for name in names:
         if name == "vanilla":
             continue

@@ -59,7 +59,7 @@ def method_names(spec: str, task: str, fmt: str) -> list[str]:
     """``all`` (every built-in for this format), or a comma list checked against the registry and the task's
     format (the backend-specific check waits for the testbed)."""
     if spec == "all":
-        return [n for n, cls in available().items() if fmt in cls.formats]
+        return [n for n, cls in available().items() if fmt in cls.formats and cls.baseline]
     names = [m.strip() for m in spec.split(",") if m.strip()]
     if not names:
         raise AarError(f"no method in {spec!r}")
