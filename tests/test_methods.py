@@ -102,3 +102,35 @@ def test_method_loads_from_a_file(tmp_path: Path) -> None:
     broken.write_text("raise RuntimeError('boom')\n")
     with pytest.raises(AarError, match="failed to import"):
         get_method(f"{broken}:X")
+
+
+def test_recipe_at_its_defaults_is_vanilla_and_each_stage_changes_the_student() -> None:
+    """``recipe`` composes the stages; with none switched on it trains exactly what ``vanilla`` trains."""
+    recipe, vanilla = get_method("recipe"), get_method("vanilla")
+    assert not recipe.baseline and "recipe" not in __import__("aar.w2s.baselines", fromlist=["x"]).method_names(
+        "all", "t", "choice")  # left out of baseline tables: at its defaults it is vanilla
+    ctx = _context(recipe.resolve_params({}))
+    base = vanilla().train(_context({})).predict_proba(ctx.strong_x)
+    np.testing.assert_allclose(recipe().train(ctx).predict_proba(ctx.strong_x), base, atol=1e-6)
+    truth = ctx.strong_x[:, 0] > 0
+    stages = [{"temperature": 1.0}, {"keep": 0.5}, {"oof_folds": 4}, {"oof_folds": 4, "oof_mode": "relabel"},
+              {"aux_alpha": 0.5}, {"ensemble": 3}, {"self_train": 1}]
+    for params in stages:
+        probs = recipe().train(_context(recipe.resolve_params(params))).predict_proba(ctx.strong_x)
+        assert np.abs(probs - base).max() > 1e-4, params  # the stage is switched on, not ignored
+        assert ((probs > 0.5) == truth).mean() > 0.7, params  # and the student still learns the concept
+    # the out-of-fold filter keeps the rows where a student that did not see them agrees with the teacher
+    ctx = _context(recipe.resolve_params({"oof_folds": 4}))
+    rows, _ = recipe._out_of_fold(ctx, ctx.params, np.arange(300), (ctx.weak_soft > 0.5).astype(float),
+                                  ctx.weak_soft)
+    kept_right = ((ctx.weak_soft[rows] > 0.5) == truth[rows]).mean()
+    assert len(rows) < 300 and kept_right > ((ctx.weak_soft > 0.5) == truth).mean()  # it drops wrong labels
+
+
+@pytest.mark.parametrize("params, message", [({"keep": 0.0}, "keep"), ({"oof_folds": 1}, "oof_folds"),
+                                             ({"oof_mode": "vote"}, "oof_mode"), ({"ensemble": 9}, "ensemble"),
+                                             ({"self_train": 4}, "self_train"), ({"temperature": -1.0}, "temperature")])
+def test_recipe_refuses_bad_parameters(params: dict, message: str) -> None:
+    recipe = get_method("recipe")
+    with pytest.raises(AarError, match=message):
+        recipe().train(_context(recipe.resolve_params(params)))

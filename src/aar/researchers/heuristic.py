@@ -47,7 +47,7 @@ from aar.researchers.search_space import (
 CONFIG_RE = re.compile(r"config:\s*(\{.*?\})\s*$", re.S | re.M)
 NOVEL_SHARE = 0.02  # dev decisions that must differ from every evaluated candidate's
 MIN_VALUE = 0.005  # expected PGR improvement below which an evaluation is not worth its budget
-PROPOSALS_PER_EVAL = 4  # experiments a task may screen between two evaluations before it is called exhausted
+PROPOSALS_PER_EVAL = 3  # experiments a task may screen between two evaluations before it is called exhausted
 FORUM_NOISE = 1.5  # another researcher's dev result counts as an observation with this much more noise
 REPEATS_ALLOWED = 3  # free repeats (the server had scored those decisions) before they count as spent
 # set aside: seeds agree on fewer decisions than vanilla's seeds minus 0.1; the teacher's confident items
@@ -323,7 +323,7 @@ class HeuristicResearcher:
         shift = sd**2 / np.sqrt(sd**2 + state.noise_sd**2)
         value = expected_improvement(mean, shift, best)
         taste = 1 + self.jitter * self.rng.standard_normal(len(pool))  # researchers differ in what they try
-        cost = np.array([1 + 0.03 * c.fits() for c in pool])
+        cost = np.array([1 + 0.1 * c.fits() for c in pool])  # seconds matter: a fit is about 1-2 s per seed
         pick = int(np.argmax(value * taste / cost))
         return float(value[pick]), pool[pick]
 
@@ -418,7 +418,7 @@ def distance(a: Candidate, b: Candidate) -> int:
 
 def screen(signals: dict[str, float], anchor: dict[str, float]) -> str:
     """Why a candidate's label-free signals rule it out ("" when they do not); ``anchor``: vanilla's."""
-    floor = anchor.get("seed_agreement", 1.0) - SCREEN["seed_agreement_drop"]
+    floor = anchor.get("seed_agreement", 0.0) - SCREEN["seed_agreement_drop"]
     if signals.get("seed_agreement", 1.0) < floor:
         return f"unstable: seeds agree on {signals['seed_agreement']:.0%} of dev decisions (vanilla's minus > 0.1)"
     if signals.get("confident_teacher_agreement", 1.0) < SCREEN["confident_teacher_agreement"]:
