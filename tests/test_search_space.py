@@ -82,3 +82,22 @@ def test_method_files_are_real_methods_with_the_candidates_parameters(tmp_path) 
     state = TaskState("chat", "pair", 0.2, [Candidate("chat", "recipe", pgr=0.4),
                                            Candidate("chat", "recipe", {"keep": 0.6}, signals={"a": 1.0})])
     assert [c.key for c in state.ready()] == ['recipe:{"keep": 0.6}'] and len(state.evaluated()) == 1
+
+
+def test_directions_and_seeds_lead_researchers_to_different_first_candidates() -> None:
+    """Four researchers with the same evidence (vanilla evaluated) but their own directions and seeds do not
+    all propose the same next experiment: diverse directions give diverse trajectories."""
+    from aar.researchers.heuristic import HeuristicResearcher
+
+    info = {"chat": {"format": "pair", "dev_rule": {"noise_sd": 0.21}}}
+    picks = set()
+    for seed, direction in enumerate(["filter the noisy labels", "self-training on the pool",
+                                      "ensembles and distillation", "find the model's own consistency"]):
+        researcher = HeuristicResearcher(info, direction, dev_evals=8, seed=seed)
+        state = researcher.tasks[0]
+        state.candidates.append(Candidate("chat", "recipe", pgr=0.3, predictions_path="x", signals={"a": 1.0}))
+        state.anchor_pgr = 0.3
+        value, cand = researcher._value(state)
+        assert value > 0 and cand is not None and cand.pgr is None
+        picks.add(cand.key)
+    assert len(picks) >= 3
