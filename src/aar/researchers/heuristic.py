@@ -323,7 +323,7 @@ class HeuristicResearcher:
         shift = sd**2 / np.sqrt(sd**2 + state.noise_sd**2)
         value = expected_improvement(mean, shift, best)
         taste = 1 + self.jitter * self.rng.standard_normal(len(pool))  # researchers differ in what they try
-        cost = np.array([1 + 0.1 * c.fits() for c in pool])  # seconds matter: a fit is about 1-2 s per seed
+        cost = np.array([1 + 0.05 * c.fits() for c in pool])  # seconds matter a little: a fit is 1-2 s per seed
         pick = int(np.argmax(value * taste / cost))
         return float(value[pick]), pool[pick]
 
