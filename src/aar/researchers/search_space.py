@@ -28,7 +28,7 @@ COMPONENTS: dict[str, tuple] = {
     "temperature": (0.0, 1.0),
     "keep": (1.0, 0.6),
     "oof": ("off", "filter", "relabel"),
-    "aux_alpha": (0.0, 0.5),
+    "aux_alpha": (0.0, 0.75),  # aux_conf's default: at 0.5 three campaigns' code best stopped at 0.88-0.90
     "ensemble": (1, 3),
     "self_train": (0, 1),
 }
@@ -39,13 +39,13 @@ MAX_FITS = 10  # student fits per seed a candidate may take (folds, ensemble mem
 
 # a direction's words shift the prior mean of the components they point at (vague directions, small shifts)
 DIRECTION_NUDGES: dict[str, tuple[tuple[str, Any], ...]] = {
-    "filter": (("keep", 0.6), ("oof", "filter")), "confiden": (("keep", 0.6), ("aux_alpha", 0.5)),
+    "filter": (("keep", 0.6), ("oof", "filter")), "confiden": (("keep", 0.6), ("aux_alpha", 0.75)),
     "noisy": (("temperature", 1.0), ("oof", "relabel")), "posterior": (("temperature", 1.0),),
     "channel": (("oof", "relabel"),), "distill": (("temperature", 1.0), ("ensemble", 3)),
-    "bias": (("aux_alpha", 0.5),), "ensembl": (("ensemble", 3),), "self-training": (("self_train", 1),),
+    "bias": (("aux_alpha", 0.75),), "ensembl": (("ensemble", 3),), "self-training": (("self_train", 1),),
     "consisten": (("oof", "filter"), ("geometry", "knn_consistency")), "geometry": (("geometry", "knn_consistency"),),
     "elicit": (("geometry", "ccs"), ("oof", "relabel")), "unsupervised": (("geometry", "ccs"),),
-    "simplic": (("keep", 0.6), ("ensemble", 3)), "weight": (("aux_alpha", 0.5), ("keep", 0.6)),
+    "simplic": (("keep", 0.6), ("ensemble", 3)), "weight": (("aux_alpha", 0.75), ("keep", 0.6)),
 }
 NUDGE = 0.05
 
