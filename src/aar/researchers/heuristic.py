@@ -82,6 +82,10 @@ class TaskState:
     def find(self, key: str) -> Candidate | None:
         return next((c for c in self.candidates if c.key == key), None)
 
+    def anchor(self) -> Candidate | None:
+        """Vanilla's candidate (the recipe with no stage on), once it was proposed."""
+        return next((c for c in self.candidates if is_anchor(c)), None)
+
 
 class HeuristicResearcher:
     """``complete`` returns the next tool call; results of earlier calls arrive in ``messages``."""
@@ -194,7 +198,7 @@ class HeuristicResearcher:
         if not cand.signals or not cand.predictions_path:
             cand.screen = "no signals came back"
             return
-        anchor = state.find(f"recipe:{json.dumps({})}")
+        anchor = state.anchor()
         cand.screen = screen(cand.signals, anchor.signals if anchor is not None and anchor is not cand else {})
         evaluated = [c for c in state.evaluated() if c.predictions_path]
         if not cand.screen and evaluated:
@@ -274,7 +278,7 @@ class HeuristicResearcher:
         self._wrap_up()
 
     def _anchor_step(self, state: TaskState) -> bool:
-        anchor = state.find(f"recipe:{json.dumps({})}")
+        anchor = state.anchor()
         if anchor is None:
             anchor = Candidate(state.name, "recipe")
             state.candidates.append(anchor)
@@ -314,7 +318,8 @@ class HeuristicResearcher:
             bases = [c for c in state.evaluated() if is_anchor(c) or c.pgr >= (state.anchor_pgr or 0.0)]
             pool += [c for c in all_candidates(state.name, state.format == "pair") if c.key not in tried
                      and (c.method != "recipe" or any(distance(c, b) <= 2 for b in bases if b.method == "recipe"))]
-            pool += [Candidate(**c) for c, _ in state.forum if Candidate(**c).key not in tried]
+            forum = [Candidate(**c) for c, _ in state.forum]
+            pool += [c for c in forum if c.key not in tried]
         if not pool:
             state.exhausted = True
             return 0.0, None
@@ -447,8 +452,8 @@ def method_file(cand: Candidate, class_name: str) -> str:
     """A self-contained method file: the recipe (or a built-in) with this candidate's parameters as defaults."""
     from aar.methods.registry import get_method
 
-    base = get_method(cand.method if cand.method != "recipe" or cand.components else ANCHOR)
-    params = cand.params() if cand.method != "recipe" or cand.components else {}
+    base = get_method(ANCHOR if is_anchor(cand) else cand.method)
+    params = {} if is_anchor(cand) else cand.params()
     return (f'"""{cand.describe()} on {cand.task}, written by the heuristic researcher."""\n\n'
             f"from {base.__module__} import {base.__name__} as _Base\n\n\n"
             f"class {class_name}(_Base):\n"
