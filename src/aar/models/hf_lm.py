@@ -2,50 +2,125 @@
 
 Each example becomes a prompt ending in ``Answer:``; P(label = 1) is the softmax over the next-token
 logits of the two label tokens (" A"/" B" for pairs, " Yes"/" No" for choices), as in the reference
-experiment (weak ``Qwen/Qwen1.5-0.5B-Chat``, strong ``Qwen/Qwen3-4B-Base``; LoRA per Hu et al. 2021,
-arXiv:2106.09685). Models load by hub id or local path; ``path#file.gguf`` loads a GGUF checkpoint
-(dequantised by transformers), which is how the test suite runs this code on a packaged SmolLM2-135M.
+experiment (weak ``Qwen/Qwen1.5-0.5B-Chat``, strong ``Qwen/Qwen3-4B-Base``). Models load by hub id or local
+path; ``path#file.gguf`` loads a GGUF checkpoint (dequantised by transformers), which is how the test suite
+runs this code on a packaged SmolLM2-135M. A spec may end in ``?key=value&...`` to change the training
+recipe (:class:`~aar.models.lora_train.LoRAConfig`; default: the reference's), e.g.
+``hf:Qwen/Qwen3-4B-Base?epochs=3&gradient_checkpointing=true``; the recipe is part of the backend id, so
+cached artifacts never mix recipes.
+
+A prompt longer than ``max_length`` loses content, never its question suffix: cutting on the right (what a
+tokenizer's ``truncation=True`` does) would drop ``Answer:`` and read the label from the wrong token.
+The variable parts share the budget by water-filling (short parts stay whole); a dialogue keeps its latest
+turns, and answers and solutions keep their beginning and end around a ``[...]`` marker.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import dataclasses
+import functools
+import logging
+from urllib.parse import parse_qsl
 
 import numpy as np
 
 from aar.errors import AarError
 from aar.models.features import TaskFeatures
-from aar.models.heads import LossConfig, loss_targets
+from aar.models.heads import LossConfig
+from aar.models.lora_train import LoRAConfig, apply_lora, readout, train_lora
 from aar.tasks.schema import SPLITS, Example, TaskData
 
+__all__ = ["CausalLMBackend", "LMPredictor", "LoRAConfig", "fit_segments", "prompt_segments", "render_prompt"]
+
+log = logging.getLogger(__name__)
+
 LABEL_WORDS = {"pair": (" B", " A"), "choice": (" No", " Yes")}  # index = label
+FIXED, KEEP_TAIL, KEEP_ENDS = "fixed", "tail", "ends"  # how a prompt segment may be shortened
+CUT_MARKER = " [...] "
+
+Segment = tuple[str, str]  # (text, how it may be shortened)
+
+
+def prompt_segments(fmt: str, inputs: dict[str, str]) -> list[Segment]:
+    """The prompt as parts, each tagged with how it may be shortened; the last part ends in ``Answer:``."""
+    if fmt == "pair":
+        return [(inputs.get("prompt", ""), KEEP_TAIL), ("\n\nResponse A:\n", FIXED), (inputs["first"], KEEP_ENDS),
+                ("\n\nResponse B:\n", FIXED), (inputs["second"], KEEP_ENDS),
+                ("\n\nWhich response is better, A or B?\nAnswer:", FIXED)]
+    return [("Question:\n", FIXED), (inputs["question"], KEEP_ENDS), ("\n\nProposed answer:\n", FIXED),
+            (inputs["choice"], KEEP_ENDS), ("\n\nIs the proposed answer correct, Yes or No?\nAnswer:", FIXED)]
 
 
 def render_prompt(fmt: str, inputs: dict[str, str]) -> str:
-    if fmt == "pair":
-        return (f"{inputs.get('prompt', '')}\n\nResponse A:\n{inputs['first']}\n\nResponse B:\n"
-                f"{inputs['second']}\n\nWhich response is better, A or B?\nAnswer:")
-    return (f"Question:\n{inputs['question']}\n\nProposed answer:\n{inputs['choice']}\n\n"
-            f"Is the proposed answer correct, Yes or No?\nAnswer:")
+    return "".join(text for text, _ in prompt_segments(fmt, inputs))
 
 
-@dataclass(frozen=True)
-class LoRAConfig:
-    r: int = 8
-    alpha: int = 16
-    dropout: float = 0.05
-    lr: float = 2e-4
-    epochs: int = 1
-    batch_size: int = 8
-    max_length: int = 512
-    max_steps: int = 0  # 0: no cap (tests cap it to a few steps)
+def _water_level(lengths: list[int], budget: int) -> int:
+    """The largest cap c with sum(min(length, c)) <= budget."""
+    lo, hi = 0, max(lengths, default=0)
+    while lo < hi:
+        mid = (lo + hi + 1) // 2
+        if sum(min(n, mid) for n in lengths) <= budget:
+            lo = mid
+        else:
+            hi = mid - 1
+    return lo
+
+
+def fit_segments(pieces: list[list[int]], kinds: list[str], budget: int, marker: list[int]) -> tuple[list[int], bool]:
+    """Token ids of the joined segments within ``budget`` tokens, and whether any segment was shortened.
+    Fixed segments stay whole; the others share what is left, each cut to a common cap (water-filling)."""
+    fixed = sum(len(p) for p, kind in zip(pieces, kinds, strict=True) if kind == FIXED)
+    if fixed > budget:
+        raise AarError(f"max_length {budget} is shorter than the prompt template itself ({fixed} tokens)")
+    variable = [len(p) for p, kind in zip(pieces, kinds, strict=True) if kind != FIXED]
+    if fixed + sum(variable) <= budget:
+        return [t for p in pieces for t in p], False
+    cap = _water_level(variable, budget - fixed)
+    out: list[int] = []
+    for piece, kind in zip(pieces, kinds, strict=True):
+        if kind == FIXED or len(piece) <= cap:
+            out.extend(piece)
+        elif kind == KEEP_TAIL:
+            out.extend(piece[len(piece) - cap:] if cap else [])
+        elif cap > len(marker) + 1:  # KEEP_ENDS: head and tail around the marker
+            keep = cap - len(marker)
+            out.extend(piece[: (keep + 1) // 2] + marker + piece[len(piece) - keep // 2:])
+        else:
+            out.extend(piece[:cap])
+    return out, True
+
+
+def parse_spec(spec: str) -> tuple[str, str | None, LoRAConfig]:
+    """``hf:<model>[#file.gguf][?key=value&...]`` -> model, GGUF file, recipe; a bad key or value is an error."""
+    body = spec.removeprefix("hf:")
+    body, _, query = body.partition("?")
+    model, _, gguf = body.partition("#")
+    if not model:
+        raise AarError(f"bad model spec {spec!r}; use hf:<model id or path>[#file.gguf][?key=value&...]")
+    fields = {f.name: f.type for f in dataclasses.fields(LoRAConfig)}
+    changes: dict[str, object] = {}
+    for key, raw in parse_qsl(query, keep_blank_values=True, strict_parsing=bool(query)):
+        if key not in fields:
+            raise AarError(f"unknown LoRA setting {key!r} in {spec!r}; known: {', '.join(fields)}")
+        kind = fields[key]
+        try:
+            if kind == "bool":
+                if raw.lower() not in ("true", "false", "1", "0"):
+                    raise ValueError(raw)
+                changes[key] = raw.lower() in ("true", "1")
+            else:
+                changes[key] = float(raw) if kind == "float" else int(raw)
+        except ValueError:
+            raise AarError(f"LoRA setting {key}={raw!r} in {spec!r} is not a {kind}") from None
+    return model, gguf or None, LoRAConfig(**changes)
 
 
 _PRISTINE: dict[tuple[str, str | None, str], object] = {}
 
 
 def _pristine_base(model: str, gguf_file: str | None, device: str):
-    """The base model as loaded, kept on the CPU once per process; every fit trains a copy of it.
+    """The base model as loaded, kept once per process; every fit trains a copy of it.
 
     Loading is the slow part of a small fit (27 s to de-quantise the packaged SmolLM2 GGUF here, against 0.7 s
     for a copy), and a training run fits several models (ceiling and student, per seed). One entry only: a
@@ -58,7 +133,8 @@ def _pristine_base(model: str, gguf_file: str | None, device: str):
         _PRISTINE.clear()
         kwargs = {"gguf_file": gguf_file} if gguf_file else {}
         dtype = torch.bfloat16 if device == "cuda" else torch.float32
-        _PRISTINE[key] = AutoModelForCausalLM.from_pretrained(model, dtype=dtype, **kwargs).eval()
+        _PRISTINE[key] = AutoModelForCausalLM.from_pretrained(model, dtype=dtype, attn_implementation="sdpa",
+                                                              **kwargs).eval()
     return _PRISTINE[key]
 
 
@@ -68,21 +144,22 @@ class CausalLMBackend:
     def __init__(self, model: str, gguf_file: str | None = None, lora: LoRAConfig = LoRAConfig(),
                  device: str | None = None):
         self.model_name, self.gguf_file, self.lora = model, gguf_file, lora
-        self.id = f"hf:{model}" + (f"#{gguf_file}" if gguf_file else "")
+        changed = [f"{f.name}={getattr(lora, f.name)}" for f in dataclasses.fields(LoRAConfig)
+                   if getattr(lora, f.name) != f.default]
+        self.id = f"hf:{model}" + (f"#{gguf_file}" if gguf_file else "") + ("?" + "&".join(changed) if changed else "")
         import torch
 
         self.device = device or ("cuda" if torch.cuda.is_available() else "cpu")
         self._tokenizer = None
-        self._prompts: list[str] = []
+        self._segments: dict[int, list[Segment]] | list[list[Segment]] = []
+        self._ids: dict[int, list[int]] = {}
         self._format = "choice"
+        self.shortened: dict[str, int] = {}  # rows per split whose prompt lost content to max_length
 
     @classmethod
     def from_spec(cls, spec: str, **kwargs) -> CausalLMBackend:
-        body = spec.removeprefix("hf:")
-        model, _, gguf = body.partition("#")
-        if not model:
-            raise AarError(f"bad model spec {spec!r}; use hf:<model id or path>[#file.gguf]")
-        return cls(model, gguf or None, **kwargs)
+        model, gguf, recipe = parse_spec(spec)
+        return cls(model, gguf, lora=kwargs.pop("lora", recipe), **kwargs)
 
     def tokenizer(self):
         if self._tokenizer is None:
@@ -90,7 +167,6 @@ class CausalLMBackend:
 
             kwargs = {"gguf_file": self.gguf_file} if self.gguf_file else {}
             tok = AutoTokenizer.from_pretrained(self.model_name, **kwargs)
-            tok.padding_side = "left"  # the readout position is the last token of every row
             if tok.pad_token is None:
                 tok.pad_token = tok.eos_token
             self._tokenizer = tok
@@ -107,82 +183,87 @@ class CausalLMBackend:
             raise AarError(f"label words {LABEL_WORDS[self._format]} share a first token in {self.model_name}")
         return ids[0], ids[1]
 
+    @functools.cache  # noqa: B019 - one backend per model per process
+    def _special_prefix(self) -> list[int]:
+        """The special tokens the tokenizer puts before a text (a BOS, or nothing); one after it would sit
+        where the readout must be, so it is refused."""
+        tok = self.tokenizer()
+        full, plain = tok("x")["input_ids"], tok("x", add_special_tokens=False)["input_ids"]
+        prefix = full[: len(full) - len(plain)]
+        if full[len(prefix):] != plain:
+            raise AarError(f"tokenizer of {self.model_name} adds special tokens after the text; the readout "
+                           f"needs the prompt's last token to be its own")
+        return list(prefix)
+
+    @functools.cache  # noqa: B019
+    def _marker(self) -> list[int]:
+        return self.tokenizer()(CUT_MARKER, add_special_tokens=False)["input_ids"]
+
+    def _encode_many(self, rows: list[list[Segment]]) -> list[tuple[list[int], bool]]:
+        """Token ids of each row's prompt within ``max_length`` and whether it was shortened; one batched
+        tokenizer call for all segments."""
+        tok = self.tokenizer()
+        prefix, marker = self._special_prefix(), self._marker()
+        texts = [text for segments in rows for text, _ in segments]
+        encoded = iter(tok(texts, add_special_tokens=False)["input_ids"] if texts else [])
+        out = []
+        for segments in rows:
+            pieces = [next(encoded) for _ in segments]
+            ids, cut = fit_segments(pieces, [kind for _, kind in segments], self.lora.max_length - len(prefix),
+                                    marker)
+            out.append((prefix + ids, cut))
+        return out
+
+    def token_ids(self, row: int) -> list[int]:
+        if row not in self._ids:
+            self._ids[row] = self._encode_many([self._segments[row]])[0][0]
+        return self._ids[row]
+
     def prepare(self, task: TaskData) -> TaskFeatures:
-        """Inputs are row ids into this backend's prompt table (all splits, in split order)."""
+        """Inputs are row ids into this backend's prompt table (all splits, in split order). Every prompt is
+        tokenised here once; rows shortened to fit ``max_length`` are counted per split and logged."""
         self._format = task.format
-        self._prompts, combined, offset = [], {}, 0
+        self._segments, self._ids, self.shortened, combined, offset = [], {}, {}, {}, 0
         for split in SPLITS:
             rows: list[Example] = task.splits[split]
-            self._prompts.extend(render_prompt(task.format, e.inputs) for e in rows)
+            self._segments.extend(prompt_segments(task.format, e.inputs) for e in rows)
             combined[split] = np.arange(offset, offset + len(rows), dtype=np.int64)
+            encoded = self._encode_many(self._segments[offset : offset + len(rows)])
+            self._ids.update((offset + k, ids) for k, (ids, _) in enumerate(encoded))
+            self.shortened[split] = sum(cut for _, cut in encoded)
             offset += len(rows)
+        if any(self.shortened.values()):
+            log.warning("%s: prompts shortened to %d tokens (content only, the question suffix kept): %s",
+                        task.name, self.lora.max_length, ", ".join(f"{s} {n}" for s, n in self.shortened.items()))
         return TaskFeatures(combined=combined, views={}, antisymmetric=False)
 
-    def prompt_table(self, ids: np.ndarray) -> dict[int, str]:
-        """The rendered prompts of ``ids`` only, for a method child that must not see the other rows."""
-        return {int(i): self._prompts[int(i)] for i in np.unique(ids)}
+    def prompt_table(self, ids: np.ndarray) -> dict[int, list[Segment]]:
+        """The prompts of ``ids`` only (as segments), for a method child that must not see the other rows."""
+        return {int(i): self._segments[int(i)] for i in np.unique(ids)}
 
-    def use_prompt_table(self, table: dict[int, str], fmt: str) -> None:
+    def use_prompt_table(self, table: dict[int, list[Segment]], fmt: str) -> None:
         """In a method child: rows are looked up in this table (ids outside it raise KeyError)."""
-        self._prompts, self._format = table, fmt  # type: ignore[assignment]
+        self._segments, self._ids, self._format = table, {}, fmt
 
     def _load_model(self, seed: int):
         import copy
 
         import torch
-        from peft import LoraConfig, get_peft_model
 
         torch.manual_seed(seed)
         base = copy.deepcopy(_pristine_base(self.model_name, self.gguf_file, self.device)).to(self.device)
         base.config.pad_token_id = self.tokenizer().pad_token_id
-        config = LoraConfig(r=self.lora.r, lora_alpha=self.lora.alpha, lora_dropout=self.lora.dropout,
-                            target_modules="all-linear", task_type="CAUSAL_LM")
-        return get_peft_model(base, config)
-
-    def label_logits(self, model, ids: np.ndarray):
-        """Logit of label 1 minus logit of label 0 at the last position, for rows ``ids``."""
-        tok = self.tokenizer()
-        batch = tok([self._prompts[i] for i in ids], return_tensors="pt", padding=True, truncation=True,
-                    max_length=self.lora.max_length).to(self.device)
-        # left padding puts every row's readout at the last position: project only that one onto the vocabulary
-        logits = model(**batch, logits_to_keep=1).logits[:, -1, :].float()
-        neg, pos = self.label_token_ids()
-        return logits[:, pos] - logits[:, neg]
+        return apply_lora(base, self.lora)
 
     def fit(self, x: np.ndarray, targets: np.ndarray, *, seed: int, weights: np.ndarray | None = None,
             antisymmetric: bool = False, loss: LossConfig = LossConfig()) -> LMPredictor:
-        import torch
-
         if len(x) != len(targets) or len(x) == 0:
             raise AarError(f"need equal, non-zero numbers of inputs and targets ({len(x)} vs {len(targets)})")
+        seqs = [self.token_ids(int(i)) for i in x]
         model = self._load_model(seed)
-        model.train()
-        opt = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=self.lora.lr)
-        y = torch.tensor(np.asarray(targets), dtype=torch.float32, device=self.device)
-        w = torch.tensor(np.ones(len(x)) if weights is None else np.asarray(weights), dtype=torch.float32,
-                         device=self.device)
-        rng = np.random.default_rng(seed)
-        steps_per_epoch = int(np.ceil(len(x) / self.lora.batch_size))
-        total = self.lora.epochs * steps_per_epoch
-        if self.lora.max_steps:
-            total = min(total, self.lora.max_steps)
-        prior = float((np.asarray(targets) > 0.5).mean())
-        step = 0
-        while step < total:
-            order = rng.permutation(len(x))
-            for start in range(0, len(x), self.lora.batch_size):
-                if step >= total:
-                    break
-                rows = order[start : start + self.lora.batch_size]
-                logit = self.label_logits(model, x[rows])
-                target = loss_targets(logit, y[rows], loss, step / max(1, total), prior)
-                per_item = torch.nn.functional.binary_cross_entropy_with_logits(logit, target, reduction="none")
-                batch_loss = (per_item * w[rows]).sum() / w[rows].sum().clamp(min=1e-8)
-                opt.zero_grad()
-                batch_loss.backward()
-                opt.step()
-                step += 1
-        model.eval()
+        train_lora(model, seqs, np.asarray(targets), label_ids=self.label_token_ids(),
+                   pad_id=self.tokenizer().pad_token_id, recipe=self.lora, seed=seed, device=self.device,
+                   weights=weights, loss=loss)
         return LMPredictor(self, model)
 
 
@@ -191,11 +272,6 @@ class LMPredictor:
         self.backend, self.model = backend, model
 
     def predict_proba(self, x: np.ndarray) -> np.ndarray:
-        import torch
-
-        out = []
-        with torch.inference_mode():
-            for start in range(0, len(x), self.backend.lora.batch_size):
-                diff = self.backend.label_logits(self.model, x[start : start + self.backend.lora.batch_size])
-                out.append(torch.sigmoid(diff).cpu().numpy())
-        return np.concatenate(out).astype(np.float64)
+        b = self.backend
+        return readout(self.model, [b.token_ids(int(i)) for i in x], label_ids=b.label_token_ids(),
+                       pad_id=b.tokenizer().pad_token_id, recipe=b.lora, device=b.device)
