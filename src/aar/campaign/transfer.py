@@ -202,7 +202,7 @@ class Gauntlet:
                 raise AarError(f"the code snapshot of {subject.label} is missing from the database")
             path, sizes = bundle
             job = Job(path, tuple(self.spec.seeds), sizes, subject.entry, subject.params, subject.snapshot,
-                      self.spec.timeout_s, threads=threads)
+                      self.spec.timeout_s, threads=threads, backend=self.bed(env.task, env.pair).config.strong)
             ran = self.executor.run(job)
             where.append(ran.executed_on)
             return {HOLDOUT: np.stack([ran.outputs[seed][HOLDOUT] for seed in self.spec.seeds])}

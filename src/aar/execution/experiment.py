@@ -80,7 +80,8 @@ class ExperimentRunner:
         bundle, sizes = self.bundle(task, seeds)
         prepared = time.monotonic() - started
         note(f"running the method on {len(seeds)} seed(s)")
-        job = Job(bundle, tuple(seeds), sizes, entry, params, snapshot, timeout_s)
+        job = Job(bundle, tuple(seeds), sizes, entry, params, snapshot, timeout_s,
+                  backend=self.testbed(task).config.strong)
         try:
             ran = self.executor.run(job, heartbeat)
         except MethodFailed as exc:

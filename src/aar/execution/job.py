@@ -25,6 +25,7 @@ class Job:
     snapshot: bytes | None  # the method's code archive (None: a built-in, no code)
     timeout_s: float
     threads: int | None = None  # BLAS/OpenMP threads of the child, when several share the cores
+    backend: str = ""  # the bundle's strong model spec: what files and devices the child needs (hf: models)
 
 
 @dataclass

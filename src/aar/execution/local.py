@@ -13,11 +13,19 @@ from pathlib import Path
 
 from aar.execution.channel import Channels
 from aar.execution.job import Job, JobResult, MethodFailed
+from aar.models.base import sandbox_needs
 from aar.sandbox import Sandbox, SandboxPolicy
 from aar.sandbox.runner import default_sandbox
 from aar.snapshots import check_entry, unpack
 
 OUTPUT_BYTES = 16 * 1024
+
+
+def gpu_devices() -> tuple[str, ...]:
+    """The NVIDIA device nodes a CUDA child opens (``nvidiactl``, ``nvidia-uvm``, one per GPU, ``caps``).
+    With a GPU the address-space limit is lifted too: CUDA reserves tens of GiB of virtual memory at start;
+    the wall and CPU limits still hold."""
+    return tuple(sorted(str(p) for p in Path("/dev").glob("nvidia*")))
 
 
 class LocalExecutor:
@@ -49,9 +57,12 @@ class LocalExecutor:
             inside_bundle, inside_code = (("/job/bundle.pkl", "/job/code") if self.sandbox.isolated
                                           else (str(job.bundle), str(code)))
             threads = {"OMP_NUM_THREADS": str(job.threads), "MKL_NUM_THREADS": str(job.threads)} if job.threads else {}
-            policy = SandboxPolicy(workspace=scratch, read_only={job.bundle: inside_bundle, code: inside_code},
+            mounts, model_env, gpu = sandbox_needs(job.backend) if job.backend else ([], {}, False)
+            gpu_limits = {"devices": gpu_devices(), "memory_bytes": None} if gpu else {}
+            policy = SandboxPolicy(workspace=scratch, read_only={job.bundle: inside_bundle, code: inside_code,
+                                                                 **{m: m for m in mounts}},
                                    wall_s=job.timeout_s, cpu_s=int(job.timeout_s * (os.cpu_count() or 1)) + 60,
-                                   output_bytes=OUTPUT_BYTES, env=threads)
+                                   output_bytes=OUTPUT_BYTES, env={**threads, **model_env}, **gpu_limits)
             result_fd, error_fd, audit_fd = channels.fds
             cmd = [sys.executable, "-I", "-m", "aar.execution.child", inside_bundle, inside_code, job.entry,
                    json.dumps(job.params), str(result_fd), str(error_fd), str(audit_fd)]

@@ -58,7 +58,7 @@ def ablate(task: str, entry: str, params: dict, seeds: list[int], snapshot: byte
         with tempfile.TemporaryDirectory(prefix="aar-ablation-") as tmp:
             bundle = Path(tmp) / "bundle.pkl"
             sizes = write_bundle(bed, seeds, bundle, weak_override=shuffled, noise_features=source)
-            job = Job(bundle, tuple(seeds), sizes, entry, params, snapshot, timeout_s)
+            job = Job(bundle, tuple(seeds), sizes, entry, params, snapshot, timeout_s, backend=bed.config.strong)
             students = (executor or executor_for()).run(job).outputs
         vanilla = bed.run("vanilla", seeds)
         run = vanilla.with_student(entry, params,

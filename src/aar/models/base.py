@@ -9,6 +9,7 @@ head or adapter on targets, and the returned predictor's ``predict_proba``.
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Protocol
 
 import numpy as np
@@ -83,6 +84,16 @@ class EmbeddingBackend:
             antisymmetric: bool = False, loss: LossConfig = LossConfig()) -> Head:
         return fit_head(x, targets, seed=seed, weights=weights, antisymmetric=antisymmetric,
                         config=self.head, loss=loss)
+
+
+def sandbox_needs(name: str) -> tuple[list[Path], dict[str, str], bool]:
+    """Folders (mounted read-only), environment and GPU a sandboxed child needs to load backend ``name``;
+    the embedding backends' encoders ship in installed packages, which every sandbox sees already."""
+    if name.startswith("hf:"):
+        from aar.models.hf_lm import sandbox_needs as hf_needs
+
+        return hf_needs(name)
+    return [], {}, False
 
 
 def get_backend(name: str) -> Backend:

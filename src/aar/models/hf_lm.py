@@ -20,6 +20,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import logging
+from pathlib import Path
 from urllib.parse import parse_qsl
 
 import numpy as np
@@ -114,6 +115,29 @@ def parse_spec(spec: str) -> tuple[str, str | None, LoRAConfig]:
         except ValueError:
             raise AarError(f"LoRA setting {key}={raw!r} in {spec!r} is not a {kind}") from None
     return model, gguf or None, LoRAConfig(**changes)
+
+
+def sandbox_needs(spec: str) -> tuple[list[Path], dict[str, str], bool]:
+    """What a sandboxed child that loads ``spec`` needs from the host: folders to mount read-only (a local
+    model folder, or the model's folder in the Hugging Face hub cache, blobs and snapshots both, since
+    snapshots link into blobs), environment (where that cache is), and whether to pass the GPU in. The
+    sandbox's /dev and HOME are empty, so without these an ``hf:`` method would find neither."""
+    model, _, _ = parse_spec(spec)
+    mounts: list[Path] = []
+    env: dict[str, str] = {}
+    if Path(model).exists():
+        mounts.append(Path(model).resolve())
+    else:
+        from huggingface_hub import constants
+
+        cache = Path(constants.HF_HUB_CACHE)
+        repo = cache / ("models--" + model.replace("/", "--"))
+        if repo.is_dir():
+            mounts.append(repo.resolve())
+            env["HF_HUB_CACHE"] = str(cache)
+    import torch
+
+    return mounts, env, torch.cuda.is_available()
 
 
 _PRISTINE: dict[tuple[str, str | None, str], object] = {}

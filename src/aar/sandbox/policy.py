@@ -52,13 +52,14 @@ class SandboxPolicy:
     read_only: dict[Path, Path] = field(default_factory=dict)  # host path -> path inside the sandbox
     wall_s: float = 600.0
     cpu_s: int = 1200
-    memory_bytes: int = 8 * 1024**3
+    memory_bytes: int | None = 8 * 1024**3  # RLIMIT_AS; None only for GPU jobs (CUDA reserves far more)
     file_bytes: int = 256 * 1024**2  # largest file a command may write (RLIMIT_FSIZE)
     max_processes: int = 256  # RLIMIT_NPROC (threads count too)
     tmp_bytes: int = 512 * 1024**2  # size cap of the memory-backed /tmp
     output_bytes: int = 64 * 1024  # kept of stdout+stderr for the caller
     env: dict[str, str] = field(default_factory=dict)  # extra variables (never secrets: checked below)
     masked: tuple[str, ...] = LABEL_BEARING_PACKAGES
+    devices: tuple[str, ...] = ()  # device nodes bound in (the GPU's /dev/nvidia*); /dev is minimal otherwise
 
     def environment(self) -> dict[str, str]:
         env = {k: os.environ[k] for k in ENV_ALLOW if k in os.environ}

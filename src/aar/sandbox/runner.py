@@ -114,6 +114,8 @@ class Sandbox:
             args += ["--tmpfs", str(masked.resolve())]
         for host, inside in policy.read_only.items():
             mounts.bind("--ro-bind", str(Path(host).resolve()), str(inside))
+        for device in policy.devices:
+            args += ["--dev-bind", device, device]
         workspace = str(policy.workspace.resolve())
         mounts.bind("--bind", workspace, workspace)
         for key, value in policy.environment().items():
@@ -176,12 +178,14 @@ def _with_limits(argv: list[str], policy: SandboxPolicy) -> tuple[list[str], Cal
     ``prlimit`` (non-Linux, unsafe mode) the limits fall back to a ``preexec_fn``."""
     prlimit = shutil.which("prlimit")
     if prlimit:
-        return [prlimit, f"--cpu={policy.cpu_s}:{policy.cpu_s + 5}", f"--as={policy.memory_bytes}",
-                f"--fsize={policy.file_bytes}", f"--nproc={policy.max_processes}", "--core=0", "--", *argv], None
+        memory = [f"--as={policy.memory_bytes}"] if policy.memory_bytes is not None else []
+        return [prlimit, f"--cpu={policy.cpu_s}:{policy.cpu_s + 5}", *memory, f"--fsize={policy.file_bytes}",
+                f"--nproc={policy.max_processes}", "--core=0", "--", *argv], None
 
     def limits() -> None:  # in the child, before exec
         resource.setrlimit(resource.RLIMIT_CPU, (policy.cpu_s, policy.cpu_s + 5))
-        resource.setrlimit(resource.RLIMIT_AS, (policy.memory_bytes, policy.memory_bytes))
+        if policy.memory_bytes is not None:
+            resource.setrlimit(resource.RLIMIT_AS, (policy.memory_bytes, policy.memory_bytes))
         resource.setrlimit(resource.RLIMIT_FSIZE, (policy.file_bytes, policy.file_bytes))
         resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
         resource.setrlimit(resource.RLIMIT_NPROC, (policy.max_processes, policy.max_processes))

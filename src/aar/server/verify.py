@@ -55,7 +55,7 @@ def verify(task: str, entry: str, params: dict, seeds: list[int], snapshot: byte
     bed = Testbed(TestbedConfig(task=task))
     bundle = workdir / "bundle.pkl"
     sizes = write_bundle(bed, seeds, bundle)
-    job = Job(bundle, tuple(seeds), sizes, entry, params, snapshot, timeout_s)
+    job = Job(bundle, tuple(seeds), sizes, entry, params, snapshot, timeout_s, backend=bed.config.strong)
     ran = (executor or executor_for()).run(job, heartbeat)
     students = ran.outputs
     vanilla = bed.run("vanilla", seeds)
