@@ -19,5 +19,10 @@ def features_dir() -> Path:
     return home() / "features"
 
 
+def models_dir() -> Path:
+    """Checkpoints converted on the trusted side (GGUF dequantised once): public weights, no labels."""
+    return home() / "models"
+
+
 def artifacts_dir() -> Path:
     return home() / "artifacts"

@@ -19,12 +19,17 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import hashlib
+import json
 import logging
+import os
+import shutil
 from pathlib import Path
 from urllib.parse import parse_qsl
 
 import numpy as np
 
+from aar import paths
 from aar.errors import AarError
 from aar.models.features import TaskFeatures
 from aar.models.heads import LossConfig
@@ -120,11 +125,20 @@ def parse_spec(spec: str) -> tuple[str, str | None, LoRAConfig]:
 def sandbox_needs(spec: str) -> tuple[list[Path], dict[str, str], bool]:
     """What a sandboxed child that loads ``spec`` needs from the host: folders to mount read-only (a local
     model folder, or the model's folder in the Hugging Face hub cache, blobs and snapshots both, since
-    snapshots link into blobs), environment (where that cache is), and whether to pass the GPU in. The
+    snapshots link into blobs; for a GGUF, its dequantised copy when the trusted side made one), environment
+    (where those are), and whether to pass the GPU in. The
     sandbox's /dev and HOME are empty, so without these an ``hf:`` method would find neither."""
-    model, _, _ = parse_spec(spec)
+    import torch
+
+    model, gguf_file, _ = parse_spec(spec)
     mounts: list[Path] = []
     env: dict[str, str] = {}
+    gpu = torch.cuda.is_available()
+    if gguf_file:
+        folder = dequantised_dir(model, gguf_file, "cuda" if gpu else "cpu")
+        if folder is not None and folder.is_dir():
+            mounts.append(folder)
+            env[DEQUANTISED_ENV] = str(folder)
     if Path(model).exists():
         mounts.append(Path(model).resolve())
     else:
@@ -135,9 +149,89 @@ def sandbox_needs(spec: str) -> tuple[list[Path], dict[str, str], bool]:
         if repo.is_dir():
             mounts.append(repo.resolve())
             env["HF_HUB_CACHE"] = str(cache)
-    import torch
+    return mounts, env, gpu
 
-    return mounts, env, torch.cuda.is_available()
+
+DEQUANTISED_ENV = "AAR_DEQUANTISED"  # in a sandbox child: the mounted folder of the job's dequantised GGUF
+
+
+def _gguf_source(model: str, gguf_file: str) -> Path | None:
+    if Path(model).is_dir():
+        source = Path(model) / gguf_file
+    else:
+        from huggingface_hub import try_to_load_from_cache
+
+        found = try_to_load_from_cache(model, gguf_file)
+        source = Path(found) if isinstance(found, str) else None
+    return source.resolve() if source is not None and source.is_file() else None
+
+
+def dequantised_dir(model: str, gguf_file: str, device: str) -> Path | None:
+    """Where a GGUF checkpoint lives dequantised (safetensors): de-quantising takes 27 s for the 135M SmolLM2
+    here, loading the result about 1 s, and every sandboxed child loads its model anew. Trusted side:
+    ``AAR_HOME/models/<hash of the file's path, size, mtime, dtype, transformers version>``; a sandbox
+    child gets the folder the executor mounted for its job's model (and checks it is that model)."""
+    mounted = os.environ.get(DEQUANTISED_ENV)
+    if mounted:
+        return Path(mounted)
+    identity = _identity(model, gguf_file, device)
+    if identity is None:
+        return None
+    return paths.models_dir() / hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()[:20]
+
+
+def _dtype_name(device: str) -> str:
+    return "bfloat16" if device == "cuda" else "float32"
+
+
+def _identity(model: str, gguf_file: str, device: str) -> dict | None:
+    """The GGUF file itself (resolved path, size, mtime), the dtype and the converter's version: two specs
+    naming the same file (a path, or a hub id whose cache links to it) share one copy."""
+    import transformers
+
+    source = _gguf_source(model, gguf_file)
+    if source is None:
+        return None
+    stat = source.stat()
+    return {"source": str(source), "size": stat.st_size, "mtime_ns": stat.st_mtime_ns,
+            "dtype": _dtype_name(device), "transformers": transformers.__version__}
+
+
+def _load_dequantised(folder: Path | None, model: str, gguf_file: str, device: str):
+    """The dequantised model from ``folder``, or None when it is absent or holds another model."""
+    import torch
+    from transformers import AutoModelForCausalLM
+
+    if folder is None or not (folder / "identity.json").is_file():
+        return None
+    expected = _identity(model, gguf_file, device)
+    if expected is None or json.loads((folder / "identity.json").read_text()) != expected:
+        return None
+    return AutoModelForCausalLM.from_pretrained(folder, dtype=getattr(torch, _dtype_name(device)),
+                                                attn_implementation="sdpa")
+
+
+def _save_dequantised(folder: Path, base, model: str, gguf_file: str, device: str) -> None:
+    """Write the folder whole, then rename it into place; a failure only costs the next load its speed.
+    transformers refuses ``save_pretrained`` on a GGUF-loaded model, so the weights go through safetensors
+    (tied tensors once) and the config without its GGUF quantisation entry: the copy loads as a plain model."""
+    from safetensors.torch import save_model
+
+    tmp = folder.with_name(f"{folder.name}.tmp{os.getpid()}")
+    try:
+        tmp.mkdir()
+        save_model(base, str(tmp / "model.safetensors"))
+        config = base.config.to_dict()
+        config.pop("quantization_config", None)
+        (tmp / "config.json").write_text(json.dumps(config, indent=1))
+        (tmp / "identity.json").write_text(json.dumps(_identity(model, gguf_file, device)))
+        for path in [tmp, *tmp.iterdir()]:
+            os.chmod(path, 0o755 if path.is_dir() else 0o644)  # the sandbox's user reads it, mounted
+        os.replace(tmp, folder)
+    except (OSError, ValueError, RuntimeError) as exc:
+        log.warning("could not keep the dequantised %s (%s); it will be de-quantised again next time", gguf_file, exc)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
 
 
 _PRISTINE: dict[tuple[str, str | None, str], object] = {}
@@ -155,10 +249,16 @@ def _pristine_base(model: str, gguf_file: str | None, device: str):
     key = (model, gguf_file, device)
     if key not in _PRISTINE:
         _PRISTINE.clear()
-        kwargs = {"gguf_file": gguf_file} if gguf_file else {}
-        dtype = torch.bfloat16 if device == "cuda" else torch.float32
-        _PRISTINE[key] = AutoModelForCausalLM.from_pretrained(model, dtype=dtype, attn_implementation="sdpa",
-                                                              **kwargs).eval()
+        folder = dequantised_dir(model, gguf_file, device) if gguf_file else None
+        base = _load_dequantised(folder, model, gguf_file, device) if gguf_file else None
+        if base is None:
+            kwargs = {"gguf_file": gguf_file} if gguf_file else {}
+            dtype = torch.bfloat16 if device == "cuda" else torch.float32
+            base = AutoModelForCausalLM.from_pretrained(model, dtype=dtype, attn_implementation="sdpa", **kwargs)
+            if folder is not None and gguf_file and not os.environ.get(DEQUANTISED_ENV):
+                folder.parent.mkdir(parents=True, exist_ok=True)
+                _save_dequantised(folder, base, model, gguf_file, device)
+        _PRISTINE[key] = base.eval()
     return _PRISTINE[key]
 
 
