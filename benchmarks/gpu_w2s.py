@@ -87,7 +87,8 @@ def build(arch: dict, device: str, tiny: bool):
     dtype = torch.bfloat16 if device == "cuda" else torch.float32
     with torch.device(device):
         model = AutoModelForCausalLM.from_config(config, dtype=dtype, attn_implementation="sdpa")
-    return model.eval()
+    # older transformers name the argument torch_dtype and may ignore ``dtype``: make sure of the precision
+    return model.to(dtype).eval()
 
 
 def linear_weights(model) -> int:
