@@ -18,7 +18,6 @@ turns, and answers and solutions keep their beginning and end around a ``[...]``
 from __future__ import annotations
 
 import dataclasses
-import functools
 import hashlib
 import json
 import logging
@@ -43,6 +42,7 @@ log = logging.getLogger(__name__)
 LABEL_WORDS = {"pair": (" B", " A"), "choice": (" No", " Yes")}  # index = label
 FIXED, KEEP_TAIL, KEEP_ENDS = "fixed", "tail", "ends"  # how a prompt segment may be shortened
 CUT_MARKER = " [...] "
+DEQUANTISED_ENV = "AAR_DEQUANTISED"  # in a sandbox child: the mounted folder of the job's dequantised GGUF
 
 Segment = tuple[str, str]  # (text, how it may be shortened)
 
@@ -126,8 +126,8 @@ def sandbox_needs(spec: str) -> tuple[list[Path], dict[str, str], bool]:
     """What a sandboxed child that loads ``spec`` needs from the host: folders to mount read-only (a local
     model folder, or the model's folder in the Hugging Face hub cache, blobs and snapshots both, since
     snapshots link into blobs; for a GGUF, its dequantised copy when the trusted side made one), environment
-    (where those are), and whether to pass the GPU in. The
-    sandbox's /dev and HOME are empty, so without these an ``hf:`` method would find neither."""
+    (where those are), and whether to pass the GPU in. The sandbox's /dev and HOME are empty, so without
+    these an ``hf:`` method would find neither."""
     import torch
 
     model, gguf_file, _ = parse_spec(spec)
@@ -152,9 +152,6 @@ def sandbox_needs(spec: str) -> tuple[list[Path], dict[str, str], bool]:
     return mounts, env, gpu
 
 
-DEQUANTISED_ENV = "AAR_DEQUANTISED"  # in a sandbox child: the mounted folder of the job's dequantised GGUF
-
-
 def _gguf_source(model: str, gguf_file: str) -> Path | None:
     if Path(model).is_dir():
         source = Path(model) / gguf_file
@@ -171,13 +168,19 @@ def dequantised_dir(model: str, gguf_file: str, device: str) -> Path | None:
     here, loading the result about 1 s, and every sandboxed child loads its model anew. Trusted side:
     ``AAR_HOME/models/<hash of the file's path, size, mtime, dtype, transformers version>``; a sandbox
     child gets the folder the executor mounted for its job's model (and checks it is that model)."""
+    return _dequantised(model, gguf_file, device)[0]
+
+
+def _dequantised(model: str, gguf_file: str, device: str) -> tuple[Path | None, dict | None]:
+    """:func:`dequantised_dir` and the identity it must hold (None: the GGUF file is not there)."""
+    identity = _identity(model, gguf_file, device)
     mounted = os.environ.get(DEQUANTISED_ENV)
     if mounted:
-        return Path(mounted)
-    identity = _identity(model, gguf_file, device)
+        return Path(mounted), identity
     if identity is None:
-        return None
-    return paths.models_dir() / hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()[:20]
+        return None, None
+    digest = hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()[:20]
+    return paths.models_dir() / digest, identity
 
 
 def _dtype_name(device: str) -> str:
@@ -197,21 +200,20 @@ def _identity(model: str, gguf_file: str, device: str) -> dict | None:
             "dtype": _dtype_name(device), "transformers": transformers.__version__}
 
 
-def _load_dequantised(folder: Path | None, model: str, gguf_file: str, device: str):
+def _load_dequantised(folder: Path | None, identity: dict | None):
     """The dequantised model from ``folder``, or None when it is absent or holds another model."""
     import torch
     from transformers import AutoModelForCausalLM
 
-    if folder is None or not (folder / "identity.json").is_file():
+    if folder is None or identity is None or not (folder / "identity.json").is_file():
         return None
-    expected = _identity(model, gguf_file, device)
-    if expected is None or json.loads((folder / "identity.json").read_text()) != expected:
+    if json.loads((folder / "identity.json").read_text()) != identity:
         return None
-    return AutoModelForCausalLM.from_pretrained(folder, dtype=getattr(torch, _dtype_name(device)),
+    return AutoModelForCausalLM.from_pretrained(folder, dtype=getattr(torch, identity["dtype"]),
                                                 attn_implementation="sdpa")
 
 
-def _save_dequantised(folder: Path, base, model: str, gguf_file: str, device: str) -> None:
+def _save_dequantised(folder: Path, base, identity: dict) -> None:
     """Write the folder whole, then rename it into place; a failure only costs the next load its speed.
     transformers refuses ``save_pretrained`` on a GGUF-loaded model, so the weights go through safetensors
     (tied tensors once) and the config without its GGUF quantisation entry: the copy loads as a plain model."""
@@ -224,12 +226,13 @@ def _save_dequantised(folder: Path, base, model: str, gguf_file: str, device: st
         config = base.config.to_dict()
         config.pop("quantization_config", None)
         (tmp / "config.json").write_text(json.dumps(config, indent=1))
-        (tmp / "identity.json").write_text(json.dumps(_identity(model, gguf_file, device)))
+        (tmp / "identity.json").write_text(json.dumps(identity))
         for path in [tmp, *tmp.iterdir()]:
             os.chmod(path, 0o755 if path.is_dir() else 0o644)  # the sandbox's user reads it, mounted
         os.replace(tmp, folder)
     except (OSError, ValueError, RuntimeError) as exc:
-        log.warning("could not keep the dequantised %s (%s); it will be de-quantised again next time", gguf_file, exc)
+        log.warning("could not keep the dequantised %s (%s); it will be de-quantised again next time",
+                    identity["source"], exc)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
 
@@ -249,17 +252,28 @@ def _pristine_base(model: str, gguf_file: str | None, device: str):
     key = (model, gguf_file, device)
     if key not in _PRISTINE:
         _PRISTINE.clear()
-        folder = dequantised_dir(model, gguf_file, device) if gguf_file else None
-        base = _load_dequantised(folder, model, gguf_file, device) if gguf_file else None
+        folder, identity = _dequantised(model, gguf_file, device) if gguf_file else (None, None)
+        base = _load_dequantised(folder, identity)
         if base is None:
             kwargs = {"gguf_file": gguf_file} if gguf_file else {}
             dtype = torch.bfloat16 if device == "cuda" else torch.float32
             base = AutoModelForCausalLM.from_pretrained(model, dtype=dtype, attn_implementation="sdpa", **kwargs)
-            if folder is not None and gguf_file and not os.environ.get(DEQUANTISED_ENV):
+            if folder is not None and identity is not None and not os.environ.get(DEQUANTISED_ENV):
                 folder.parent.mkdir(parents=True, exist_ok=True)
-                _save_dequantised(folder, base, model, gguf_file, device)
+                _save_dequantised(folder, base, identity)
         _PRISTINE[key] = base.eval()
     return _PRISTINE[key]
+
+
+def _special_prefix(tok, model_name: str) -> list[int]:
+    """The special tokens the tokenizer puts before a text (a BOS, or nothing); one after it would sit where
+    the readout must be, so it is refused."""
+    full, plain = tok("x")["input_ids"], tok("x", add_special_tokens=False)["input_ids"]
+    prefix = full[: len(full) - len(plain)]
+    if full[len(prefix):] != plain:
+        raise AarError(f"tokenizer of {model_name} adds special tokens after the text; the readout needs the "
+                       f"prompt's last token to be its own")
+    return list(prefix)
 
 
 class CausalLMBackend:
@@ -275,6 +289,8 @@ class CausalLMBackend:
 
         self.device = device or ("cuda" if torch.cuda.is_available() else "cpu")
         self._tokenizer = None
+        self._prefix: list[int] = []  # set with the tokenizer
+        self._marker: list[int] = []
         self._segments: dict[int, list[Segment]] | list[list[Segment]] = []
         self._ids: dict[int, list[int]] = {}
         self._format = "choice"
@@ -293,6 +309,8 @@ class CausalLMBackend:
             tok = AutoTokenizer.from_pretrained(self.model_name, **kwargs)
             if tok.pad_token is None:
                 tok.pad_token = tok.eos_token
+            self._prefix = _special_prefix(tok, self.model_name)
+            self._marker = tok(CUT_MARKER, add_special_tokens=False)["input_ids"]
             self._tokenizer = tok
         return self._tokenizer
 
@@ -307,27 +325,11 @@ class CausalLMBackend:
             raise AarError(f"label words {LABEL_WORDS[self._format]} share a first token in {self.model_name}")
         return ids[0], ids[1]
 
-    @functools.cache  # noqa: B019 - one backend per model per process
-    def _special_prefix(self) -> list[int]:
-        """The special tokens the tokenizer puts before a text (a BOS, or nothing); one after it would sit
-        where the readout must be, so it is refused."""
-        tok = self.tokenizer()
-        full, plain = tok("x")["input_ids"], tok("x", add_special_tokens=False)["input_ids"]
-        prefix = full[: len(full) - len(plain)]
-        if full[len(prefix):] != plain:
-            raise AarError(f"tokenizer of {self.model_name} adds special tokens after the text; the readout "
-                           f"needs the prompt's last token to be its own")
-        return list(prefix)
-
-    @functools.cache  # noqa: B019
-    def _marker(self) -> list[int]:
-        return self.tokenizer()(CUT_MARKER, add_special_tokens=False)["input_ids"]
-
     def _encode_many(self, rows: list[list[Segment]]) -> list[tuple[list[int], bool]]:
         """Token ids of each row's prompt within ``max_length`` and whether it was shortened; one batched
         tokenizer call for all segments."""
         tok = self.tokenizer()
-        prefix, marker = self._special_prefix(), self._marker()
+        prefix, marker = self._prefix, self._marker
         texts = [text for segments in rows for text, _ in segments]
         encoded = iter(tok(texts, add_special_tokens=False)["input_ids"] if texts else [])
         out = []
@@ -339,9 +341,15 @@ class CausalLMBackend:
         return out
 
     def token_ids(self, row: int) -> list[int]:
-        if row not in self._ids:
-            self._ids[row] = self._encode_many([self._segments[row]])[0][0]
-        return self._ids[row]
+        return self.token_ids_of([row])[0]
+
+    def token_ids_of(self, rows) -> list[list[int]]:
+        """Token ids of ``rows``; those not encoded yet (a method child's rows) in one batched call."""
+        missing = list(dict.fromkeys(int(r) for r in rows if int(r) not in self._ids))
+        if missing:
+            encoded = self._encode_many([self._segments[r] for r in missing])
+            self._ids.update((r, ids) for r, (ids, _) in zip(missing, encoded, strict=True))
+        return [self._ids[int(r)] for r in rows]
 
     def prepare(self, task: TaskData) -> TaskFeatures:
         """Inputs are row ids into this backend's prompt table (all splits, in split order). Every prompt is
@@ -383,7 +391,7 @@ class CausalLMBackend:
             antisymmetric: bool = False, loss: LossConfig = LossConfig()) -> LMPredictor:
         if len(x) != len(targets) or len(x) == 0:
             raise AarError(f"need equal, non-zero numbers of inputs and targets ({len(x)} vs {len(targets)})")
-        seqs = [self.token_ids(int(i)) for i in x]
+        seqs = self.token_ids_of(x)
         model = self._load_model(seed)
         train_lora(model, seqs, np.asarray(targets), label_ids=self.label_token_ids(),
                    pad_id=self.tokenizer().pad_token_id, recipe=self.lora, seed=seed, device=self.device,
@@ -397,5 +405,5 @@ class LMPredictor:
 
     def predict_proba(self, x: np.ndarray) -> np.ndarray:
         b = self.backend
-        return readout(self.model, [b.token_ids(int(i)) for i in x], label_ids=b.label_token_ids(),
+        return readout(self.model, b.token_ids_of(x), label_ids=b.label_token_ids(),
                        pad_id=b.tokenizer().pad_token_id, recipe=b.lora, device=b.device)

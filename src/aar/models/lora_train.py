@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import contextlib
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -169,9 +169,9 @@ def plan_steps(lengths: np.ndarray, recipe: LoRAConfig, seed: int) -> list[np.nd
 
 def train_lora(model, seqs: Sequence[Sequence[int]], targets: np.ndarray, *, label_ids: tuple[int, int],
                pad_id: int, recipe: LoRAConfig, seed: int, device: str, weights: np.ndarray | None = None,
-               loss: LossConfig = LossConfig(), on_step: Callable[[int, int], None] | None = None) -> TrainStats:
+               loss: LossConfig = LossConfig()) -> TrainStats:
     """Fit the LoRA adapters of ``model`` (a PEFT model) to soft ``targets`` in [0, 1] by weighted BCE on the
-    label margin. ``on_step(done, total)`` is called after each optimiser step (host side, no sync)."""
+    label margin."""
     import torch
     from transformers import get_linear_schedule_with_warmup
 
@@ -207,8 +207,6 @@ def train_lora(model, seqs: Sequence[Sequence[int]], targets: np.ndarray, *, lab
         schedule.step()
         tokens += int(lengths[rows].sum())
         rows_seen += len(rows)
-        if on_step is not None:
-            on_step(done, len(steps))
     model.eval()
     return TrainStats(steps=len(steps), rows=rows_seen, tokens=tokens, padded_tokens=padded)
 
