@@ -78,13 +78,14 @@ def test_long_prompts_lose_content_never_the_question_suffix(backend: CausalLMBa
 
 
 def test_segments_share_the_budget_by_water_filling() -> None:
-    pieces = [[1] * 100, [0, 0], [2] * 5, [0], [3] * 60, [9, 9]]
+    dialogue, answer = list(range(1000, 1100)), list(range(2000, 2060))  # distinct tokens: where cuts fall shows
+    pieces = [dialogue, [0, 0], [2] * 5, [0], answer, [9, 9]]
     kinds = [KEEP_TAIL, FIXED, KEEP_ENDS, FIXED, KEEP_ENDS, FIXED]
     ids, cut = fit_segments(pieces, kinds, 45, marker=[7])
     assert cut and len(ids) == 44 and ids[-2:] == [9, 9]  # 40 tokens for content: 17 + 5 + 17, one left over
     assert ids.count(2) == 5  # the short part stays whole; the two long ones get an equal share
-    assert ids.count(1) == 17 and ids[:17] == [1] * 17  # a dialogue keeps its latest tokens
-    assert ids.count(3) == 16 and ids.count(7) == 1  # 8 + marker + 8
+    assert ids[:17] == dialogue[-17:]  # a dialogue keeps its latest tokens
+    assert ids[25:42] == [*answer[:8], 7, *answer[-8:]]  # an answer keeps 8 + marker + 8: its head and its end
     assert fit_segments(pieces, kinds, 500, marker=[7]) == ([t for p in pieces for t in p], False)
     with pytest.raises(AarError, match="shorter than the prompt template"):
         fit_segments(pieces, kinds, 4, marker=[7])
@@ -182,9 +183,11 @@ def test_a_gguf_is_dequantised_once_and_reloaded_from_safetensors(backend: Causa
     pristine = hf_lm._pristine_base(backend.model_name, GGUF, "cpu")
     folder = hf_lm.dequantised_dir(backend.model_name, GGUF, "cpu")
     assert folder is not None and (folder / "identity.json").is_file()
-    again = hf_lm._load_dequantised(folder, backend.model_name, GGUF, "cpu")
+    again = hf_lm._load_dequantised(folder, hf_lm._identity(backend.model_name, GGUF, "cpu"))
     ours, theirs = pristine.state_dict(), again.state_dict()
     assert ours.keys() == theirs.keys() and all(torch.equal(ours[k], theirs[k]) for k in ours)
-    assert hf_lm._load_dequantised(folder, "other/model", GGUF, "cpu") is None
+    assert hf_lm._load_dequantised(folder, hf_lm._identity("other/model", GGUF, "cpu")) is None
+    other = {**hf_lm._identity(backend.model_name, GGUF, "cpu"), "size": 1}
+    assert hf_lm._load_dequantised(folder, other) is None
     mounts, env, _ = hf_lm.sandbox_needs(f"hf:{backend.model_name}#{GGUF}")
     assert folder in mounts and env[hf_lm.DEQUANTISED_ENV] == str(folder)
