@@ -1,6 +1,7 @@
 """The GPU benchmark (`benchmarks/gpu_w2s.py`) runs its full code path on CPU with ``--tiny``: both
 architectures built from configs, LoRA training and readout through ``aar.models.lora_train``, the
-projection, and the learnability check, which must pass (a broken mask, position or readout fails it)."""
+projection, and the correctness check, which must pass: LoRA learns a labelling that needs the whole row,
+and a row's readout does not change with the padding of its batch (a mask that lets padding in fails it)."""
 
 import json
 import os
@@ -26,6 +27,7 @@ def test_tiny_benchmark_measures_projects_and_learns(tmp_path: Path) -> None:
     assert set(report["projected_hours"]) == {"chat", "code"} and all(h > 0 for h in report["projected_hours"].values())
     assert report["recipe"]["r"] == 32 and report["recipe"]["lr"] == 1e-4  # the reference's recipe
     assert report["check"]["passed"] and report["check"]["accuracy"] >= 0.9
+    assert report["check"]["padding_max_diff"] <= report["check"]["padding_tolerance"] == 1e-4
     table = (tmp_path / "gpu_w2s.md").read_text()
     assert "| student | code |" in table and "projected h per experiment" in table
 
