@@ -101,3 +101,18 @@ def test_directions_and_seeds_lead_researchers_to_different_first_candidates() -
         assert value > 0 and cand is not None and cand.pgr is None
         picks.add(cand.key)
     assert len(picks) >= 3
+
+
+def test_the_researcher_never_submits_vanilla_itself_when_it_evaluated_anything_else() -> None:
+    """Vanilla's own submission is p = 1 against vanilla and only adds to every other submission's Holm
+    correction: with vanilla best on dev, the choice is still the best other evaluated candidate."""
+    from aar.researchers.heuristic import HeuristicResearcher
+
+    researcher = HeuristicResearcher({"chat": {"format": "pair", "dev_rule": {"noise_sd": 0.1}}}, "filters", 4)
+    state = researcher.tasks[0]
+    state.anchor_pgr = 0.5
+    state.candidates += [Candidate("chat", "recipe", pgr=0.5), Candidate("chat", "recipe", {"keep": 0.6}, pgr=0.2),
+                         Candidate("chat", "recipe", {"ensemble": 3}, pgr=0.4)]
+    assert researcher._choice(state).components == {"ensemble": 3}
+    state.candidates = state.candidates[:1]  # vanilla alone: submitted as the researcher's answer
+    assert researcher._choice(state).components == {}
