@@ -191,3 +191,46 @@ def test_a_gguf_is_dequantised_once_and_reloaded_from_safetensors(backend: Causa
     assert hf_lm._load_dequantised(folder, other) is None
     mounts, env, _ = hf_lm.sandbox_needs(f"hf:{backend.model_name}#{GGUF}")
     assert folder in mounts and env[hf_lm.DEQUANTISED_ENV] == str(folder)
+
+
+def test_aux_conf_hardens_by_the_whole_batch_when_a_batch_is_split(monkeypatch) -> None:
+    """Gradient accumulation must not change the loss: with ``aux_conf``, every micro-batch of a split batch
+    hardens its predictions at the whole batch's (1 - prior) quantile, not its own; an unsplit batch computes
+    its own as before."""
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    from aar.models import lora_train
+    from aar.models.heads import LossConfig
+
+    config = LlamaConfig(vocab_size=48, hidden_size=16, intermediate_size=32, num_hidden_layers=1,
+                         num_attention_heads=2, num_key_value_heads=2, max_position_embeddings=64)
+    rng = np.random.default_rng(0)
+    seqs = [list(rng.integers(3, 48, size=int(n))) for n in rng.integers(4, 12, size=16)]
+    targets = rng.random(16)
+    seen: list[tuple[float, torch.Tensor, object]] = []
+    real = lora_train.loss_targets
+
+    def spy(logit, target, loss, progress, prior, threshold=None):
+        seen.append((progress, logit.detach().clone(), threshold))
+        return real(logit, target, loss, progress, prior, threshold)
+
+    monkeypatch.setattr(lora_train, "loss_targets", spy)
+    for micro_tokens, split in ((24, True), (4096, False)):
+        seen.clear()
+        recipe = LoRAConfig(r=4, alpha=4, dropout=0.0, batch_size=8, epochs=1, warmup=0, micro_tokens=micro_tokens)
+        torch.manual_seed(0)
+        model = lora_train.apply_lora(LlamaForCausalLM(config), recipe)
+        lora_train.train_lora(model, seqs, targets, label_ids=(1, 2), pad_id=0, recipe=recipe, seed=0, device="cpu",
+                              loss=LossConfig(kind="aux_conf", aux_alpha=0.5, aux_warmup=0.0))
+        steps = sorted({p for p, _, _ in seen})
+        assert len(steps) == 2
+        prior = float((targets > 0.5).mean())
+        for step in steps:
+            micro = [(logit, threshold) for p, logit, threshold in seen if p == step]
+            if not split:
+                assert len(micro) == 1 and micro[0][1] is None
+                continue
+            assert len(micro) > 1 and all(t is not None for _, t in micro)
+            assert len({float(t) for _, t in micro}) == 1  # one threshold for the whole batch
+            whole = torch.quantile(torch.sigmoid(torch.cat([logit for logit, _ in micro])), 1 - prior)
+            assert float(micro[0][1]) == pytest.approx(float(whole), abs=1e-5)

@@ -71,10 +71,17 @@ def _net(dim: int, hidden: int, antisymmetric: bool) -> torch.nn.Module:
     return _Antisymmetric(net) if antisymmetric else net
 
 
+def hardening_threshold(p: torch.Tensor, prior: float) -> torch.Tensor:
+    """The probability above which ``aux_conf`` hardens a prediction to 1: the batch's (1 - prior) quantile, so
+    the hardened labels keep the class balance of the targets (Burns et al. 2023's adaptive threshold)."""
+    return torch.quantile(p.float(), 1 - prior) if 0 < prior < 1 else torch.tensor(0.5)
+
+
 def loss_targets(logit: torch.Tensor, target: torch.Tensor, loss: LossConfig, progress: float,
-                 prior: float) -> torch.Tensor:
+                 prior: float, threshold: torch.Tensor | None = None) -> torch.Tensor:
     """Targets for binary cross-entropy at a training step. For ``aux_conf``, CE is linear in the target,
-    so (1 - a) CE(f, y) + a CE(f, h) = CE(f, (1 - a) y + a h) with h the hardened prediction."""
+    so (1 - a) CE(f, y) + a CE(f, h) = CE(f, (1 - a) y + a h) with h the hardened prediction. ``threshold``:
+    the whole batch's, when ``logit`` is one micro-batch of it (None: computed from ``logit``)."""
     if loss.kind == "ce":
         return target
     if loss.kind != "aux_conf":
@@ -82,8 +89,9 @@ def loss_targets(logit: torch.Tensor, target: torch.Tensor, loss: LossConfig, pr
     alpha = loss.aux_alpha * min(1.0, progress / loss.aux_warmup) if loss.aux_warmup > 0 else loss.aux_alpha
     with torch.no_grad():
         p = torch.sigmoid(logit)
-        threshold = torch.quantile(p, 1 - prior) if 0 < prior < 1 else torch.tensor(0.5)
-        hardened = (p > threshold).float()
+        if threshold is None:
+            threshold = hardening_threshold(p, prior)
+        hardened = (p > threshold.to(p.device)).float()
     return (1 - alpha) * target + alpha * hardened
 
 

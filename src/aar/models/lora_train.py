@@ -32,7 +32,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from aar.errors import AarError
-from aar.models.heads import LossConfig, loss_targets
+from aar.models.heads import LossConfig, hardening_threshold, loss_targets
 
 BUCKET_WINDOW = 50  # batches per length-sorting window
 
@@ -167,6 +167,22 @@ def plan_steps(lengths: np.ndarray, recipe: LoRAConfig, seed: int) -> list[np.nd
     return steps
 
 
+def batch_threshold(model, micro_batches: list[list[Sequence[int]]], label_ids: tuple[int, int], pad_id: int,
+                    device: str, prior: float):
+    """``aux_conf``'s hardening threshold over a whole batch that gradient accumulation splits into micro-batches:
+    one extra forward pass without gradients, so the hardened labels and their class balance do not depend on
+    where the token budget cut the batch (per micro-batch, a micro-batch of mostly one class would harden half
+    of it to the other)."""
+    import torch
+
+    with torch.no_grad():
+        probs = []
+        for seqs in micro_batches:
+            with _autocast(device):
+                probs.append(torch.sigmoid(label_margin(model, collate(seqs, pad_id, device), label_ids).float()))
+        return hardening_threshold(torch.cat(probs), prior)
+
+
 def train_lora(model, seqs: Sequence[Sequence[int]], targets: np.ndarray, *, label_ids: tuple[int, int],
                pad_id: int, recipe: LoRAConfig, seed: int, device: str, weights: np.ndarray | None = None,
                loss: LossConfig = LossConfig()) -> TrainStats:
@@ -192,14 +208,19 @@ def train_lora(model, seqs: Sequence[Sequence[int]], targets: np.ndarray, *, lab
     for done, rows in enumerate(steps, start=1):
         total_weight = float(w[rows].sum()) or 1e-8  # host tensors: no device sync
         opt.zero_grad(set_to_none=True)
-        for micro in split_by_tokens(rows, lengths, recipe.micro_tokens):
+        micros = split_by_tokens(rows, lengths, recipe.micro_tokens)
+        threshold = None
+        if loss.kind == "aux_conf" and len(micros) > 1:  # the whole batch's threshold, not each micro-batch's
+            threshold = batch_threshold(model, [[seqs[i] for i in m] for m in micros], label_ids, pad_id, device,
+                                        prior)
+        for micro in micros:
             batch = collate([seqs[i] for i in micro], pad_id, device)
             index = torch.as_tensor(micro)
             target_y = y[index].to(device, non_blocking=True)
             weight = w[index].to(device, non_blocking=True)
             with _autocast(device):
                 margin = label_margin(model, batch, label_ids)
-            target = loss_targets(margin, target_y, loss, (done - 1) / len(steps), prior)
+            target = loss_targets(margin, target_y, loss, (done - 1) / len(steps), prior, threshold)
             per_item = torch.nn.functional.binary_cross_entropy_with_logits(margin, target, reduction="none")
             ((per_item * weight).sum() / total_weight).backward()
             padded += len(micro) * int(lengths[micro].max())
