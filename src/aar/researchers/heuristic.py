@@ -36,6 +36,7 @@ import numpy as np
 
 from aar.researchers.llm import LLMResponse, Usage
 from aar.researchers.search_space import (
+    RECIPE,
     Beliefs,
     Candidate,
     all_candidates,
@@ -280,7 +281,7 @@ class HeuristicResearcher:
     def _anchor_step(self, state: TaskState) -> bool:
         anchor = state.anchor()
         if anchor is None:
-            anchor = Candidate(state.name, "recipe")
+            anchor = Candidate(state.name, RECIPE)
             state.candidates.append(anchor)
             self.queue.append(("run_experiment", {"task": state.name, "method": ANCHOR, "params": {},
                                                   "seeds": self.seeds}, "experiment", [state.name, anchor.key]))
@@ -317,7 +318,7 @@ class HeuristicResearcher:
             tried = {c.key for c in state.candidates}
             bases = [c for c in state.evaluated() if is_anchor(c) or c.pgr >= (state.anchor_pgr or 0.0)]
             pool += [c for c in all_candidates(state.name, state.format == "pair") if c.key not in tried
-                     and (c.method != "recipe" or any(distance(c, b) <= 2 for b in bases if b.method == "recipe"))]
+                     and (not c.is_recipe or any(distance(c, b) <= 2 for b in bases if b.is_recipe))]
             forum = [Candidate(**c) for c, _ in state.forum]
             pool += [c for c in forum if c.key not in tried]
         if not pool:
@@ -337,7 +338,7 @@ class HeuristicResearcher:
             self._evaluate(state, cand)
             return
         state.candidates.append(cand)
-        if cand.method == "recipe":
+        if cand.is_recipe:
             self.queue += [("write_file", {"path": "candidate.py", "content": method_file(cand, "Candidate")},
                             "file", None),
                            ("run_experiment", {"task": state.name, "method": "candidate.py:Candidate",
@@ -416,7 +417,7 @@ class HeuristicResearcher:
 
 
 def is_anchor(cand: Candidate) -> bool:
-    return cand.method == "recipe" and not cand.components
+    return cand.is_recipe and not cand.components
 
 
 def distance(a: Candidate, b: Candidate) -> int:

@@ -33,6 +33,7 @@ COMPONENTS: dict[str, tuple] = {
     "self_train": (0, 1),
 }
 OOF_FOLDS = 4
+RECIPE = "recipe"  # the composable method (aar.methods.recipe); every other candidate is a geometry built-in
 GEOMETRY = {"knn_consistency": {"k": 10, "alpha": 0.5}, "ccs": {}}  # built-ins a recipe cannot express
 PRIOR_SD = 0.25  # prior sd of one component's effect on PGR (built-ins move chat and code by 0.0-0.6)
 MAX_FITS = 10  # student fits per seed a candidate may take (folds, ensemble members, self-training rounds)
@@ -55,7 +56,7 @@ class Candidate:
     """One method configuration on one task, and what the researcher learnt about it."""
 
     task: str
-    method: str  # "recipe" or a geometry built-in
+    method: str  # RECIPE or a geometry built-in
     components: dict[str, Any] = field(default_factory=dict)  # recipe stages switched on (off ones left out)
     source: str = "own"  # or "forum:<post id>"
     experiment_id: int | None = None
@@ -66,12 +67,17 @@ class Candidate:
     pgr: float | None = None  # dev PGR reply, when evaluated
 
     @property
+    def is_recipe(self) -> bool:
+        """A composition of recipe stages (otherwise a geometry built-in, which has no stages)."""
+        return self.method == RECIPE
+
+    @property
     def key(self) -> str:
         return f"{self.method}:{json.dumps(self.components, sort_keys=True)}"
 
     def params(self) -> dict[str, Any]:
         """The method's parameters for this candidate."""
-        if self.method != "recipe":
+        if not self.is_recipe:
             return dict(GEOMETRY[self.method])
         out: dict[str, Any] = {}
         for name, level in self.components.items():
@@ -87,7 +93,7 @@ class Candidate:
         return folds + c.get("ensemble", 1) * (1 + c.get("self_train", 0))
 
     def describe(self) -> str:
-        if self.method != "recipe":
+        if not self.is_recipe:
             return self.method
         return "vanilla" if not self.components else " + ".join(f"{k}={v}" for k, v in sorted(self.components.items()))
 
@@ -96,7 +102,7 @@ def from_params(task: str, method: str, params: dict[str, Any], source: str) -> 
     """A forum post's configuration as a candidate of this space (None when it is outside it)."""
     if method in GEOMETRY:
         return Candidate(task, method, source=source)
-    if method != "recipe":
+    if method != RECIPE:
         return None
     components: dict[str, Any] = {}
     for name, value in params.items():
@@ -106,7 +112,7 @@ def from_params(task: str, method: str, params: dict[str, Any], source: str) -> 
             components[name] = value
     if any(v not in COMPONENTS[k] for k, v in components.items()):
         return None
-    return Candidate(task, "recipe", components, source=source)
+    return Candidate(task, RECIPE, components, source=source)
 
 
 def all_candidates(task: str, pair_task: bool) -> list[Candidate]:
@@ -115,7 +121,7 @@ def all_candidates(task: str, pair_task: bool) -> list[Candidate]:
     names = list(COMPONENTS)
     for levels in itertools.product(*(COMPONENTS[n] for n in names)):
         components = {n: v for n, v in zip(names, levels, strict=True) if v != COMPONENTS[n][0]}
-        cand = Candidate(task, "recipe", components)
+        cand = Candidate(task, RECIPE, components)
         if cand.fits() <= MAX_FITS:
             out.append(cand)
     out += [Candidate(task, m) for m in GEOMETRY if pair_task or m != "ccs"]
@@ -126,7 +132,7 @@ FEATURES = [(n, v) for n, levels in COMPONENTS.items() for v in levels[1:]] + [(
 
 
 def features(cand: Candidate) -> np.ndarray:
-    on = {("geometry", cand.method)} if cand.method != "recipe" else set(cand.components.items())
+    on = {("geometry", cand.method)} if not cand.is_recipe else set(cand.components.items())
     return np.array([1.0 if f in on else 0.0 for f in FEATURES])
 
 
