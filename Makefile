@@ -6,7 +6,8 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 # pytest-xdist workers for `make test` (0: one process). On this 2-core machine two workers did not help: 39.7 min
 # against 34.1 when the suite encoded full tasks, and on task samples 184 of 188 tests done at 19 min against 19:56
-# for the whole single-process run. The suite is CPU-bound; two heavy tests on two cores stretch each other.
+# for the whole single-process run; on a faster 2-core machine 11:42 against 11:14. Two heavy tests on two cores
+# stretch each other (the heuristic researcher's test: 58 s against 18 s).
 # Machines with more cores can set TEST_WORKERS=4; workers share one AAR_HOME and build tasks and features once.
 TEST_WORKERS ?= 0
 export HF_HUB_OFFLINE := 1
