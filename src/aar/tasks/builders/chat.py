@@ -31,7 +31,7 @@ CORPUS = "data/rotten_tomatoes_corpus_full.csv.bz2"
 PROMPT = "Which of these two critic reviews recommends the film it reviews?"  # not encoded: same for all
 # The teacher learns from about TEACHER_PAIRS pairs (whole movies). Trained on 12% of the movies (602 pairs),
 # GloVe came within 0.096 of MiniLM's ceiling: one accuracy point was 0.1 PGR, and no method's gain was
-# significant. With about 100 pairs the gap is 0.13-0.18 on three installations' keys. A count, not a share of
+# significant. With about 100 pairs the gap was 0.13-0.18 (two installations' keys, three cuts). A count, not a share of
 # movies: movies differ in snippet counts, so a share would give each key a different teacher. The movies the
 # teacher no longer needs go to dev (a researcher's signal) and test (power) (README, "Testbed").
 TEACHER_PAIRS = 100
