@@ -354,8 +354,10 @@ class HeuristicResearcher:
     def _choice(self, state: TaskState) -> Candidate | None:
         """The candidate to submit: the best mean of observed gain and the model's prediction for it. Never
         vanilla itself while another candidate was evaluated: verification pairs every submission with vanilla on
-        the same seeds, so vanilla's own submission is p = 1 by construction and only raises every other
-        submission's Holm correction, while any other candidate at least tests a hypothesis."""
+        the same seeds, so vanilla's own submission is p = 1 by construction and can show nothing, while it takes
+        the same place in the campaign's Holm family as a candidate that tests a hypothesis. (The candidate may
+        verify as a loss; submitting nothing would shrink the family, but leaves the task without a verified
+        row.)"""
         evaluated = [c for c in state.evaluated() if not is_anchor(c)] or state.evaluated()
         if not evaluated:
             return None
