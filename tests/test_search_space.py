@@ -104,8 +104,8 @@ def test_directions_and_seeds_lead_researchers_to_different_first_candidates() -
 
 
 def test_the_researcher_never_submits_vanilla_itself_when_it_evaluated_anything_else() -> None:
-    """Vanilla's own submission is p = 1 against vanilla and only adds to every other submission's Holm
-    correction: with vanilla best on dev, the choice is still the best other evaluated candidate."""
+    """Vanilla's own submission is p = 1 against vanilla by construction and shows nothing, yet takes a place in
+    the campaign's Holm family: with vanilla best on dev, the choice is still the best other evaluated candidate."""
     from aar.researchers.heuristic import HeuristicResearcher
 
     researcher = HeuristicResearcher({"chat": {"format": "pair", "dev_rule": {"noise_sd": 0.1}}}, "filters", 4)

@@ -167,19 +167,18 @@ def plan_steps(lengths: np.ndarray, recipe: LoRAConfig, seed: int) -> list[np.nd
     return steps
 
 
-def batch_threshold(model, micro_batches: list[list[Sequence[int]]], label_ids: tuple[int, int], pad_id: int,
-                    device: str, prior: float):
-    """``aux_conf``'s hardening threshold over a whole batch that gradient accumulation splits into micro-batches:
-    one extra forward pass without gradients, so the hardened labels and their class balance do not depend on
-    where the token budget cut the batch (per micro-batch, a micro-batch of mostly one class would harden half
-    of it to the other)."""
+def batch_threshold(model, batches: list[dict], label_ids: tuple[int, int], device: str, prior: float):
+    """``aux_conf``'s hardening threshold over a whole batch that gradient accumulation splits into micro-batches
+    (``batches``, collated): one extra forward pass without gradients, so the hardened labels and their class
+    balance do not depend on where the token budget cut the batch (per micro-batch, a micro-batch of mostly one
+    class would harden half of it to the other)."""
     import torch
 
     with torch.no_grad():
         probs = []
-        for seqs in micro_batches:
+        for batch in batches:
             with _autocast(device):
-                probs.append(torch.sigmoid(label_margin(model, collate(seqs, pad_id, device), label_ids).float()))
+                probs.append(torch.sigmoid(label_margin(model, batch, label_ids).float()))
         return hardening_threshold(torch.cat(probs), prior)
 
 
@@ -209,12 +208,11 @@ def train_lora(model, seqs: Sequence[Sequence[int]], targets: np.ndarray, *, lab
         total_weight = float(w[rows].sum()) or 1e-8  # host tensors: no device sync
         opt.zero_grad(set_to_none=True)
         micros = split_by_tokens(rows, lengths, recipe.micro_tokens)
+        batches = [collate([seqs[i] for i in micro], pad_id, device) for micro in micros]
         threshold = None
         if loss.kind == "aux_conf" and len(micros) > 1:  # the whole batch's threshold, not each micro-batch's
-            threshold = batch_threshold(model, [[seqs[i] for i in m] for m in micros], label_ids, pad_id, device,
-                                        prior)
-        for micro in micros:
-            batch = collate([seqs[i] for i in micro], pad_id, device)
+            threshold = batch_threshold(model, batches, label_ids, device, prior)
+        for micro, batch in zip(micros, batches, strict=True):
             index = torch.as_tensor(micro)
             target_y = y[index].to(device, non_blocking=True)
             weight = w[index].to(device, non_blocking=True)

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import bz2
 import csv
-from collections import defaultdict
+from collections import Counter, defaultdict
 
 from aar.fsio import sha256_json
 from aar.tasks.assets import package_dir, package_version
@@ -69,6 +69,7 @@ def _pairs(pool: dict[str, list[Snippet]], r) -> list[tuple[Snippet, Snippet]]:
 def _teacher_share(pairs: list[Example]) -> tuple[list[Example], list[Example]]:
     """Whole groups, in the pairs' keyed order, until the teacher has TEACHER_PAIRS pairs (a group never straddles
     two splits); the rest of its movies' pairs go to the student's pool."""
+    sizes = Counter(e.group for e in pairs)
     taken: set[str] = set()
     count = 0
     for e in pairs:
@@ -76,7 +77,7 @@ def _teacher_share(pairs: list[Example]) -> tuple[list[Example], list[Example]]:
             break
         if e.group not in taken:
             taken.add(e.group)
-            count += sum(1 for other in pairs if other.group == e.group)
+            count += sizes[e.group]
     return [e for e in pairs if e.group in taken], [e for e in pairs if e.group not in taken]
 
 
