@@ -1,5 +1,7 @@
 """The built-in tasks from vendored and packaged sources: sizes, keyed splits, real labels, private test inputs."""
 
+from pathlib import Path
+
 import pytest
 
 from aar.tasks import DEFAULT_TASKS, SPLITS, build_task
@@ -101,3 +103,17 @@ def test_a_task_from_an_older_builder_is_rebuilt_on_load() -> None:
     path.write_text(json.dumps(info))
     assert load_task("chat").content_hash == current.content_hash  # rebuilt by the current builder
     assert json.loads(path.read_text())["revision"] == 2
+
+
+def test_an_imported_task_with_an_unreadable_manifest_is_a_clear_error(small_reference: Path) -> None:
+    """An interrupted write or a hand edit leaves a manifest that is not JSON: one clear error naming the fix,
+    not a decoder traceback."""
+    from aar.errors import AarError
+    from aar.tasks import import_reference, load_task
+    from aar.tasks.registry import task_dir
+
+    import_reference("mangled", small_reference)
+    assert load_task("mangled").name == "mangled"
+    (task_dir("mangled") / "manifest.json").write_text('{"layout": ')
+    with pytest.raises(AarError, match=r"unreadable manifest.*aar data import mangled"):
+        load_task("mangled")

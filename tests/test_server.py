@@ -339,7 +339,8 @@ def test_jobs_of_a_dead_local_worker_are_requeued_without_waiting_out_the_lease(
     from datetime import timedelta
 
     from aar.server.db import make_engine, session_factory, upgrade
-    from aar.server.experiment_jobs import ExperimentJobs, now
+    from aar.server.experiment_jobs import ExperimentJobs
+    from aar.server.lease_queue import now
     from aar.server.models import Agent, Campaign, Experiment, Snapshot, Submission
     from aar.server.worker import Worker
 
@@ -367,7 +368,7 @@ def test_jobs_of_a_dead_local_worker_are_requeued_without_waiting_out_the_lease(
                              worker=worker, lease_until=lease))
         s.commit()
     assert ExperimentJobs(sessions, "me:1", 30, None).requeue_expired() == 1  # type: ignore[arg-type]
-    assert Worker(sessions).requeue_expired() == 1
+    assert Worker(sessions).submissions.requeue_expired() == 1
     with sessions() as s:
         for model in (Experiment, Submission):
             states = {row.task: row.status for row in s.query(model)}

@@ -1,10 +1,9 @@
 """Verification workers: the submission queue lives in the database; workers are separate processes.
 
-A worker claims the oldest queued submission with a conditional UPDATE (two workers can never claim the
-same row), holds a lease it renews from a heartbeat thread, verifies, and commits the result, the per-seed
-predictions and the final status in one transaction guarded by its lease. A worker that dies (kill -9,
-OOM, a crashed server) stops renewing; once the lease expires any worker re-queues the row, up to
-``MAX_ATTEMPTS`` tries. A worker exits when the process that started it dies, killing its method child.
+A worker claims the oldest queued submission from a leased queue (:mod:`aar.server.lease_queue`: claimed by a
+conditional UPDATE, a lease renewed from a heartbeat thread, re-queued when its worker dies), verifies, and
+commits the result, the per-seed predictions and the final status in one transaction guarded by its lease.
+A worker exits when the process that started it dies, killing its method child.
 
 The same workers run agents' experiments (:mod:`aar.server.experiment_jobs`), first, because a researcher
 waits on each one; verification is a batch. A running row whose worker on this host has died goes back to
@@ -26,10 +25,9 @@ import threading
 import time
 from collections.abc import Callable
 from contextlib import contextmanager
-from datetime import timedelta
 from pathlib import Path
 
-from sqlalchemy import select, update
+from sqlalchemy import select
 from sqlalchemy.orm import sessionmaker
 
 from aar.errors import AarError
@@ -38,11 +36,15 @@ from aar.process_env import environment
 from aar.results.submission import SCORED, transition
 from aar.results.submission import SubmissionStatus as Status
 from aar.results.verification import VerificationResult
-from aar.server.experiment_jobs import ExperimentJobs, LeaseLost, now, orphaned
+from aar.server.experiment_jobs import ExperimentJobs
+from aar.server.lease_queue import LeaseLost, LeaseQueue, QueueStates
 from aar.server.models import Campaign, SeedPrediction, Snapshot, Submission
 
 log = logging.getLogger("aar.worker")
-MAX_ATTEMPTS = 3
+# the queue's three moves, checked against the submission state machine once, here (an illegal one raises)
+SUBMISSION_STATES = QueueStates(queued=transition(Status.RUNNING, Status.QUEUED),
+                                running=transition(Status.QUEUED, Status.RUNNING),
+                                failed=transition(Status.RUNNING, Status.FAILED))
 
 
 def untrustworthy(result: VerificationResult) -> list[str]:
@@ -69,45 +71,9 @@ class Worker:
         from aar import paths
         from aar.execution.experiment import ExperimentRunner
 
+        self.submissions = LeaseQueue(Submission, sessions, self.name, lease_s, SUBMISSION_STATES, "verification")
         self.experiments = ExperimentJobs(sessions, self.name, lease_s,
                                           ExperimentRunner(self.executor, paths.artifacts_dir() / "bundles"))
-
-    def requeue_expired(self) -> int:
-        """Give expired leases back to the queue (or fail them after MAX_ATTEMPTS); returns rows touched."""
-        gone = orphaned(Submission, self.sessions)  # lease expired, or its worker on this host died
-        with self.sessions() as s:
-            failed = s.execute(update(Submission).where(
-                Submission.status == Status.RUNNING, gone, Submission.attempts >= MAX_ATTEMPTS)
-                .values(status=transition(Status.RUNNING, Status.FAILED), finished_at=now(), lease_until=None,
-                        error=f"verification was interrupted {MAX_ATTEMPTS} times")).rowcount
-            queued = s.execute(update(Submission).where(Submission.status == Status.RUNNING, gone)
-                               .values(status=transition(Status.RUNNING, Status.QUEUED), worker=None,
-                                       lease_until=None)).rowcount
-            s.commit()
-        if failed or queued:
-            log.warning("re-queued %d interrupted submission(s), failed %d", queued, failed)
-        return failed + queued
-
-    def claim(self) -> int | None:
-        with self.sessions() as s:
-            for sub_id in s.scalars(select(Submission.id).where(Submission.status == Status.QUEUED)
-                                    .order_by(Submission.id).limit(5)):
-                won = s.execute(update(Submission).where(Submission.id == sub_id, Submission.status == Status.QUEUED)
-                                .values(status=transition(Status.QUEUED, Status.RUNNING), worker=self.name,
-                                        attempts=Submission.attempts + 1,
-                                        started_at=now(), lease_until=now() + timedelta(seconds=self.lease_s)))
-                s.commit()
-                if won.rowcount == 1:
-                    return sub_id
-        return None
-
-    def _renew(self, sub_id: int) -> bool:
-        with self.sessions() as s:
-            kept = s.execute(update(Submission).where(Submission.id == sub_id, Submission.worker == self.name,
-                                                      Submission.status == Status.RUNNING)
-                             .values(lease_until=now() + timedelta(seconds=self.lease_s))).rowcount
-            s.commit()
-        return kept == 1
 
     def _parent_gone(self) -> bool:
         return self.parent is not None and os.getppid() != self.parent
@@ -144,7 +110,7 @@ class Worker:
             twin = self._verified_twin(s, sub)
         if twin is not None:  # the same code, entry, params, task and seeds were verified already
             return self._finish_verified(sub_id, twin)
-        with self._leased(f"submission {sub_id}", lambda: self._renew(sub_id)):
+        with self._leased(f"submission {sub_id}", lambda: self.submissions.renew(sub_id)):
             return self._verify(sub_id, task, entry, params, seeds, data, timeout)
 
     @contextmanager
@@ -216,15 +182,9 @@ class Worker:
     def _finish(self, sub_id: int, status: Status, error: str | None = None, verified=None,
                 reason: str | None = None) -> str:
         with self.sessions() as s:
-            owned = s.execute(update(Submission).where(Submission.id == sub_id, Submission.worker == self.name,
-                                                       Submission.status == Status.RUNNING)
-                              .values(status=transition(Status.RUNNING, status), error=error, finished_at=now(),
-                                      lease_until=None,
-                                      result=verified.result.to_json() if verified else None,
-                                      quarantine_reason=reason[:3900] if reason else None)).rowcount
-            if owned != 1:  # our lease expired and someone else has it: their result wins
-                s.rollback()
-                raise LeaseLost()
+            self.submissions.finish(s, sub_id, transition(Status.RUNNING, status), error=error,
+                                    result=verified.result.to_json() if verified else None,
+                                    quarantine_reason=reason[:3900] if reason else None)
             if verified is not None:
                 s.add_all(SeedPrediction(submission_id=sub_id, seed=seed, split=split, predictions=probs)
                           for seed, splits in verified.predictions.items() for split, probs in splits.items())
@@ -239,7 +199,7 @@ class Worker:
             if self._parent_gone():
                 return
             if time.monotonic() - last_sweep > self.lease_s / 2:
-                self.requeue_expired()
+                self.submissions.requeue_expired()
                 self.experiments.requeue_expired()
                 last_sweep = time.monotonic()
             # experiments first: a researcher waits on each one, while verification is a batch
@@ -252,7 +212,7 @@ class Worker:
                         return
                     log.warning("lost the lease on experiment %d", exp_id)
                 continue
-            sub_id = self.claim()
+            sub_id = self.submissions.claim()
             if sub_id is None:
                 if once:
                     return

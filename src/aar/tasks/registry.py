@@ -96,22 +96,27 @@ def builder(name: str) -> Callable[[], tuple[dict[str, list[Example]], dict[str,
     return importlib.import_module(f"aar.tasks.builders.{BUILTIN[name][1]}").build
 
 
-def _current(name: str) -> bool:
-    """A complete build of this layout and builder revision is stored."""
+def _manifest(name: str) -> dict | None:
+    """The stored task's manifest; None when there is none or it cannot be read (an interrupted write)."""
     try:
         info = json.loads((task_dir(name) / "manifest.json").read_text())
     except (OSError, ValueError):
-        return False
-    return info.get("layout") == LAYOUT and info.get("revision", 1) == revision(name)
+        return None
+    return info if isinstance(info, dict) else None
+
+
+def _current(name: str, manifest: dict | None) -> bool:
+    """``manifest`` describes a complete build of this layout and builder revision."""
+    return manifest is not None and manifest.get("layout") == LAYOUT and manifest.get("revision", 1) == revision(name)
 
 
 def build_task(name: str, force: bool = False) -> TaskData:
     if name not in BUILTIN:
         raise AarError(f"unknown task {name!r}; built-in tasks: {', '.join(BUILTIN)}")
-    if not force and _current(name):
+    if not force and _current(name, _manifest(name)):
         return load_task(name)
     with exclusive(task_dir(name).parent / f".{name}.lock"):  # one builder per task; the others wait and load
-        if not force and _current(name):
+        if not force and _current(name, _manifest(name)):
             return load_task(name)
         splits, source = builder(name)()
         task = _finish(name, BUILTIN[name][0], splits, source)
@@ -139,9 +144,11 @@ def load_task(name: str) -> TaskData:
         if name in BUILTIN:
             return build_task(name)
         raise AarError(f"unknown task {name!r}; known: {', '.join(known_tasks())}")
-    if name in BUILTIN and not _current(name):  # an older layout or builder: rebuilt once, under the lock
+    manifest = _manifest(name)
+    if name in BUILTIN and not _current(name, manifest):  # an older layout or builder: rebuilt once, under the lock
         return build_task(name)
-    manifest = json.loads(manifest_path.read_text())
+    if manifest is None:
+        raise AarError(f"task {name!r} has an unreadable manifest; import it again with `aar data import {name} DIR`")
     if manifest.get("layout") != LAYOUT:
         raise AarError(f"task {name!r} was imported with an older layout (test inputs were public); "
                        f"import it again with `aar data import {name} DIR`")

@@ -47,14 +47,19 @@ class ExperimentIn(Body):
         return sorted(value)
 
 
+def summary(exp: Experiment) -> dict:
+    """An experiment in the owner's list: what ran and where it stands, without output or predictions."""
+    return {"id": exp.id, "task": exp.task, "entry": exp.entry, "params": exp.params, "seeds": exp.seeds,
+            "status": exp.status, "progress": exp.progress, "compute_s": exp.compute_s}
+
+
 def view(exp: Experiment, queued_ahead: int | None = None) -> dict:
-    """What the owner sees: status, progress, timings, output; the dev predictions once done."""
-    out = {"id": exp.id, "task": exp.task, "entry": exp.entry, "params": exp.params, "seeds": exp.seeds,
-           "status": exp.status, "progress": exp.progress, "attempts": exp.attempts,
+    """What the owner sees of one: the summary, timings, output; the dev predictions once done."""
+    out = {**summary(exp), "attempts": exp.attempts,
            "created_at": exp.created_at.isoformat() if exp.created_at else None,
            "started_at": exp.started_at.isoformat() if exp.started_at else None,
            "finished_at": exp.finished_at.isoformat() if exp.finished_at else None,
-           "compute_s": exp.compute_s, "output": exp.output or "", "error": exp.error}
+           "output": exp.output or "", "error": exp.error}
     if queued_ahead is not None:
         out["queued_ahead"] = queued_ahead
     if exp.status == DONE and exp.result:
@@ -112,9 +117,7 @@ def mine(me: Agent = Depends(current_agent), session: Session = Depends(db)) -> 
     done or failed (an agent whose context was reset finds its experiments again)."""
     rows = session.scalars(select(Experiment).where(Experiment.agent_id == me.id)
                            .order_by(Experiment.id.desc()).limit(20))
-    return {"experiments": [{"id": e.id, "task": e.task, "entry": e.entry, "params": e.params, "seeds": e.seeds,
-                             "status": e.status, "progress": e.progress, "compute_s": e.compute_s}
-                            for e in rows]}
+    return {"experiments": [summary(e) for e in rows]}
 
 
 @router.get("/v1/experiments/{exp_id}")
