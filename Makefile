@@ -4,12 +4,14 @@ PY ?= python3.11
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
-# pytest-xdist workers for `make test` (0: one process). On this 2-core machine two workers did not help: 39.7 min
-# against 34.1 when the suite encoded full tasks, and on task samples 184 of 188 tests done at 19 min against 19:56
-# for the whole single-process run; on a faster 2-core machine 11:42 against 11:14. Two heavy tests on two cores
-# stretch each other (the heuristic researcher's test: 58 s against 18 s).
-# Machines with more cores can set TEST_WORKERS=4; workers share one AAR_HOME and build tasks and features once.
-TEST_WORKERS ?= 0
+# pytest-xdist workers for `make test` (0: one process), one per core by default, at most 4 (each worker starts its
+# own servers). Each worker and every process it
+# starts (servers, researchers, sandboxed children) uses TEST_THREADS math threads: two workers with torch's default
+# two threads each fought over two cores (11:42 against 11:14 for one process); with one thread each the suite's
+# pytest phase fell from 11:27 to 8:25 on this 2-core machine (measured with `--durations=0`). Workers take whole
+# modules, longest first (tests/conftest.py), share one AAR_HOME and build tasks and features once.
+TEST_WORKERS ?= $(shell n=$$(nproc 2>/dev/null || echo 2); echo $$(( n < 4 ? n : 4 )))
+TEST_THREADS ?= 1
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 export TOKENIZERS_PARALLELISM := false
@@ -36,7 +38,8 @@ baseline: $(STAMP)
 test: $(STAMP) postgres bubblewrap chromium
 	$(BIN)/ruff check src tests benchmarks
 	$(BIN)/lint-imports
-	$(BIN)/python -m pytest -q -n $(TEST_WORKERS) --dist loadscope
+	OMP_NUM_THREADS=$(TEST_THREADS) MKL_NUM_THREADS=$(TEST_THREADS) \
+	  $(BIN)/python -m pytest -q -n $(TEST_WORKERS) --dist loadscope --no-loadscope-reorder
 
 bench: $(STAMP) postgres bubblewrap
 	$(BIN)/python benchmarks/bench_testbed.py

@@ -69,3 +69,33 @@ def test_l2_penalty_matches_scikit_learn_c() -> None:
     strong = fit_head(x, y, seed=0, config=HeadConfig(c=0.001, epochs=60, lr=0.003))
     weak = fit_head(x, y, seed=0, config=HeadConfig(c=0.1, epochs=60, lr=0.003))
     assert np.linalg.norm(strong.net.weight.detach().numpy()) < np.linalg.norm(weak.net.weight.detach().numpy())
+
+
+@pytest.mark.parametrize("weight_decay", [0.0, 0.05])
+def test_our_adamw_makes_torchs_update_bit_for_bit(weight_decay: float) -> None:
+    """The written-out AdamW (it spares every sandboxed child torch.optim's import of torch._dynamo) moves an
+    MLP exactly as torch.optim.AdamW does, over minibatch steps, with a parameter that sometimes gets no
+    gradient (its step count must not advance then)."""
+    import torch
+
+    from aar.models.heads import AdamW
+
+    x, y = (torch.from_numpy(a) for a in _data(200, 8))
+    nets = []
+    for _ in range(2):
+        torch.manual_seed(3)
+        nets.append(torch.nn.Sequential(torch.nn.Linear(8, 16), torch.nn.GELU(), torch.nn.Linear(16, 1)))
+    extra = [torch.zeros(1, requires_grad=True) for _ in range(2)]  # used on even steps only
+    ours = AdamW([*nets[0].parameters(), extra[0]], lr=0.01, weight_decay=weight_decay)
+    theirs = torch.optim.AdamW([*nets[1].parameters(), extra[1]], lr=0.01, weight_decay=weight_decay)
+    for step in range(60):
+        rows = slice((step * 32) % 192, (step * 32) % 192 + 32)
+        for net, bias, opt in ((nets[0], extra[0], ours), (nets[1], extra[1], theirs)):
+            logit = net(x[rows]).squeeze(-1) + (bias if step % 2 == 0 else 0)
+            loss = torch.nn.functional.binary_cross_entropy_with_logits(logit, y[rows])
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+    for a, b in zip([*nets[0].parameters(), extra[0]], [*nets[1].parameters(), extra[1]], strict=True):
+        assert torch.equal(a, b)
+    assert not torch.equal(extra[0], torch.zeros(1))  # it did move

@@ -19,7 +19,7 @@ import torch
 
 from aar.errors import AarError
 from aar.methods.base import Method, MethodContext, Predictor
-from aar.models.heads import LossConfig
+from aar.models.heads import AdamW, LossConfig
 
 
 class Vanilla(Method):
@@ -126,7 +126,7 @@ class ContrastConsistent(Method):
             start = top_pc if restart == 0 else torch.randn(xp.shape[1], generator=gen)
             w = start.clone().requires_grad_(True)
             b = torch.zeros(1, requires_grad=True)
-            opt = torch.optim.Adam([w, b], lr=ctx.params["lr"])
+            opt = AdamW([w, b], lr=ctx.params["lr"])  # no weight decay: Adam
             for _ in range(int(ctx.params["steps"])):
                 # unit-norm direction at a fixed temperature: the loss can only fall by finding a direction
                 # along which the data is confidently split, not by inflating the weights

@@ -3,7 +3,8 @@
 Soft targets, per-example weights and the auxiliary confidence loss of Burns et al. 2023 (Section 4.3.2:
 L = (1 - a) CE(f, y_weak) + a CE(f, hardened f), hardened by a threshold that keeps the weak labels'
 class balance, a warmed up over the first 20% of steps) all live here so every method shares one
-well-tested optimiser. Seeds change initialisation and minibatch order, as fine-tuning seeds do.
+optimiser (:class:`AdamW`, torch's update bit for bit). Seeds change initialisation and minibatch order, as
+fine-tuning seeds do.
 """
 
 from __future__ import annotations
@@ -61,6 +62,41 @@ class _Antisymmetric(torch.nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return (self.inner(x) - self.inner(-x)) / 2
+
+
+class AdamW:
+    """Adam with decoupled weight decay (Loshchilov and Hutter 2019), the very update ``torch.optim.AdamW``
+    makes on CPU tensors (its single-tensor path, no AMSGrad), written out because torch.optim imports
+    ``torch._dynamo`` on an optimiser's first use: 1.1 s of CPU in every process that fits a head, more than
+    the fit itself at our sizes (a sandboxed experiment took 2.3 s, 1.1 of them that import). With
+    ``weight_decay=0`` it is plain Adam. ``tests/test_heads.py`` checks it against torch's, bit for bit."""
+
+    def __init__(self, params, lr: float, weight_decay: float = 0.0, betas: tuple[float, float] = (0.9, 0.999),
+                 eps: float = 1e-8):
+        self.params = list(params)
+        self.lr, self.weight_decay, self.betas, self.eps = lr, weight_decay, betas, eps
+        self.exp_avg = [torch.zeros_like(p, memory_format=torch.preserve_format) for p in self.params]
+        self.exp_avg_sq = [torch.zeros_like(p, memory_format=torch.preserve_format) for p in self.params]
+        self.steps = [0] * len(self.params)  # per parameter, as torch counts: one without a gradient is skipped
+
+    def zero_grad(self) -> None:
+        for p in self.params:
+            p.grad = None
+
+    @torch.no_grad()
+    def step(self) -> None:
+        beta1, beta2 = self.betas
+        for i, (p, exp_avg, exp_avg_sq) in enumerate(zip(self.params, self.exp_avg, self.exp_avg_sq, strict=True)):
+            if p.grad is None:
+                continue
+            self.steps[i] += 1
+            step_size = self.lr / (1 - beta1 ** self.steps[i])
+            bias_correction2_sqrt = (1 - beta2 ** self.steps[i]) ** 0.5
+            if self.weight_decay != 0:
+                p.mul_(1 - self.lr * self.weight_decay)
+            exp_avg.lerp_(p.grad, 1 - beta1)
+            exp_avg_sq.mul_(beta2).addcmul_(p.grad, p.grad, value=1 - beta2)
+            p.addcdiv_(exp_avg, (exp_avg_sq.sqrt() / bias_correction2_sqrt).add_(self.eps), value=-step_size)
 
 
 def _net(dim: int, hidden: int, antisymmetric: bool) -> torch.nn.Module:
@@ -125,7 +161,7 @@ def fit_head(
     net = _net(x.shape[1], config.hidden, antisymmetric)
     xt = torch.from_numpy(((x - shift) / scale).astype(np.float32))
     yt, wt = torch.from_numpy(targets), torch.from_numpy(w)
-    opt = torch.optim.AdamW(net.parameters(), lr=config.lr, weight_decay=0.0 if config.c > 0 else config.weight_decay)
+    opt = AdamW(net.parameters(), lr=config.lr, weight_decay=0.0 if config.c > 0 else config.weight_decay)
     weights_only = [p for name, p in net.named_parameters() if name.endswith("weight")]
     l2 = 1.0 / (2 * config.c * float(w.sum())) if config.c > 0 else 0.0
     steps_per_epoch = max(1, int(np.ceil(len(x) / config.batch_size)))
