@@ -7,8 +7,8 @@ STAMP := $(VENV)/.installed
 # pytest-xdist workers for `make test` (0: one process), one per core by default, at most 4 (each worker starts its
 # own servers). Each worker and every process it
 # starts (servers, researchers, sandboxed children) uses TEST_THREADS math threads: two workers with torch's default
-# two threads each fought over two cores (11:42 against 11:14 for one process); with one thread each the suite's
-# pytest phase fell from 11:27 to 8:25 on this 2-core machine (measured with `--durations=0`). Workers take whole
+# two threads each fought over two cores (11:42 against 11:14 for one process); with one thread each the pytest
+# phase took 8:27 against 11:27 for one process on the same code, on this 2-core machine. Workers take whole
 # modules, longest first (tests/conftest.py), share one AAR_HOME and build tasks and features once.
 TEST_WORKERS ?= $(shell n=$$(nproc 2>/dev/null || echo 2); echo $$(( n < 4 ? n : 4 )))
 TEST_THREADS ?= 1
