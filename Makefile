@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed
 # own servers; 3 is the most the suite has been run with). Each worker and every process it
 # starts (servers, researchers, sandboxed children) uses TEST_THREADS math threads: two workers with torch's default
 # two threads each fought over two cores (11:42 against 11:14 for one process); with one thread each the pytest
-# phase took 8:27 against 11:27 for one process on the same code, on this 2-core machine. Workers take whole
+# phase took 508 s against 648 s for one process on the same code (cb38a36), on this 2-core machine. Workers take whole
 # modules, longest first (tests/conftest.py), share one AAR_HOME and build tasks and features once.
 TEST_WORKERS ?= $(shell n=$$(nproc 2>/dev/null || echo 2); echo $$(( n < 3 ? n : 3 )))
 TEST_THREADS ?= 1
