@@ -11,8 +11,8 @@ from sqlalchemy import update
 
 from aar.server.db import make_engine, session_factory, upgrade
 from aar.server.experiment_jobs import STATES, ExperimentJobs
-from aar.server.lease_queue import MAX_ATTEMPTS, LeaseLost, now
-from aar.server.models import Agent, Campaign, Experiment
+from aar.server.lease_queue import MAX_ATTEMPTS, LeaseLost
+from aar.server.models import Agent, Campaign, Experiment, utcnow
 
 
 def _queue(tmp_path: Path, jobs: int):
@@ -34,7 +34,7 @@ def _queue(tmp_path: Path, jobs: int):
 
 def _expire(sessions, job_id: int) -> None:
     with sessions() as s:
-        s.execute(update(Experiment).where(Experiment.id == job_id).values(lease_until=now() - timedelta(seconds=1)))
+        s.execute(update(Experiment).where(Experiment.id == job_id).values(lease_until=utcnow() - timedelta(seconds=1)))
         s.commit()
 
 

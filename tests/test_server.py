@@ -340,8 +340,7 @@ def test_jobs_of_a_dead_local_worker_are_requeued_without_waiting_out_the_lease(
 
     from aar.server.db import make_engine, session_factory, upgrade
     from aar.server.experiment_jobs import ExperimentJobs
-    from aar.server.lease_queue import now
-    from aar.server.models import Agent, Campaign, Experiment, Snapshot, Submission
+    from aar.server.models import Agent, Campaign, Experiment, Snapshot, Submission, utcnow
     from aar.server.worker import Worker
 
     url = f"sqlite:///{tmp_path / 'jobs.db'}"
@@ -358,7 +357,7 @@ def test_jobs_of_a_dead_local_worker_are_requeued_without_waiting_out_the_lease(
         agent_row = Agent(campaign_id=campaign_row.id, name="a", token_sha256="0" * 64)
         s.add_all([agent_row, Snapshot(sha256="f" * 64, size=1, data=b"x")])
         s.flush()
-        lease = now() + timedelta(hours=1)
+        lease = utcnow() + timedelta(hours=1)
         for who, worker in owners.items():
             s.add(Experiment(campaign_id=campaign_row.id, agent_id=agent_row.id, task=who, entry="vanilla",
                              params={}, seeds=[0], status="running", attempts=1, compute_s=0.0, worker=worker,

@@ -15,11 +15,13 @@ import logging
 import os
 import socket
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 from sqlalchemy import or_, select, update
 from sqlalchemy.orm import Session, sessionmaker
+
+from aar.server.models import utcnow
 
 log = logging.getLogger("aar.worker")
 MAX_ATTEMPTS = 3
@@ -27,10 +29,6 @@ MAX_ATTEMPTS = 3
 
 class LeaseLost(Exception):
     """Another worker took over this job (our lease expired), or our parent died."""
-
-
-def now() -> datetime:
-    return datetime.now(UTC)
 
 
 def dead_local_workers(names: list[str | None]) -> list[str]:
@@ -78,9 +76,9 @@ class LeaseQueue:
         with self.sessions() as s:
             workers = s.scalars(select(m.worker).where(m.status == st.running).distinct()).all()
             dead = dead_local_workers(list(workers))
-            gone = or_(m.lease_until < now(), m.worker.in_(dead)) if dead else m.lease_until < now()
+            gone = or_(m.lease_until < utcnow(), m.worker.in_(dead)) if dead else m.lease_until < utcnow()
             failed = s.execute(update(m).where(m.status == st.running, gone, m.attempts >= MAX_ATTEMPTS)
-                               .values(status=st.failed, finished_at=now(), lease_until=None,
+                               .values(status=st.failed, finished_at=utcnow(), lease_until=None,
                                        error=f"the {self.noun} was interrupted {MAX_ATTEMPTS} times")).rowcount
             queued = s.execute(update(m).where(m.status == st.running, gone)
                                .values(status=st.queued, worker=None, lease_until=None, **st.on_requeue)).rowcount
@@ -97,7 +95,7 @@ class LeaseQueue:
             for job_id in s.scalars(select(m.id).where(m.status == st.queued).order_by(m.id).limit(5)):
                 won = s.execute(update(m).where(m.id == job_id, m.status == st.queued)
                                 .values(status=st.running, worker=self.worker, attempts=m.attempts + 1,
-                                        started_at=now(), lease_until=now() + timedelta(seconds=self.lease_s),
+                                        started_at=utcnow(), lease_until=utcnow() + timedelta(seconds=self.lease_s),
                                         **st.on_claim))
                 s.commit()
                 if won.rowcount == 1:
@@ -111,7 +109,7 @@ class LeaseQueue:
     def renew(self, job_id: int) -> bool:
         with self.sessions() as s:
             kept = s.execute(update(self.model).where(*self.held(job_id))
-                             .values(lease_until=now() + timedelta(seconds=self.lease_s))).rowcount
+                             .values(lease_until=utcnow() + timedelta(seconds=self.lease_s))).rowcount
             s.commit()
         return kept == 1
 
@@ -119,7 +117,7 @@ class LeaseQueue:
         """Write the final status and ``values`` in ``s`` (the caller commits, with whatever else belongs to
         the outcome); LeaseLost, rolled back, when another worker holds the row now: its outcome wins."""
         owned = s.execute(update(self.model).where(*self.held(job_id))
-                          .values(status=status, finished_at=now(), lease_until=None, **values)).rowcount
+                          .values(status=status, finished_at=utcnow(), lease_until=None, **values)).rowcount
         if owned != 1:
             s.rollback()
             raise LeaseLost()
