@@ -4,12 +4,12 @@ PY ?= python3.11
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
-# pytest-xdist workers for `make test` (0: one process), one per core by default, at most 3 (each worker starts its
-# own servers; 3 is the most the suite has been run with). Each worker and every process it
-# starts (servers, researchers, sandboxed children) uses TEST_THREADS math threads: two workers with torch's default
-# two threads each fought over two cores (11:42 against 11:14 for one process); with one thread each the pytest
-# phase took 508 s against 648 s for one process on the same code (cb38a36), on this 2-core machine. Workers take whole
-# modules, longest first (tests/conftest.py), share one AAR_HOME and build tasks and features once.
+# pytest-xdist workers for `make test` (0: one process): one per core, at most 3 (each worker starts its own
+# servers; 3 is the most the suite has been run with). Workers take whole modules, longest first
+# (tests/conftest.py), share one AAR_HOME and build tasks and features once. Each worker and every process it
+# starts (servers, researchers, sandboxed children) uses TEST_THREADS math threads: two workers with torch's
+# default two threads each fought over two cores (11:42 against 11:14 for one process); with one thread each the
+# pytest phase took 508 s against 648 s for one process on the same code (cb38a36), on this 2-core machine.
 TEST_WORKERS ?= $(shell n=$$(nproc 2>/dev/null || echo 2); echo $$(( n < 3 ? n : 3 )))
 TEST_THREADS ?= 1
 export HF_HUB_OFFLINE := 1
