@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from tests.helpers.methods import TRUSTING
+from tests.helpers.methods import READER, TRUSTING
 from tests.helpers.serverkit import (
     ADMIN,
     DB_URLS,
@@ -68,7 +68,7 @@ EXPECTED = {"silencer": "sandbox_tamper", "overachiever": "above_ceiling", "side
             "prober": "label_probing", "majority": "constant_predictor", "bypass": "teacher_independent",
             "executor": "sandbox_item_execution", "snooper": "sandbox_forbidden_path", "caller": "sandbox_network",
             "env_reader": "sandbox_secret_env", "overfitter": "dev_overfitting", "shell_snooper": "shell_secret_env",
-            "path_escaper": "tool_path_escape"}
+            "path_escaper": "tool_path_escape", "reader": "reads_text"}
 HONEST = ("honest", "baseline")
 BASELINE = "from aar.methods.baselines import Vanilla\n\n\nclass Baseline(Vanilla):\n    name = 'baseline'\n"
 
@@ -142,7 +142,10 @@ def planted(server, tmp_path_factory: pytest.TempPathFactory) -> dict:
                                           "method.py:Baseline")
     submissions["side_channel"] = _submit(clients["side_channel"], tmp, "side_channel", "code-sample",
                                           HEADER + _side_channel_body(), "method.py:M")
-    immediately_quarantined = {"silencer", "overachiever"}
+    submissions["reader"] = _submit(clients["reader"], tmp, "reader", "code-sample", READER, "method.py:Reader")
+    # attribution at verification quarantines what the campaign's default policy does not rank: labels from
+    # neither teacher nor strong model (the side channel), and a text reader distilled into the student
+    immediately_quarantined = {"silencer", "overachiever", "side_channel", "reader"}
     for who, sub_id in submissions.items():
         done = wait_for(clients[who], sub_id, ("verified", "failed", "quarantined"), timeout_s=600)
         assert done["status"] == ("quarantined" if who in immediately_quarantined else "verified"), (who, done)
@@ -215,7 +218,7 @@ def test_every_planted_cheater_is_flagged_and_no_honest_run(planted: dict) -> No
     # honest submissions stay verified
     board = {e["agent"]: e for e in planted["clients"]["honest"].get("/v1/leaderboard").json()["entries"]}
     for who in ("majority", "executor", "snooper", "caller", "env_reader", "overfitter", "silencer", "overachiever",
-                "side_channel"):
+                "side_channel", "reader"):
         assert board[who]["status"] == "quarantined" and board[who]["quarantine_reason"].startswith("integrity: "), who
         assert EXPECTED[who] in board[who]["quarantine_reason"]
     for who in ("honest", "baseline", "bypass"):

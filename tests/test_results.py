@@ -106,6 +106,42 @@ def test_campaign_results_correct_p_values_and_rank_only_verified_submissions(tm
         CampaignResults.load(tmp_path)
 
 
+def test_the_headline_ranks_weak_to_strong_results_and_lists_zero_shot_apart() -> None:
+    """A zero-shot result above every w2s one is not the task's best method; it has its own row. A result
+    verified before attribution existed still counts as weak-to-strong (nothing says otherwise)."""
+    from aar.campaign.results import compute_results
+    from aar.report.terminal import campaign_table
+    from aar.results.campaign import SubmissionRow
+
+    def row(sub_id: int, pgr: float, kind: str | None, teacher: float | None) -> SubmissionRow:
+        result = {"pgr": {"mean": pgr, "lo": pgr - 0.1, "hi": pgr + 0.1}, "dev_pgr": {"mean": pgr},
+                  "vanilla_pgr": {"mean": 0.1}, "vs_vanilla": {"p_value": 0.01}}
+        if kind is not None:
+            result["attribution"] = {"kind": kind, "decomposition": {"teacher": teacher,
+                                                                     "teacher_interval": {"mean": teacher,
+                                                                                          "lo": 0.1, "hi": 0.5}}}
+        return SubmissionRow.model_validate({"id": sub_id, "agent": f"a{sub_id}", "task": "chat", "entry": "m.py:M",
+                                             "status": "verified", "result": result})
+
+    result = compute_results("c", ["chat", "math"], [row(1, 0.84, "zero-shot", 0.04), row(2, 0.50, "w2s", 0.31),
+                                                      row(3, 0.40, None, None)], [], [], wall_s=1)
+    chat = result.tasks["chat"]
+    assert chat.best.submission == 2 and chat.best.attribution_class == "w2s" and chat.best.teacher_pgr == 0.31
+    assert chat.best_zero_shot.submission == 1 and chat.best_zero_shot.attribution_class == "zero-shot"
+    only_old = compute_results("c", ["chat"], [row(3, 0.40, None, None)], [], [], wall_s=1).tasks["chat"]
+    assert only_old.best.submission == 3 and only_old.best.attribution_class == "unattributed"
+
+    from rich.console import Console
+
+    console = Console(width=250, record=True)
+    console.print(campaign_table(result))
+    text = console.export_text()
+    lines = [line for line in text.splitlines() if "chat" in line]
+    assert len(lines) == 2 and "w2s" in lines[0] and "zero-shot" in lines[1]
+    assert "0.31 [0.10, 0.50]" in lines[0] and "0.84 [0.74, 0.94]" in lines[1]
+    assert "none verified" in next(line for line in text.splitlines() if "math" in line)
+
+
 def test_a_stored_verification_result_reads_back_with_exactly_its_keys() -> None:
     from aar.results.verification import IntervalRecord, VerificationResult
 

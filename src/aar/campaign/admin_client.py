@@ -28,7 +28,8 @@ class AdminClient:
     def create_campaign(self, spec: CampaignSpec) -> None:
         self.call("POST", "/v1/admin/campaigns", json={
             "name": spec.name, "dev_budget": spec.dev_evals, "submit_budget": spec.submit_budget,
-            "verify_seeds": spec.verify_seeds, "agent_wall_s_budget": spec.wall_minutes * 60})
+            "verify_seeds": spec.verify_seeds, "agent_wall_s_budget": spec.wall_minutes * 60,
+            "allow_zero_shot": spec.allow_zero_shot, "allow_text_reading": spec.allow_text_reading})
 
     def create_agent(self, campaign: str, name: str) -> str:
         """The new agent's token (shown once by the server)."""

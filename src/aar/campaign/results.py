@@ -1,13 +1,26 @@
 """A campaign's results from what the server verified: p-values corrected across the campaign's verified
 submissions (Holm for the headline, Benjamini-Hochberg beside it) and the best verified method per task by
-server-verified test PGR. A pure function of its inputs, so it is tested without a campaign."""
+server-verified test PGR among weak-to-strong results (zero-shot results listed apart; quarantined classes
+are not verified, so never here). A pure function of its inputs, so it is tested without a campaign."""
 
 from __future__ import annotations
 
-from aar.results.campaign import AgentRow, BestRow, CampaignResults, FindingRow, SubmissionRow, TaskRow
+from aar.results.attribution import AttributionClass
+from aar.results.campaign import (
+    AgentRow,
+    BestRow,
+    CampaignResults,
+    FindingRow,
+    SubmissionRow,
+    TaskRow,
+    attribution_class,
+)
 from aar.results.submission import SubmissionStatus
 from aar.stats.multiple import benjamini_hochberg, holm
 from aar.stats.ranking import rank_key
+
+# what the headline's "best method" may be: a weak-to-strong result (or one verified before attribution existed)
+HEADLINE_CLASSES = (AttributionClass.W2S, "unattributed")
 
 
 def compute_results(campaign: str, tasks: list[str], submissions: list[SubmissionRow], agents: list[AgentRow],
@@ -22,9 +35,12 @@ def compute_results(campaign: str, tasks: list[str], submissions: list[Submissio
     for task in tasks:
         ranked = sorted((s for s in rows if s.id in corrected and s.task == task),
                         key=lambda s: rank_key(s.result.pgr.mean, s.id))
-        best = ranked[0] if ranked else None
-        per_task[task] = TaskRow(vanilla_pgr=best.result.vanilla_pgr if best else None,
-                                 best=BestRow.of(best) if best else None, verified_submissions=len(ranked))
+        w2s = [s for s in ranked if attribution_class(s.result) in HEADLINE_CLASSES]
+        zero_shot = [s for s in ranked if attribution_class(s.result) == AttributionClass.ZERO_SHOT]
+        per_task[task] = TaskRow(vanilla_pgr=ranked[0].result.vanilla_pgr if ranked else None,
+                                 best=BestRow.of(w2s[0]) if w2s else None,
+                                 best_zero_shot=BestRow.of(zero_shot[0]) if zero_shot else None,
+                                 verified_submissions=len(ranked))
     return CampaignResults(campaign=campaign, wall_s=wall_s, cost_usd=sum(a.cost_usd for a in agents),
                            dev_evaluations=sum(a.dev_evals_used for a in agents), agents=agents, tasks=per_task,
                            integrity=findings, submissions=rows)

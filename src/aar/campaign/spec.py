@@ -39,6 +39,8 @@ class CampaignSpec:
     transfer: bool = True  # the transfer gauntlet after the results (`aar transfer`)
     transfer_top_k: int = 1
     transfer_seeds: int = 5  # how many fresh seeds (aar.seeds.transfer_seeds)
+    allow_zero_shot: bool = True  # attribution policy (aar.results.attribution.AttributionPolicy)
+    allow_text_reading: bool = False
 
     def folder(self) -> Path:
         return paths.home() / "campaigns" / self.name

@@ -19,9 +19,7 @@ pair, seeds, data), so an interrupted gauntlet resumes where it stopped and a re
 
 from __future__ import annotations
 
-import hashlib
 import os
-import re
 import tempfile
 import time
 from collections.abc import Callable
@@ -32,8 +30,9 @@ from pathlib import Path
 
 import numpy as np
 
-from aar.errors import AarError
-from aar.execution import Job, executor_for
+from aar.errors import AarError, NotApplicable
+from aar.execution import MethodFailed, executor_for
+from aar.execution.trusted_run import RunRequest, run_cached, write_request_bundle
 from aar.models.defaults import DEFAULT_STRONG, DEFAULT_WEAK
 from aar.results.intervals import format_interval, format_p
 from aar.results.transfer import (
@@ -50,7 +49,6 @@ from aar.seeds import transfer_seeds
 from aar.stats.bootstrap import finite
 from aar.stats.multiple import benjamini_hochberg, holm
 from aar.w2s import RunResult, Testbed, TestbedConfig
-from aar.w2s.bundle import write_bundle
 from aar.w2s.cache import ArtifactCache
 
 HOLDOUT = "holdout"
@@ -58,7 +56,6 @@ ALPHA = 0.05
 
 
 DEFAULT_BASELINES = ["vanilla", "aux_conf", "confident"]  # Burns et al. 2023's baselines besides plain W2S
-NOT_APPLICABLE = re.compile(r"supports .* tasks|needs feature vectors|has none|fine-tunes an LM")
 
 
 @dataclass(frozen=True)
@@ -185,30 +182,22 @@ class Gauntlet:
     def trusted_run(self, subject: Subject, env: Environment) -> RunResult:
         return self.bed(env.task, env.pair).run(subject.entry, self.spec.seeds, subject.params)
 
+    def request(self, subject: Subject, threads: int | None = None) -> RunRequest:
+        return RunRequest(subject.entry, subject.params, subject.snapshot, tuple(self.spec.seeds),
+                          self.spec.timeout_s, splits=(HOLDOUT,), threads=threads)
+
     def cell_spec(self, subject: Subject, env: Environment) -> dict:
-        bed = self.bed(env.task, env.pair)
-        return {"kind": "transfer", "snapshot": hashlib.sha256(subject.snapshot or b"").hexdigest(),
-                "entry": subject.entry, "params": subject.params, "task": env.task, "data": bed.task.content_hash,
-                "weak": env.pair.weak, "strong": env.pair.strong, "seeds": self.spec.seeds, "split": HOLDOUT}
+        return self.request(subject).content_key(self.bed(env.task, env.pair), "transfer")
 
     def sandboxed_run(self, subject: Subject, env: Environment, bundle: tuple[Path, dict[str, int]],
                       threads: int) -> tuple[np.ndarray, dict | None]:
         """The submission's holdout probabilities, (seeds, items), cached by content; and where they were
         computed (None: from the cache)."""
-        where: list[dict] = []
-
-        def compute() -> dict[str, np.ndarray]:
-            if subject.snapshot is None:
-                raise AarError(f"the code snapshot of {subject.label} is missing from the database")
-            path, sizes = bundle
-            job = Job(path, tuple(self.spec.seeds), sizes, subject.entry, subject.params, subject.snapshot,
-                      self.spec.timeout_s, threads=threads, backend=self.bed(env.task, env.pair).config.strong)
-            ran = self.executor.run(job)
-            where.append(ran.executed_on)
-            return {HOLDOUT: np.stack([ran.outputs[seed][HOLDOUT] for seed in self.spec.seeds])}
-
-        probs = self.cache.get_or_compute(self.cell_spec(subject, env), compute)[HOLDOUT]
-        return probs, (where[0] if where else None)
+        if subject.snapshot is None:
+            raise AarError(f"the code snapshot of {subject.label} is missing from the database")
+        ran = run_cached(self.bed(env.task, env.pair), self.request(subject, threads), self.executor, "transfer",
+                         self.cache, bundle)
+        return ran.probs[HOLDOUT], (None if ran.cached else ran.executed_on)
 
     def score(self, run: RunResult, env: Environment) -> TransferCell:
         vanilla, vanilla_pgr = self.vanilla(env)
@@ -277,7 +266,8 @@ class Gauntlet:
             if env in bundles or self.cache.has(self.cell_spec(subject, env)):
                 continue
             path = folder / f"bundle-{len(bundles)}.pkl"
-            bundles[env] = path, write_bundle(self.bed(env.task, env.pair), self.spec.seeds, path, splits=(HOLDOUT,))
+            bed = self.bed(env.task, env.pair)
+            bundles[env] = path, write_request_bundle(bed, self.request(subject), path)
         return bundles
 
 
@@ -330,8 +320,10 @@ def report(campaign: str, spec: GauntletSpec, tasks: list[str], subjects: list[S
 
 
 def _failed(exc: AarError) -> TransferCell:
-    text = str(exc)
-    return TransferCell(status="n/a" if NOT_APPLICABLE.search(text) else "error", reason=text[:500])
+    """A cell whose run failed: "n/a" when the method cannot run there (typed: ``NotApplicable`` on the trusted
+    side, ``MethodFailed.category`` from the sandbox), else "error"."""
+    not_applicable = isinstance(exc, NotApplicable) or (isinstance(exc, MethodFailed) and exc.not_applicable)
+    return TransferCell(status="n/a" if not_applicable else "error", reason=str(exc)[:500])
 
 
 def _brief(cell: TransferCell) -> str:

@@ -157,14 +157,15 @@ def mcp_server(
     from aar.methods.registry import available
     from aar.researchers.brief import render_brief
     from aar.researchers.mcp_server import serve_stdio
-    from aar.researchers.runner import AgentConfig, status_budgets, tool_context
+    from aar.researchers.runner import AgentConfig, campaign_policy, status_budgets, tool_context
 
     config = AgentConfig(server=server, campaign=campaign, agent=name, directory=directory, direction=direction,
                          token=_secret(token_file, "AAR_AGENT_TOKEN", "agent token") or "",
                          tasks=task or list(DEFAULT_TASKS), unsafe_sandbox=unsafe_sandbox)
     ctx = tool_context(config)
     methods = list(available())
-    brief = render_brief(name, campaign, direction, ctx.task_info, methods, status_budgets(ctx.client))
+    brief = render_brief(name, campaign, direction, ctx.task_info, methods, status_budgets(ctx.client),
+                         campaign_policy(ctx.client))
     anyio.run(serve_stdio, ctx, brief, methods)
 
 

@@ -45,6 +45,10 @@ def run_cmd(
     transfer: Annotated[bool, typer.Option(help="run the transfer gauntlet at the end (`aar transfer`)")] = True,
     transfer_top_k: Annotated[int, typer.Option(min=0, help="verified methods per task in the gauntlet")] = 1,
     transfer_seeds: Annotated[int, typer.Option(min=1, max=50, help="fresh seeds of the gauntlet")] = 5,
+    allow_zero_shot: Annotated[bool, typer.Option(help="attribution policy: zero-shot results (most of the gain "
+                                                  "survives without the teacher) rank, labelled as such")] = True,
+    allow_text_reading: Annotated[bool, typer.Option(help="attribution policy: results that read the raw text "
+                                                     "with their own rules rank instead of being quarantined")] = False,
 ) -> None:
     """Run a whole research campaign: server, researchers in parallel, verification, corrected results,
     then the transfer gauntlet (unless --no-transfer)."""
@@ -78,7 +82,8 @@ def run_cmd(
                             dev_evals=dev_evals, submit_budget=submit_budget,
                             verify_seeds=verification_seeds(verify_seeds), wall_minutes=wall_minutes,
                             seed=seed, db=db, unsafe_sandbox=unsafe_sandbox, ray_address=address,
-                            transfer=transfer, transfer_top_k=transfer_top_k, transfer_seeds=transfer_seeds)
+                            transfer=transfer, transfer_top_k=transfer_top_k, transfer_seeds=transfer_seeds,
+                            allow_zero_shot=allow_zero_shot, allow_text_reading=allow_text_reading)
         if workers:
             spec.workers = workers
         if directions:

@@ -19,7 +19,8 @@ from pathlib import Path
 
 import numpy as np
 
-from aar.errors import AarError
+from aar.errors import AarError, NotApplicable
+from aar.execution.job import NOT_APPLICABLE_MARK
 
 MAX_ERROR_CHARS = 2000
 
@@ -35,7 +36,7 @@ def _run(bundle: Path, code_dir: Path, entry: str, params: dict, result_fd: int,
     key = bytes.fromhex(sys.stdin.readline().strip())  # before any submitted code: nothing else can read it
     sys.stdin = open(os.devnull)  # noqa: SIM115
     audit.install(audit_fd, key, audit.item_lines(texts), allowed=(str(code_dir), str(bundle.parent), os.getcwd()),
-                  trusted=_run.__code__)
+                  trusted=_run.__code__, task_texts=frozenset(texts))
     del key  # from here on it lives only inside the hook's hash object
     sys.path.insert(0, str(code_dir))  # multi-file methods import their siblings
     if ":" in entry:  # a file of the submitted code
@@ -48,9 +49,9 @@ def _run(bundle: Path, code_dir: Path, entry: str, params: dict, result_fd: int,
         backend.use_prompt_table(spec["prompts"], spec["format"])
     first = spec["contexts"][0]
     if cls.needs_vectors and not backend.vectors:
-        raise AarError(f"method {cls.name!r} needs feature vectors; backend {backend.id!r} has none")
+        raise NotApplicable(f"method {cls.name!r} needs feature vectors; backend {backend.id!r} has none")
     if first.format not in cls.formats:
-        raise AarError(f"method {cls.name!r} supports {', '.join(cls.formats)} tasks, not {first.format}")
+        raise NotApplicable(f"method {cls.name!r} supports {', '.join(cls.formats)} tasks, not {first.format}")
     resolved = cls.resolve_params(params)
     out: dict[str, np.ndarray] = {}
     for position, ctx in enumerate(spec["contexts"]):
@@ -68,7 +69,9 @@ def _run(bundle: Path, code_dir: Path, entry: str, params: dict, result_fd: int,
 def _user_error(exc: BaseException, code_dir: str) -> str:
     """The submitter's view of a failure: frames of its own files (shown relative to the snapshot) and the
     exception; frames of the server's code and every server path are left out."""
-    if isinstance(exc, AarError):
+    if isinstance(exc, NotApplicable):
+        text = f"{NOT_APPLICABLE_MARK}{exc}"
+    elif isinstance(exc, AarError):
         text = f"{type(exc).__name__}: {exc}"
     else:
         frames = [f for f in traceback.extract_tb(exc.__traceback__) if f.filename.startswith(code_dir + "/")]

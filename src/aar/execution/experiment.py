@@ -18,7 +18,8 @@ from pathlib import Path
 
 import numpy as np
 
-from aar.execution import Executor, Job, MethodFailed
+from aar.execution import Executor, MethodFailed
+from aar.execution.trusted_run import RunRequest, run_method
 from aar.w2s import Testbed, TestbedConfig
 from aar.w2s.bundle import write_bundle
 from aar.w2s.pipeline import EXPERIMENT_SPLITS
@@ -80,16 +81,15 @@ class ExperimentRunner:
         bundle, sizes = self.bundle(task, seeds)
         prepared = time.monotonic() - started
         note(f"running the method on {len(seeds)} seed(s)")
-        job = Job(bundle, tuple(seeds), sizes, entry, params, snapshot, timeout_s,
-                  backend=self.testbed(task).config.strong)
+        request = RunRequest(entry, params, snapshot, tuple(seeds), timeout_s, splits=EXPERIMENT_SPLITS)
         try:
-            ran = self.executor.run(job, heartbeat)
+            ran = run_method(self.testbed(task), request, self.executor, heartbeat, (bundle, sizes))
         except MethodFailed as exc:
             audit = dict(exc.audit.counts) if exc.audit is not None else {}
             raise ExperimentFailed(str(exc), exc.output, time.monotonic() - started, audit) from None
         bed = self.testbed(task)
         dev_ids = [e.id for e in bed.task.splits["dev"]]
-        per_seed = {seed: [float(p) for p in ran.outputs[seed]["dev"]] for seed in seeds}
+        per_seed = {seed: [float(p) for p in ran.probs["dev"][i]] for i, seed in enumerate(seeds)}
         teacher = np.mean([bed.weak_run(seed)["dev"] for seed in seeds], axis=0)
         signals = screening_signals(np.array([per_seed[s] for s in seeds]), teacher)
         return ExperimentRun(dev_ids, per_seed, round(prepared, 3), round(ran.seconds, 3),

@@ -37,10 +37,20 @@ class JobResult:
     executed_on: dict = field(default_factory=dict)
 
 
+NOT_APPLICABLE_MARK = "not applicable: "  # how the child's error text says the method does not apply here
+
+
 class MethodFailed(AarError):
     """The submitted method failed (error, timeout, malformed output). ``str()`` is the submitter's view:
-    their traceback or our one-line reason, never a host path or file content."""
+    their traceback or our one-line reason, never a host path or file content. ``category`` is one of
+    ``error``, ``timeout``, ``not_applicable`` (the method cannot run on this task or backend)."""
 
-    def __init__(self, message: str, output: str = "", audit: AuditRecord | None = None):
+    def __init__(self, message: str, output: str = "", audit: AuditRecord | None = None, category: str = "error"):
+        if message.startswith(NOT_APPLICABLE_MARK):
+            message, category = message[len(NOT_APPLICABLE_MARK):], "not_applicable"
         super().__init__(message[:MAX_ERROR_CHARS])
-        self.output, self.audit = output, audit
+        self.output, self.audit, self.category = output, audit, category
+
+    @property
+    def not_applicable(self) -> bool:
+        return self.category == "not_applicable"

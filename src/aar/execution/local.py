@@ -73,7 +73,7 @@ class LocalExecutor:
                 channels.finish()
             audit = channels.audit(len(job.seeds) if run.ok else None)
             if run.timed_out:
-                raise MethodFailed(f"method timed out after {job.timeout_s:.0f} s", run.output, audit)
+                raise MethodFailed(f"method timed out after {job.timeout_s:.0f} s", run.output, audit, "timeout")
             if run.returncode != 0:
                 error = channels.error_text().strip()
                 raise MethodFailed(error or f"method process exited with code {run.returncode}:\n"

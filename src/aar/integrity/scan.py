@@ -11,7 +11,7 @@ from __future__ import annotations
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from aar.integrity.ablation import source_ablation, teacher_ablation
+from aar.integrity.ablation import attribute_later, findings_of
 from aar.integrity.detectors import (
     EvaluationRecord,
     ExperimentRecord,
@@ -88,26 +88,36 @@ def detect(session: Session, campaign: Campaign, ablation: bool = True, ablate_t
 
 
 def _ablations(session: Session, campaign: Campaign, verified: list[SubmissionRecord], top: int) -> list[Finding]:
+    """Findings from every clean verified submission's attribution. Results verified before attribution existed
+    are attributed now, the best ``top`` per task (their record is stored with the result)."""
     by_task: dict[str, list[SubmissionRecord]] = {}
     for sub in sorted(verified, key=lambda s: rank_key(s.result.pgr.mean if s.result else None, s.id)):
         by_task.setdefault(sub.task, []).append(sub)
+    policy = campaign.policy
     found = []
     for subs in by_task.values():
-        for sub in subs[:top]:
-            row = session.get(Submission, sub.id)
-            snapshot = session.get(Snapshot, row.snapshot_sha256) if row else None
-            if row is None or snapshot is None:
-                continue
-            test_pgr = sub.result.pgr.mean if sub.result else None
-            finding = source_ablation(sub.id, sub.agent, sub.task, row.entry, dict(row.params), list(row.seeds),
-                                      snapshot.data, test_pgr, float(campaign.verify_timeout_s))
-            if finding is None:  # a source finding says more than teacher independence, which it implies
-                finding = teacher_ablation(sub.id, sub.agent, sub.task, row.entry, dict(row.params),
-                                           list(row.seeds), snapshot.data, test_pgr, sub.test_predictions,
-                                           float(campaign.verify_timeout_s))
-            if finding is not None:
-                found.append(finding)
+        for position, sub in enumerate(subs):
+            record = sub.result.attribution if sub.result else None
+            if record is None and position < top:
+                record = _attribute_stored(session, campaign, sub.id)
+            if record is not None:
+                found += findings_of(record, policy, sub.id, sub.agent, sub.task,
+                                     sub.result.pgr.mean if sub.result else None)
     return found
+
+
+def _attribute_stored(session: Session, campaign: Campaign, submission_id: int):
+    row = session.get(Submission, submission_id)
+    snapshot = session.get(Snapshot, row.snapshot_sha256) if row else None
+    result = row.verification if row else None
+    if row is None or snapshot is None or result is None:
+        return None
+    record = attribute_later(row.task, row.entry, dict(row.params), list(row.seeds), snapshot.data,
+                             float(campaign.verify_timeout_s), campaign.policy)
+    row.result = result.model_copy(update={"attribution": record}).to_json() | {
+        "attribution": record.model_dump(mode="json")}
+    session.flush()
+    return record
 
 
 def store(session: Session, campaign: Campaign, findings: list[Finding]) -> dict:

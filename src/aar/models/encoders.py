@@ -9,6 +9,7 @@
 from __future__ import annotations
 
 import re
+import sys
 from abc import ABC, abstractmethod
 from collections.abc import Callable
 
@@ -57,6 +58,7 @@ class GloveEncoder(Encoder):
         self._index = {w: i for i, w in enumerate(words)}
 
     def encode(self, texts: list[str], progress: ProgressFn | None = None) -> np.ndarray:
+        sys.audit("aar.encode", self.name, list(texts))  # the sandbox's witness records texts that are not inputs
         self._load()
         assert self._vectors is not None
         dim = self._vectors.shape[1]
@@ -108,6 +110,7 @@ class SentenceEncoder(Encoder):
     def encode(self, texts: list[str], progress: ProgressFn | None = None) -> np.ndarray:
         import torch
 
+        sys.audit("aar.encode", self.name, list(texts))  # the sandbox's witness records texts that are not inputs
         self._load()
         assert self._model is not None and self._tokenizer is not None
         order = np.argsort([len(t) for t in texts])  # similar lengths per batch: less padding

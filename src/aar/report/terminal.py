@@ -1,4 +1,6 @@
-"""The campaign's headline as a Rich table, for `aar run` (at the end) and `aar report`."""
+"""The campaign's headline as a Rich table, for `aar run` (at the end) and `aar report`: per task the best
+weak-to-strong result, and on a row of its own the best zero-shot one (most of its gain survives without the
+teacher), each with its class and the part of its PGR that needs the teacher."""
 
 from __future__ import annotations
 
@@ -11,14 +13,22 @@ from aar.results.intervals import format_interval, format_p
 def campaign_table(result: CampaignResults) -> Table:
     table = Table(title=f"campaign {result.campaign}: ${result.cost_usd:.2f}, {result.wall_s / 60:.1f} min, "
                         f"{result.dev_evaluations} dev evaluations")
-    for column in ("task", "vanilla PGR [95% CI]", "best verified PGR [95% CI]", "p vs vanilla", "Holm p",
-                   "dev-test gap", "by"):
+    for column in ("task", "class", "vanilla PGR [95% CI]", "best verified PGR [95% CI]",
+                   "teacher-dependent PGR [95% CI]", "p vs vanilla", "Holm p", "dev-test gap", "by"):
         table.add_column(column)
     for task, row in result.tasks.items():
-        best = row.best
-        if best is None:
-            table.add_row(task, format_interval(row.vanilla_pgr), "none verified", "-", "-", "-", "-")
-            continue
-        table.add_row(task, format_interval(row.vanilla_pgr), format_interval(best.pgr), format_p(best.p_vs_vanilla),
-                      format_p(best.p_holm), f"{best.dev_test_gap:+.2f}", best.agent)
+        shown = [(row.best, "w2s"), (row.best_zero_shot, "zero-shot")]
+        if row.best is None and row.best_zero_shot is None:
+            table.add_row(task, "-", format_interval(row.vanilla_pgr), "none verified", "-", "-", "-", "-", "-")
+        for best, kind in shown:
+            if best is None:
+                if kind == "w2s" and row.best_zero_shot is not None:
+                    table.add_row(task, "w2s", format_interval(row.vanilla_pgr), "none verified", "-", "-", "-", "-",
+                                  "-")
+                continue
+            teacher = (format_interval(best.teacher_pgr_interval.model_copy(update={"mean": best.teacher_pgr}))
+                       if best.teacher_pgr is not None else "-")
+            table.add_row(task, best.attribution_class, format_interval(row.vanilla_pgr), format_interval(best.pgr),
+                          teacher, format_p(best.p_vs_vanilla), format_p(best.p_holm), f"{best.dev_test_gap:+.2f}",
+                          best.agent)
     return table

@@ -26,10 +26,26 @@ def describe_task(name: str, info: dict) -> str:
             f"noise sd {rule['noise_sd']:g}")
 
 
+def describe_policy(policy: dict | None) -> str:
+    """The campaign's attribution policy (``GET /v1/me``) as the brief's rules of credit."""
+    if policy is None:
+        return "- (the server did not say; assume the defaults: zero-shot allowed, text reading quarantined)"
+    zero_shot = ("ranked, but listed apart from weak-to-strong results" if policy.get("allow_zero_shot", True)
+                 else "quarantined in this campaign")
+    text = ("allowed in this campaign" if policy.get("allow_text_reading", False)
+            else "quarantined in this campaign")
+    return (f"- `zero-shot` (most of the gain survives a shuffled teacher: the strong model's own knowledge, "
+            f"for example directions from sentences you wrote): {zero_shot}.\n"
+            f"- `reads-text` (the gain disappears when the raw text is hidden: rules that read the inputs): {text}.\n"
+            "- `researcher-knowledge` (the student beats the weak model with neither teacher nor strong features, "
+            "or your code carries label tables): always quarantined.")
+
+
 def render_brief(agent: str, campaign: str, direction: str, tasks: dict[str, dict], methods: list[str],
-                 budgets: str) -> str:
-    """``tasks``: each task's public description from the server."""
+                 budgets: str, policy: dict | None = None) -> str:
+    """``tasks``: each task's public description from the server; ``policy``: the campaign's attribution policy
+    from ``GET /v1/me``."""
     template = Template(files("aar.researchers").joinpath("prompts/system.md").read_text())
     return template.substitute(agent=agent, campaign=campaign, direction=direction or "(open: choose your own)",
                                budgets=budgets, tasks="\n".join(describe_task(t, i) for t, i in tasks.items()),
-                               methods=", ".join(methods))
+                               methods=", ".join(methods), policy=describe_policy(policy))

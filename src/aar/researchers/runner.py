@@ -73,6 +73,14 @@ def budgets_text(config: AgentConfig) -> str:
             f"- dollars, tokens and experiment compute: set per campaign; the run stops when one is spent")
 
 
+def campaign_policy(client: AgentClient) -> dict | None:
+    """The campaign's attribution policy from ``/v1/me`` (None when the server cannot be asked)."""
+    try:
+        return client.me().get("policy")
+    except AarError:
+        return None
+
+
 def status_budgets(client: AgentClient) -> str:
     """The budgets part of the brief from the server's ``/v1/me`` (for clients of ``aar agent mcp``)."""
     try:
@@ -106,7 +114,7 @@ def build(config: AgentConfig) -> AgentLoop:
     ctx = tool_context(config)
     ledger = Ledger(config.server, config.admin_token, config.campaign, config.agent) if config.admin_token else None
     system = render_brief(config.agent, config.campaign, config.direction, ctx.task_info, list(available()),
-                          budgets_text(config))
+                          budgets_text(config), campaign_policy(ctx.client))
     return AgentLoop(make_backend(config, ctx.task_info), ctx, system, _transcript(config.directory, ledger),
                      ledger=ledger, limits=config.limits, prices=config.prices)
 

@@ -49,7 +49,8 @@ class SubmissionRow(BaseModel):
 
 
 class BestRow(BaseModel):
-    """A task's best verified submission by server-verified test PGR."""
+    """A task's best verified submission of one attribution class by server-verified test PGR, with the part of
+    it that needs the teacher (the teacher-dependent PGR)."""
 
     model_config = ConfigDict(populate_by_name=True)
     submission: int
@@ -62,19 +63,35 @@ class BestRow(BaseModel):
     p_bh: float
     significant_holm: bool = Field(alias="significant_holm_0.05")
     dev_test_gap: float
+    attribution_class: str = "unattributed"
+    teacher_pgr: float | None = None
+    teacher_pgr_interval: IntervalRecord = IntervalRecord()
 
     @classmethod
     def of(cls, row: SubmissionRow) -> BestRow:
         r = row.result
         assert r is not None and row.p_holm is not None and row.p_bh is not None
+        a = r.attribution
         return cls(submission=row.id, agent=row.agent, entry=row.entry, pgr=r.pgr, dev_pgr=r.dev_pgr,
                    p_vs_vanilla=r.p_vs_vanilla, p_holm=row.p_holm, p_bh=row.p_bh,
-                   significant_holm=row.p_holm < 0.05, dev_test_gap=(r.dev_pgr.mean or 0) - (r.pgr.mean or 0))
+                   significant_holm=row.p_holm < 0.05, dev_test_gap=(r.dev_pgr.mean or 0) - (r.pgr.mean or 0),
+                   attribution_class=attribution_class(r),
+                   teacher_pgr=a.teacher_pgr if a is not None else None,
+                   teacher_pgr_interval=a.decomposition.teacher_interval if a is not None else IntervalRecord())
+
+
+def attribution_class(result: VerificationResult | None) -> str:
+    """The class a table shows: the attribution's, or ``unattributed`` for a result verified before it."""
+    return str(result.attribution.kind) if result is not None and result.attribution is not None else "unattributed"
 
 
 class TaskRow(BaseModel):
+    """A task's headline: its best weak-to-strong result (``w2s``, or verified before attribution existed) and,
+    listed apart, its best zero-shot result."""
+
     vanilla_pgr: IntervalRecord | None = None
     best: BestRow | None = None
+    best_zero_shot: BestRow | None = None
     verified_submissions: int = 0
 
 

@@ -10,6 +10,8 @@ import math
 from collections.abc import Mapping
 from typing import Any
 
+from pydantic import BaseModel, ConfigDict, field_validator
+
 MISSING = "–"
 
 
@@ -37,3 +39,22 @@ def format_interval(value: Mapping[str, Any] | Any | None, digits: int = 2) -> s
 def format_p(value: float | None, digits: int = 3) -> str:
     number = _number(value)
     return MISSING if number is None else f"{number:.{digits}f}"
+
+
+class IntervalRecord(BaseModel):
+    """A mean with its 95% interval as stored in JSON; None where undefined (one seed, no weak-ceiling gap)."""
+
+    model_config = ConfigDict(frozen=True)
+    mean: float | None = None
+    lo: float | None = None
+    hi: float | None = None
+
+    @field_validator("mean", "lo", "hi", mode="before")
+    @classmethod
+    def _nan_is_none(cls, value: Any) -> Any:
+        return None if isinstance(value, float) and math.isnan(value) else value
+
+    @classmethod
+    def of(cls, interval: Any) -> IntervalRecord:
+        """From anything with mean/lo/hi attributes (``aar.stats.Interval``)."""
+        return cls(mean=interval.mean, lo=interval.lo, hi=interval.hi)

@@ -7,29 +7,12 @@ guesses."""
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, field_validator
+from pydantic import BaseModel, ConfigDict
 
-
-class IntervalRecord(BaseModel):
-    """A mean with its 95% interval as stored in JSON; None where undefined (one seed, no weak-ceiling gap)."""
-
-    model_config = ConfigDict(frozen=True)
-    mean: float | None = None
-    lo: float | None = None
-    hi: float | None = None
-
-    @field_validator("mean", "lo", "hi", mode="before")
-    @classmethod
-    def _nan_is_none(cls, value: Any) -> Any:
-        return None if isinstance(value, float) and math.isnan(value) else value
-
-    @classmethod
-    def of(cls, interval: Any) -> IntervalRecord:
-        """From anything with mean/lo/hi attributes (``aar.stats.Interval``)."""
-        return cls(mean=interval.mean, lo=interval.lo, hi=interval.hi)
+from aar.results.attribution import AttributionRecord
+from aar.results.intervals import IntervalRecord
 
 
 class PairedRecord(BaseModel):
@@ -78,6 +61,7 @@ class VerificationResult(BaseModel):
     audit: AuditSummary | None = None  # None only in results from before the audit existed
     executed_on: ExecutionPlace | None = None
     reused_from: int | None = None  # the identical, already verified submission whose result this is
+    attribution: AttributionRecord | None = None  # where the gain came from (None: verified before attribution)
 
     @classmethod
     def read(cls, raw: dict[str, Any] | None) -> VerificationResult | None:

@@ -46,7 +46,9 @@ NETWORK_EVENTS = frozenset({"socket.connect", "socket.getaddrinfo", "socket.geth
                             "urllib.Request", "http.client.connect"})
 # ways to reach the hook's function and cells from Python code
 INTROSPECTION_EVENTS = frozenset({"gc.get_objects", "gc.get_referrers", "gc.get_referents", "sys.addaudithook"})
-CHECKPOINT, END, ENV_EVENT = "aar.checkpoint", "aar.end", "aar.env"
+CHECKPOINT, END, ENV_EVENT, ENCODE_EVENT = "aar.checkpoint", "aar.end", "aar.env", "aar.encode"
+# frames between an environment read and whoever asked for it (os.getenv, Mapping.get, ...)
+ENV_PLUMBING = ("<frozen os>", "<frozen _collections_abc>", os.__file__)
 MAC_BYTES = 16
 
 
@@ -111,7 +113,7 @@ def mac(key: bytes, previous: str, body: str) -> str:
 
 
 def install(fd: int, key: bytes, lines: ItemLines, allowed: tuple[str, ...],
-            trusted=None) -> None:
+            trusted=None, task_texts: frozenset[str] = frozenset()) -> None:
     """Register the hook; nothing that references it is returned or stored where Python code can look. The
     key lives only inside a C hash object (it cannot be read back out of it). Checkpoint and end events
     count only when raised by the code object ``trusted`` (the child's own loop); raised by anything else
@@ -121,7 +123,7 @@ def install(fd: int, key: bytes, lines: ItemLines, allowed: tuple[str, ...],
     write, getcwd, search, secret = os.write, os.getcwd, SENSITIVE_PATH.search, SECRET_ENV.search
     getframe = sys._getframe
     keyed = hashlib.blake2b(key=key, digest_size=MAC_BYTES)
-    str_type, bytes_type, as_str = str, bytes, str.__str__
+    str_type, bytes_type, as_str, list_type = str, bytes, str.__str__, list
     # the interpreter and its libraries (lazy imports open files there, under /root or /home alike) are
     # never "sensitive"
     roots = {sys.prefix, sys.base_prefix, sys.exec_prefix, *sys.path, *allowed}
@@ -204,7 +206,15 @@ def install(fd: int, key: bytes, lines: ItemLines, allowed: tuple[str, ...],
             if line is not None:
                 emit("item_execution", (("filename", filename), ("line", line)))
         elif event == ENV_EVENT and args and secret(plain(args[0])):
-            emit("secret_env", (("key", args[0]),))
+            reader = plain(args[1]) if len(args) > 1 else ""
+            # a library reading its own settings (transformers and huggingface_hub look up HF_TOKEN_PATH and
+            # OAUTH_* while a packaged encoder loads) is not the method reaching for secrets
+            emit("library_env" if reader.startswith(library) else "secret_env", (("key", args[0]),
+                                                                                 ("reader", reader)))
+        elif event == ENCODE_EVENT and len(args) > 1 and type(args[1]) is list_type:
+            foreign = [t for t in args[1] if type(t) is str_type and t not in task_texts]
+            if foreign:
+                emit("encode_foreign", (("encoder", args[0]), ("count", len(foreign)), ("sample", foreign[0])))
         elif event in (CHECKPOINT, END) and trusted is not None and getframe(2).f_code is not trusted:
             emit("tamper", (("event", event), ("by", "code other than the child's loop")))
         elif event == CHECKPOINT:
@@ -227,16 +237,23 @@ def install(fd: int, key: bytes, lines: ItemLines, allowed: tuple[str, ...],
 
 
 def _watch_environ() -> None:
-    """Reads of ``os.environ`` raise an audit event; the wrapper holds no reference to the hook."""
-    audit, base = sys.audit, type(os.environ)
+    """Reads of ``os.environ`` raise an audit event naming the file that asked (past ``os`` and ``Mapping``
+    plumbing); the wrapper holds no reference to the hook."""
+    audit, base, getframe, plumbing = sys.audit, type(os.environ), sys._getframe, ENV_PLUMBING
+
+    def reader() -> str:
+        frame = getframe(2)
+        while frame is not None and frame.f_code.co_filename in plumbing:
+            frame = frame.f_back
+        return frame.f_code.co_filename if frame is not None else ""
 
     class WatchedEnviron(base):  # type: ignore[misc, valid-type]
         def __getitem__(self, key):
-            audit(ENV_EVENT, key)
+            audit(ENV_EVENT, key, reader())
             return super().__getitem__(key)
 
         def __contains__(self, key):
-            audit(ENV_EVENT, key)
+            audit(ENV_EVENT, key, reader())
             return super().__contains__(key)
 
     os.environ.__class__ = WatchedEnviron

@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 from sqlalchemy import (
     JSON,
     BigInteger,
+    Boolean,
     DateTime,
     Float,
     ForeignKey,
@@ -19,6 +20,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
+from aar.results.attribution import AttributionPolicy
 from aar.results.submission import SubmissionStatus as Status
 from aar.results.submission import transition
 from aar.results.verification import VerificationResult
@@ -62,7 +64,14 @@ class Campaign(Base):
     campaign_wall_s_budget: Mapped[float] = mapped_column(Float, default=86400.0)  # from created_at
     campaign_dev_budget: Mapped[int] = mapped_column(Integer, default=100_000)  # all agents together
     dev_evals_used: Mapped[int] = mapped_column(Integer, default=0)  # the sum of its agents' counters
+    allow_zero_shot: Mapped[bool] = mapped_column(Boolean, default=True)  # attribution policy
+    allow_text_reading: Mapped[bool] = mapped_column(Boolean, default=False)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+    @property
+    def policy(self) -> AttributionPolicy:
+        return AttributionPolicy(allow_zero_shot=bool(self.allow_zero_shot),
+                                 allow_text_reading=bool(self.allow_text_reading))
 
 
 class Agent(UsageColumns, Base):

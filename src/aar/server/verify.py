@@ -15,14 +15,15 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
-
-from aar.execution import Executor, Job, executor_for
+from aar.execution import Executor, executor_for
+from aar.execution.attribution import attribute
+from aar.execution.trusted_run import RunRequest, paired_with_vanilla, run_method
+from aar.results.attribution import AttributionPolicy
 from aar.results.verification import IntervalRecord, PairedRecord, VerificationResult
 from aar.seeds import EXPERIMENT_SEED_LIMIT
 from aar.stats.bootstrap import finite
 from aar.w2s import Testbed, TestbedConfig
-from aar.w2s.bundle import seed_key, write_bundle
+from aar.w2s.bundle import seed_key
 from aar.w2s.pipeline import LAB_SPLITS
 
 SEED_FLOOR = EXPERIMENT_SEED_LIMIT  # experiments use seeds below this; verification draws above it
@@ -45,32 +46,30 @@ def campaign_seeds(campaign_id: int, configured: list[int]) -> list[int]:
 
 @dataclass
 class Verified:
-    result: VerificationResult  # test/dev PGR intervals, accuracies, paired test vs vanilla, audit
+    result: VerificationResult  # test/dev PGR intervals, accuracies, paired test vs vanilla, audit, attribution
     predictions: dict[int, dict[str, dict[str, float]]]  # seed -> split -> example id -> probability
 
 
 def verify(task: str, entry: str, params: dict, seeds: list[int], snapshot: bytes, workdir: Path,
            timeout_s: float, heartbeat: Callable[[], None] | None = None,
-           executor: Executor | None = None) -> Verified:
+           executor: Executor | None = None, policy: AttributionPolicy | None = None) -> Verified:
+    """Run the method on the campaign's secret seeds, score it, then attribute its gain (the knowledge-source
+    ablations, on the same seeds: :mod:`aar.execution.attribution`). ``workdir`` is unused (each run writes its
+    own bundle in a scratch folder) and kept for callers."""
     bed = Testbed(TestbedConfig(task=task))
-    bundle = workdir / "bundle.pkl"
-    sizes = write_bundle(bed, seeds, bundle)
-    job = Job(bundle, tuple(seeds), sizes, entry, params, snapshot, timeout_s, backend=bed.config.strong)
-    ran = (executor or executor_for()).run(job, heartbeat)
-    students = ran.outputs
-    vanilla = bed.run("vanilla", seeds)
-    run = vanilla.with_student(entry, params, {s: np.stack([students[seed][s] for seed in seeds]) for s in LAB_SPLITS})
+    executor = executor or executor_for()
+    request = RunRequest(entry, params, snapshot, tuple(seeds), timeout_s)
+    ran = run_method(bed, request, executor, heartbeat)
+    run, vanilla = paired_with_vanilla(bed, request, ran)
     test, dev, paired = run.summary("test"), run.summary("dev"), run.versus(vanilla, "test")
-    baseline = vanilla.summary("test")
+    attribution = attribute(bed, request, run, executor, heartbeat, policy=policy, audit=ran.audit)
     result = VerificationResult(
         seeds=len(seeds), test_items=test.items, pgr=IntervalRecord.of(test.pgr),
         student_acc=IntervalRecord.of(test.student_acc), weak_acc=IntervalRecord.of(test.weak_acc),
         ceiling_acc=IntervalRecord.of(test.ceiling_acc), dev_pgr=IntervalRecord.of(dev.pgr),
-        vanilla_pgr=IntervalRecord.of(baseline.pgr),
+        vanilla_pgr=IntervalRecord.of(vanilla.summary("test").pgr),
         vs_vanilla=PairedRecord(diff=IntervalRecord.of(paired.diff), p_value=finite(paired.p_value)),
         audit=ran.audit.as_json(),  # what the method tried inside its sandbox (integrity detectors)
-        executed_on=ran.executed_on)
+        executed_on=ran.executed_on, attribution=attribution)
     ids = {s: [e.id for e in bed.task.splits[s]] for s in LAB_SPLITS}
-    predictions = {seed: {s: dict(zip(ids[s], map(float, students[seed][s]), strict=True)) for s in LAB_SPLITS}
-                   for seed in seeds}
-    return Verified(result, predictions)
+    return Verified(result, ran.by_id(request.seeds, ids))

@@ -77,6 +77,13 @@ def public_view(sub: Submission, agent_name: str, digits: int, owner: bool) -> d
     if r is not None:
         view.update(pgr=_interval(r.pgr, digits), dev_pgr=_interval(r.dev_pgr, digits),
                     vanilla_pgr=_interval(r.vanilla_pgr, digits), p_vs_vanilla=_round(r.p_vs_vanilla, 3))
+        a = r.attribution
+        view["attribution"] = None if a is None else {
+            "class": str(a.kind), "allowed": a.allowed, "teacher_pgr": _round(a.teacher_pgr, digits),
+            "strong_prior_pgr": _round(a.decomposition.strong_prior, digits),
+            "researcher_pgr": _round(a.decomposition.researcher, digits),
+            "pgr_without": {k: _round(v.pgr.mean, digits) if v.ok else v.status for k, v in a.ablations.items()},
+            "reasons": a.reasons}
     if sub.status == Status.QUARANTINED:
         view["quarantine_reason"] = sub.quarantine_reason
     if owner and sub.error:

@@ -33,6 +33,7 @@ from sqlalchemy.orm import sessionmaker
 from aar.errors import AarError
 from aar.execution import executor_for
 from aar.process_env import environment
+from aar.results.attribution import AttributionPolicy
 from aar.results.submission import SCORED, transition
 from aar.results.submission import SubmissionStatus as Status
 from aar.results.verification import VerificationResult
@@ -48,9 +49,13 @@ SUBMISSION_STATES = QueueStates(queued=transition(Status.RUNNING, Status.QUEUED)
 
 
 def untrustworthy(result: VerificationResult) -> list[str]:
-    """Why a verified result must not be ranked before a human looks: a tampered or silenced audit record,
-    or a test accuracy above the ceiling's upper 95% bound (no weak-to-strong method gets there honestly)."""
+    """Why a verified result must not be ranked before a human looks: an attribution class the campaign's policy
+    does not rank (text reading, researcher knowledge), a tampered or silenced audit record, or a test accuracy
+    above the ceiling's upper 95% bound (no weak-to-strong method gets there honestly)."""
     reasons = []
+    a = result.attribution
+    if a is not None and not a.allowed:
+        reasons.append(f"[attribution] class {a.kind}, which this campaign does not rank: {'; '.join(a.reasons)}")
     if result.audit is not None and result.audit.problem:
         reasons.append(f"[sandbox_tamper] audit record not trustworthy: {result.audit.problem}")
     if result.above_ceiling:
@@ -106,12 +111,12 @@ class Worker:
             campaign = s.get(Campaign, sub.campaign_id)
             assert snapshot is not None and campaign is not None
             task, entry, params, seeds, data = sub.task, sub.entry, dict(sub.params), list(sub.seeds), snapshot.data
-            timeout = float(campaign.verify_timeout_s)
+            timeout, policy = float(campaign.verify_timeout_s), campaign.policy
             twin = self._verified_twin(s, sub)
         if twin is not None:  # the same code, entry, params, task and seeds were verified already
             return self._finish_verified(sub_id, twin)
         with self._leased(f"submission {sub_id}", lambda: self.submissions.renew(sub_id)):
-            return self._verify(sub_id, task, entry, params, seeds, data, timeout)
+            return self._verify(sub_id, task, entry, params, seeds, data, timeout, policy)
 
     @contextmanager
     def _leased(self, what: str, renew: Callable[[], bool]):
@@ -127,12 +132,13 @@ class Worker:
             beat.join()
 
     def _verify(self, sub_id: int, task: str, entry: str, params: dict, seeds: list, data: bytes,
-                timeout: float) -> str:
+                timeout: float, policy: AttributionPolicy) -> str:
         from aar.server.verify import verify
 
         with tempfile.TemporaryDirectory(prefix="aar-verify-") as tmp:
             try:
-                verified = verify(task, entry, params, seeds, data, Path(tmp), timeout, self._check, self.executor)
+                verified = verify(task, entry, params, seeds, data, Path(tmp), timeout, self._check, self.executor,
+                                  policy)
             except LeaseLost:
                 raise
             except AarError as exc:

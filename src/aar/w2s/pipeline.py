@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from aar.errors import AarError
+from aar.errors import AarError, NotApplicable
 from aar.methods.base import MethodContext
 from aar.methods.registry import get_method, source_hash
 from aar.models.base import Backend, get_backend
@@ -135,10 +135,10 @@ class Testbed:
         """Resolve a method and check it can run on this task and backend (clear error otherwise)."""
         cls = get_method(method)
         if cls.needs_vectors and not self.strong_backend.vectors:
-            raise AarError(f"method {cls.name!r} needs feature vectors; backend {self.strong_backend.id!r} "
+            raise NotApplicable(f"method {cls.name!r} needs feature vectors; backend {self.strong_backend.id!r} "
                            f"fine-tunes an LM on prompts instead")
         if self.task.format not in cls.formats:
-            raise AarError(f"method {cls.name!r} supports {', '.join(cls.formats)} tasks; "
+            raise NotApplicable(f"method {cls.name!r} supports {', '.join(cls.formats)} tasks; "
                            f"{self.task.name!r} is a {self.task.format} task")
         return cls
 

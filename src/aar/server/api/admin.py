@@ -59,6 +59,8 @@ class CampaignIn(Body):
     campaign_compute_s_budget: float = Field(default=86400.0, ge=0, le=1e9)
     campaign_wall_s_budget: float = Field(default=86400.0, ge=0, le=1e9)
     campaign_dev_budget: int = Field(default=100_000, ge=0, le=10**7)
+    allow_zero_shot: bool = True  # attribution policy (aar.results.attribution): set once, at creation
+    allow_text_reading: bool = False
 
 
 class CampaignPatch(Body):
@@ -117,7 +119,8 @@ class QuarantineIn(Body):
 def _campaign_view(c: Campaign) -> dict:
     return {"name": c.name, "dev_budget": c.dev_budget, "submit_budget": c.submit_budget,
             "round_digits": c.round_digits, "verify_seeds": c.verify_seeds, "verify_timeout_s": c.verify_timeout_s,
-            **{k: getattr(c, k) for k in BUDGET_FIELDS}, "created_at": c.created_at.isoformat()}
+            **{k: getattr(c, k) for k in BUDGET_FIELDS}, "policy": c.policy.model_dump(),
+            "created_at": c.created_at.isoformat()}
 
 
 @router.post("/campaigns", status_code=201)

@@ -32,4 +32,5 @@ def me(agent: Agent = Depends(current_agent), session: Session = Depends(db)) ->
         "tokens": _budget(*spent["tokens"]),
         "compute_s": _budget(*spent["compute_s"], 1),
         "verification_seeds": len(campaign.verify_seeds),
+        "policy": campaign.policy.model_dump(),  # what attribution classes rank (aar.results.attribution)
     }

@@ -48,10 +48,16 @@ def agents(session: Session, campaign: Campaign) -> list[dict]:
 
 
 def best_by_task(session: Session, campaign: Campaign) -> dict[str, dict]:
-    """The top verified (not quarantined) submission per task, with its test PGR interval."""
+    """The top verified (not quarantined) weak-to-strong submission per task (class ``w2s``, or verified before
+    attribution existed), with its test PGR interval; a task with only zero-shot results shows its best one,
+    labelled by its class."""
     best: dict[str, dict] = {}
     for row in leaderboard_rows(session, campaign, None):
-        if row["status"] == Status.VERIFIED and row["task"] not in best:
+        kind = (row.get("attribution") or {}).get("class", "w2s")
+        if row["status"] != Status.VERIFIED:
+            continue
+        current = best.get(row["task"])
+        if current is None or (kind == "w2s" and (current.get("attribution") or {}).get("class", "w2s") != "w2s"):
             best[row["task"]] = row
     return dict(sorted(best.items()))
 
