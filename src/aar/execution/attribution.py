@@ -33,6 +33,7 @@ from aar.execution import Executor, MethodFailed
 from aar.execution.carried_labels import carried_labels
 from aar.execution.trusted_run import RunRequest, run_cached
 from aar.results.attribution import (
+    ATTRIBUTION_SEEDS,
     TEXT_DROP,
     TEXT_P,
     ZERO_SHOT_SHARE,
@@ -55,11 +56,6 @@ ABLATIONS: dict[str, BundleOptions] = {
     "no_strong": BundleOptions(teacher="shuffled", features="noise"),
 }
 SPLITS = ("test",)  # what an ablated run predicts: attribution is about the verified test result
-# Ablations run on the first verification seeds only. Each one is a whole sandboxed re-run, so attribution
-# costs one to three more runs of the method; the paired tests' power comes mostly from the ~1-2k test items,
-# and the decisions they feed are large (an honest method's text drop is exactly 0, a W2S student without its
-# teacher falls to chance). Measured cost per submission: README, attribution section.
-ATTRIBUTION_SEEDS = 3
 
 
 def ablate(bed: Testbed, request: RunRequest, verified: RunResult, name: str, executor: Executor,
@@ -204,4 +200,4 @@ def attribute(bed: Testbed, request: RunRequest, verified: RunResult, executor: 
                              decomposition=decompose(verified, records, correct), carried_labels=carried,
                              encoder_texts=texts, beats_weak_without_sources=beats_weak(records, bar),
                              text_ablation="complete" if bed.strong_backend.vectors else "partial",
-                             seeds=len(seeds), seconds=round(time.monotonic() - started, 3))
+                             seeds=len(seeds), pgr=pgr, seconds=round(time.monotonic() - started, 3))

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from rich.table import Table
 
+from aar.results.attribution import ATTRIBUTION_SEEDS
 from aar.results.campaign import CampaignResults
 from aar.results.intervals import format_interval, format_p
 
@@ -14,21 +15,17 @@ def campaign_table(result: CampaignResults) -> Table:
     table = Table(title=f"campaign {result.campaign}: ${result.cost_usd:.2f}, {result.wall_s / 60:.1f} min, "
                         f"{result.dev_evaluations} dev evaluations")
     for column in ("task", "class", "vanilla PGR [95% CI]", "best verified PGR [95% CI]",
-                   "teacher-dependent PGR [95% CI]", "p vs vanilla", "Holm p", "dev-test gap", "by"):
+                   f"teacher-dependent PGR [95% CI] (first {ATTRIBUTION_SEEDS} seeds)", "p vs vanilla", "Holm p",
+                   "dev-test gap", "by"):
         table.add_column(column)
     for task, row in result.tasks.items():
-        shown = [(row.best, "w2s"), (row.best_zero_shot, "zero-shot")]
-        if row.best is None and row.best_zero_shot is None:
-            table.add_row(task, "-", format_interval(row.vanilla_pgr), "none verified", "-", "-", "-", "-", "-")
-        for best, kind in shown:
-            if best is None:
-                if kind == "w2s" and row.best_zero_shot is not None:
-                    table.add_row(task, "w2s", format_interval(row.vanilla_pgr), "none verified", "-", "-", "-", "-",
-                                  "-")
-                continue
-            teacher = (format_interval(best.teacher_pgr_interval.model_copy(update={"mean": best.teacher_pgr}))
-                       if best.teacher_pgr is not None else "-")
-            table.add_row(task, best.attribution_class, format_interval(row.vanilla_pgr), format_interval(best.pgr),
-                          teacher, format_p(best.p_vs_vanilla), format_p(best.p_holm), f"{best.dev_test_gap:+.2f}",
-                          best.agent)
+        vanilla = format_interval(row.vanilla_pgr)
+        if row.best is None:  # no weak-to-strong result: say so, even when a zero-shot one follows
+            table.add_row(task, "w2s", vanilla, "none verified", "-", "-", "-", "-", "-")
+        for best in (row.best, row.best_zero_shot):
+            if best is not None:
+                teacher = format_interval(best.teacher_pgr_interval) if best.teacher_pgr is not None else "-"
+                table.add_row(task, best.attribution_class, vanilla, format_interval(best.pgr), teacher,
+                              format_p(best.p_vs_vanilla), format_p(best.p_holm), f"{best.dev_test_gap:+.2f}",
+                              best.agent)
     return table

@@ -349,14 +349,19 @@ TOOLS: dict[str, Tool] = {t.name: t for t in [
                      "one of your dev evaluations; decisions you evaluated before (the same side of 0.5 for every "
                      "item) get the earlier reply back for free.", EvaluateArgs, evaluate),
     Tool("submit_method", "Submit a method for verification: the server re-runs it on fixed seeds and scores "
-                          "the hidden test split; only verified results count.", SubmitArgs, submit_method),
+                          "the hidden test split, then re-runs it without the teacher, without the raw text and "
+                          "without the strong model to attribute the gain (class w2s, zero-shot, reads-text or "
+                          "researcher-knowledge; the brief says which classes this campaign ranks); only "
+                          "verified results count.", SubmitArgs, submit_method),
     Tool("my_submissions", "Your submissions and their verification status.", NoArgs, my_submissions),
     Tool("forum_search", "Full-text search of the shared forum.", SearchArgs, forum_search),
     Tool("forum_read", "Read a forum thread, or list posts after a cursor.", ReadForumArgs, forum_read),
     Tool("forum_post", "Post a hypothesis, result, insight or error to the shared forum.", PostArgs, forum_post),
     Tool("forum_reply", "Reply to a forum post.", ReplyArgs, forum_reply),
     Tool("vote", "Vote on another agent's post (+1, -1, or 0 to withdraw).", VoteArgs, vote),
-    Tool("leaderboard", "The server-verified leaderboard.", LeaderboardArgs, leaderboard),
+    Tool("leaderboard", "The server-verified leaderboard: test PGR with its 95% CI, p vs vanilla, and each "
+                        "result's attribution (class, teacher-dependent PGR, PGR without each source).",
+         LeaderboardArgs, leaderboard),
     Tool("notebook_read", "Read your persistent notebook (it survives context resets).", NoArgs, notebook_read),
     Tool("notebook_write", "Append to or replace your persistent notebook.", NotebookArgs, notebook_write),
     Tool("status", "Your standing: dev evaluations, submissions, dollars, tokens and compute seconds, each with "

@@ -44,6 +44,11 @@ ABLATION_TEXT = {
     "no_text": "every raw text the method can read (inputs, ids, groups) replaced by opaque stand-ins",
     "no_strong": "teacher shuffled and every strong feature replaced by Gaussian noise",
 }
+# Ablations run on the first verification seeds only. Each one is a whole sandboxed re-run, so attribution
+# costs one to three more runs of the method; the paired tests' power comes mostly from the ~1-2k test items,
+# and the decisions they feed are large (an honest method's text drop is exactly 0, a W2S student without its
+# teacher falls to chance). Measured cost per submission: README, attribution section.
+ATTRIBUTION_SEEDS = 3
 # A text drop counts when it is significant (paired p below this) and material (at least this much PGR).
 TEXT_P, TEXT_DROP = 0.01, 0.05
 # Zero-shot: more than this share of a positive PGR survives without the teacher, and what survives is above 0.
@@ -115,6 +120,7 @@ class AttributionRecord(BaseModel):
     beats_weak_without_sources: bool = False  # no_strong's accuracy interval lies above the weak model's bar
     text_ablation: str = "complete"  # complete | partial (an LM student reads prompts the method can read too)
     seeds: int = 0  # how many of the verification seeds the ablations ran on (the first ones)
+    pgr: IntervalRecord = IntervalRecord()  # the verified PGR on those seeds: what the decomposition adds up to
     seconds: float = 0.0  # what the ablations cost on top of verification
 
     @property

@@ -79,7 +79,8 @@ def public_view(sub: Submission, agent_name: str, digits: int, owner: bool) -> d
                     vanilla_pgr=_interval(r.vanilla_pgr, digits), p_vs_vanilla=_round(r.p_vs_vanilla, 3))
         a = r.attribution
         view["attribution"] = None if a is None else {
-            "class": str(a.kind), "allowed": a.allowed, "teacher_pgr": _round(a.teacher_pgr, digits),
+            "class": str(a.kind), "allowed": a.allowed, "seeds": a.seeds, "pgr_on_seeds": _interval(a.pgr, digits),
+            "teacher_pgr": _round(a.teacher_pgr, digits),
             "strong_prior_pgr": _round(a.decomposition.strong_prior, digits),
             "researcher_pgr": _round(a.decomposition.researcher, digits),
             "pgr_without": {k: _round(v.pgr.mean, digits) if v.ok else v.status for k, v in a.ablations.items()},
