@@ -23,9 +23,9 @@ PINNED_KEYS = ("task", "seed")  # the installation secrets that deal the built-i
 # `--dist loadscope --no-loadscope-reorder` a worker takes whole modules in collection order, so starting with
 # the long ones lets the short ones fill the gaps at the end (longest-processing-time-first scheduling); the
 # default order put the 50-second Ray module last and left one worker idle for a minute.
-LONGEST_FIRST = ("test_campaign", "test_integrity", "test_trust_boundary", "test_researchers", "test_server",
-                 "test_submissions", "test_ray", "test_dashboard", "test_transfer", "test_hf_lm", "test_server_load",
-                 "test_gpu_benchmark", "test_cli", "test_forum")
+LONGEST_FIRST = ("test_campaign", "test_integrity", "test_attribution", "test_trust_boundary", "test_researchers",
+                 "test_server", "test_submissions", "test_ray", "test_dashboard", "test_transfer", "test_hf_lm",
+                 "test_server_load", "test_gpu_benchmark", "test_cli", "test_forum")
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

@@ -284,6 +284,9 @@ def test_review_clears_a_false_alarm(planted: dict) -> None:
 
 @pytest.mark.parametrize("server", ["postgresql"], indirect=True)
 def test_scan_quarantine_review_and_dashboard_on_postgresql(server, tmp_path: Path) -> None:
+    from aar.server.db import make_engine, session_factory
+    from aar.server.models import Submission
+
     """The integrity path's storage on PostgreSQL: the scan reads evaluation vectors and verified results,
     stores findings with JSON evidence, quarantines; a re-scan adds nothing; the review clears a finding and
     releases its submission; the dashboard lists the findings. (Every detector is covered on SQLite above.)"""
@@ -304,7 +307,18 @@ def test_scan_quarantine_review_and_dashboard_on_postgresql(server, tmp_path: Pa
         assert wait_for(clients[who], sub_id, ("verified", "failed", "quarantined"), timeout_s=600)["status"] == \
             "verified", who
     planted = {"base": base, "name": name}
+    # a result verified before attribution existed: the scan attributes it (the same ablations) and stores it
+    engine = make_engine(DB_URLS[base])
+    try:
+        with session_factory(engine)() as session:
+            row = session.get(Submission, submissions["honest"])
+            kept = row.verification.attribution
+            row.result = {k: v for k, v in row.result.items() if k != "attribution"}
+            session.commit()
+    finally:
+        engine.dispose()
     report = _scan(planted, ablate_top=1)
+    assert kept is not None and kept.kind == "w2s"
     by_agent: dict[str, set[str]] = {}
     for f in report["findings"]:
         by_agent.setdefault(f["agent"], set()).add(f["detector"])
@@ -312,6 +326,7 @@ def test_scan_quarantine_review_and_dashboard_on_postgresql(server, tmp_path: Pa
     assert "honest" not in by_agent, by_agent
     board = {e["agent"]: e for e in clients["honest"].get("/v1/leaderboard").json()["entries"]}
     assert board["majority"]["status"] == "quarantined" and board["honest"]["status"] == "verified"
+    assert board["honest"]["attribution"]["class"] == "w2s"  # attributed again by the scan, stored on PostgreSQL
     assert _scan(planted, ablate_top=1)["counts"]["new"] == 0
 
     import httpx
