@@ -45,6 +45,7 @@ bench: $(STAMP) postgres bubblewrap
 	$(BIN)/python benchmarks/bench_testbed.py
 	$(BIN)/python benchmarks/bench_server.py
 	$(BIN)/python benchmarks/bench_campaign.py
+	$(BIN)/python benchmarks/bench_attribution.py
 
 # The test suite starts a real PostgreSQL server on loopback; install Debian's package if it is missing.
 postgres:
