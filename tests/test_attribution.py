@@ -137,6 +137,16 @@ def test_policy_allows_w2s_always_and_researcher_knowledge_never() -> None:
     assert not default.allows(AttributionClass.READS_TEXT) and open_.allows(AttributionClass.READS_TEXT)
 
 
+def test_the_board_ranks_weak_to_strong_results_above_zero_shot_ones() -> None:
+    from aar.server.views import board_order
+
+    rows = [{"id": 1, "status": "verified", "pgr": {"mean": 0.84}, "attribution": {"class": "zero-shot"}},
+            {"id": 2, "status": "verified", "pgr": {"mean": 0.51}, "attribution": {"class": "w2s"}},
+            {"id": 3, "status": "verified", "pgr": {"mean": 0.40}, "attribution": None},
+            {"id": 4, "status": "quarantined", "pgr": {"mean": 0.99}, "attribution": {"class": "reads-text"}}]
+    assert [r["id"] for r in sorted(rows, key=board_order)] == [2, 3, 1, 4]
+
+
 # --- planted methods in the real sandbox ----------------------------------------------------------------------------
 def test_honest_methods_are_w2s_and_untouched_by_hidden_text() -> None:
     for entry, files in (("vanilla", {"x.py": "\n"}), ("method.py:Trusting", {"method.py": TRUSTING})):

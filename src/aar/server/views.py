@@ -92,18 +92,21 @@ def public_view(sub: Submission, agent_name: str, digits: int, owner: bool) -> d
     return view
 
 
+def board_order(row: dict) -> tuple:
+    """Verified first; among them weak-to-strong results (or ones verified before attribution) above zero-shot
+    ones whatever their PGR, since the board ranks weak-to-strong gains; then by PGR."""
+    zero_shot = (row.get("attribution") or {}).get("class") == "zero-shot"
+    return (LEADERBOARD_STATUSES.index(row["status"]), zero_shot,
+            *rank_key((row.get("pgr") or {}).get("mean"), row["id"]))
+
+
 def leaderboard_rows(session: Session, campaign: Campaign, task: str | None) -> list[dict]:
     query = (select(Submission, Agent.name).join(Agent, Agent.id == Submission.agent_id)
              .where(Submission.campaign_id == campaign.id, Submission.status.in_(LEADERBOARD_STATUSES)))
     if task:
         query = query.where(Submission.task == task)
     rows = [public_view(s, name, campaign.round_digits, owner=False) for s, name in session.execute(query)]
-    order = {status: i for i, status in enumerate(LEADERBOARD_STATUSES)}
-
-    def key(row: dict) -> tuple:
-        return order[row["status"]], *rank_key((row.get("pgr") or {}).get("mean"), row["id"])
-
-    rows.sort(key=key)
+    rows.sort(key=board_order)
     for rank, row in enumerate(rows, 1):
         row["rank"] = rank if row["status"] == Status.VERIFIED else None
     return rows
