@@ -105,14 +105,9 @@ def decompose(verified: RunResult, records: dict[str, AblationRecord],
     parts = decompose_pgr(verified.correct("weak", "test"), verified.correct("ceiling", "test"),
                           verified.correct("student", "test"), ablated("no_teacher"), ablated("no_text"),
                           ablated("no_strong"), groups=verified.groups["test"])
-    return Decomposition(teacher=_round(parts.teacher.mean), strong_prior=_round(parts.strong_prior.mean),
-                         researcher=_round(parts.researcher.mean), teacher_interval=IntervalRecord.of(parts.teacher),
+    return Decomposition(teacher_interval=IntervalRecord.of(parts.teacher),
                          strong_prior_interval=IntervalRecord.of(parts.strong_prior),
                          researcher_interval=IntervalRecord.of(parts.researcher))
-
-
-def _round(value: float) -> float | None:
-    return round(float(value), 4) if np.isfinite(value) else None
 
 
 def beats_weak(ablations: dict[str, AblationRecord], weak_bar: float) -> bool:

@@ -28,7 +28,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
-from aar.results.intervals import IntervalRecord, format_interval
+from aar.results.intervals import IntervalRecord
 
 
 class AttributionClass(StrEnum):
@@ -38,12 +38,6 @@ class AttributionClass(StrEnum):
     RESEARCHER_KNOWLEDGE = "researcher-knowledge"
 
 
-ABLATION_NAMES = ("no_teacher", "no_text", "no_strong")
-ABLATION_TEXT = {
-    "no_teacher": "the teacher's soft labels shuffled across items",
-    "no_text": "every raw text the method can read (inputs, ids, groups) replaced by opaque stand-ins",
-    "no_strong": "teacher shuffled and every strong feature replaced by Gaussian noise",
-}
 # Ablations run on the first verification seeds only. Each one is a whole sandboxed re-run, so attribution
 # costs one to three more runs of the method; the paired tests' power comes mostly from the ~1-2k test items,
 # and the decisions they feed are large (an honest method's text drop is exactly 0, a W2S student without its
@@ -66,11 +60,6 @@ class AttributionPolicy(BaseModel):
         return {AttributionClass.W2S: True, AttributionClass.ZERO_SHOT: self.allow_zero_shot,
                 AttributionClass.READS_TEXT: self.allow_text_reading,
                 AttributionClass.RESEARCHER_KNOWLEDGE: False}[kind]
-
-    def describe(self) -> str:
-        return (f"zero-shot results {'are allowed (ranked separately)' if self.allow_zero_shot else 'are quarantined'}"
-                f"; text-reading results {'are allowed' if self.allow_text_reading else 'are quarantined'}"
-                "; researcher-knowledge results (labels from neither teacher nor strong model) are quarantined")
 
 
 class AblationRecord(BaseModel):
@@ -100,12 +89,21 @@ class Decomposition(BaseModel):
     bootstrap of each part on the attribution seeds (:mod:`aar.stats.decompose`)."""
 
     model_config = ConfigDict(frozen=True)
-    teacher: float | None = None
-    strong_prior: float | None = None
-    researcher: float | None = None
     teacher_interval: IntervalRecord = IntervalRecord()
     strong_prior_interval: IntervalRecord = IntervalRecord()
     researcher_interval: IntervalRecord = IntervalRecord()
+
+    @property
+    def teacher(self) -> float | None:
+        return self.teacher_interval.mean
+
+    @property
+    def strong_prior(self) -> float | None:
+        return self.strong_prior_interval.mean
+
+    @property
+    def researcher(self) -> float | None:
+        return self.researcher_interval.mean
 
 
 class AttributionRecord(BaseModel):
@@ -127,12 +125,3 @@ class AttributionRecord(BaseModel):
     def teacher_pgr(self) -> float | None:
         """The teacher-dependent PGR: the part of the gain that needs the teacher."""
         return self.decomposition.teacher
-
-    def brief(self) -> str:
-        """One line for tables and findings."""
-        parts = []
-        for name in ABLATION_NAMES:
-            a = self.ablations.get(name)
-            if a is not None:
-                parts.append(f"{name.replace('_', ' ')}: " + (format_interval(a.pgr) if a.ok else a.status))
-        return f"{self.kind}" + (f" ({'; '.join(parts)})" if parts else "")
