@@ -55,7 +55,7 @@ def measure(task: str, spec: str, folder: Path, seeds: list[int], executor) -> d
     params = json.loads(raw) if raw else {}
     snapshot = pack(folder, [entry.split(":")[0]] if ":" in entry else ["debias.py"])  # built-ins: any small file
     started = time.monotonic()
-    result = verify(task, entry, params, seeds, snapshot, folder, 900, executor=executor).result
+    result = verify(task, entry, params, seeds, snapshot, 900, executor=executor).result
     a = result.attribution
     found = findings_of(a, AttributionPolicy(), 0, "planted", task, result.pgr.mean)
     return {"task": task, "entry": spec, "pgr": interval(result.pgr), "pgr3": interval(a.pgr),

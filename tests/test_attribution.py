@@ -34,7 +34,7 @@ SEEDS = [5_000_001, 5_000_002, 5_000_003]
 
 def _verify(task: str, entry: str, files: dict[str, str]):
     snapshot = pack_files({k: v.encode() for k, v in files.items()})
-    return verify(task, entry, {}, SEEDS, snapshot, Path("/nonexistent"), 600, executor=executor_for()).result
+    return verify(task, entry, {}, SEEDS, snapshot, 600, executor=executor_for()).result
 
 
 # --- the pieces ---------------------------------------------------------------------------------------------------

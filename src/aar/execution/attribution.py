@@ -44,6 +44,7 @@ from aar.results.attribution import (
     Decomposition,
 )
 from aar.results.intervals import IntervalRecord
+from aar.results.verification import AuditSummary
 from aar.sandbox.audit import AuditRecord
 from aar.stats.bootstrap import finite
 from aar.stats.decompose import decompose_pgr
@@ -149,7 +150,7 @@ def classify(pgr: IntervalRecord, ablations: dict[str, AblationRecord], carried:
     return AttributionClass.W2S, []
 
 
-def encoder_texts(audit: AuditRecord | None) -> dict:
+def encoder_texts(audit: AuditRecord | AuditSummary | None) -> dict:
     """What the audit stream says the method fed to packaged encoders that is not a task input."""
     if audit is None or not audit.counts.get("encode_foreign"):
         return {}
@@ -159,7 +160,7 @@ def encoder_texts(audit: AuditRecord | None) -> dict:
 
 def attribute(bed: Testbed, request: RunRequest, verified: RunResult, executor: Executor,
               heartbeat: Callable[[], None] | None = None, policy: AttributionPolicy | None = None,
-              audit: AuditRecord | None = None) -> AttributionRecord:
+              audit: AuditRecord | AuditSummary | None = None) -> AttributionRecord:
     """Run the ablations of a verified run and classify it. ``verified``: the method's run on the verification
     seeds, paired with vanilla (``trusted_run.paired_with_vanilla``); the ablations use its first
     ``ATTRIBUTION_SEEDS``. ``no_strong`` runs only where the student without its teacher can still beat the

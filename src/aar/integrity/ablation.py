@@ -2,7 +2,8 @@
 
 The ablations run at verification, on the trusted side (:mod:`aar.execution.attribution`); their record is
 part of the verified result. This module turns a record into findings with evidence, and attributes results
-verified before attribution existed (same code, cached by content, so a re-scan costs nothing):
+verified before attribution existed (against the verified student's stored test predictions; the ablations are
+cached by content, so a re-scan costs nothing):
 
 - ``carried_labels`` (critical): the code carries a table that agrees with a split's labels beyond chance;
 - ``source_ablation`` (critical): with neither teacher nor strong features the student still beats the weak
@@ -18,27 +19,33 @@ verified before attribution existed (same code, cached by content, so a re-scan 
 
 from __future__ import annotations
 
+import numpy as np
+
 from aar.execution import executor_for
 from aar.execution.attribution import attribute
-from aar.execution.trusted_run import RunRequest, paired_with_vanilla, run_cached
+from aar.execution.trusted_run import MethodRun, RunRequest, paired_with_vanilla
 from aar.integrity.findings import Finding
 from aar.results.attribution import AttributionClass, AttributionPolicy, AttributionRecord
 from aar.results.intervals import format_interval
+from aar.results.verification import AuditSummary
 from aar.w2s import Testbed, TestbedConfig
 
 INDEPENDENT_AGREEMENT = 0.9  # same class on at least this share of test items under a shuffled teacher
 
 
 def attribute_later(task: str, entry: str, params: dict, seeds: list[int], snapshot: bytes, timeout_s: float,
-                    policy: AttributionPolicy) -> AttributionRecord:
-    """Attribution of a result verified before it existed: its verification run again (from the cache when
-    possible: same content key as any earlier run of this code), then the ablations."""
+                    policy: AttributionPolicy, test_predictions: dict[int, dict[str, float]],
+                    audit: AuditSummary | None) -> AttributionRecord | None:
+    """Attribution of a result verified before it existed: the ablations, paired with the verified student's
+    stored per-seed test predictions (the method is not run again). None when a seed's predictions are missing."""
     bed = Testbed(TestbedConfig(task=task))
-    executor = executor_for()
+    ids = [e.id for e in bed.task.splits["test"]]
+    if any(seed not in test_predictions or set(test_predictions[seed]) != set(ids) for seed in seeds):
+        return None
     request = RunRequest(entry, params, snapshot, tuple(seeds), timeout_s)
-    ran = run_cached(bed, request, executor, kind="verification")
-    run, _ = paired_with_vanilla(bed, request, ran)
-    return attribute(bed, request, run, executor, policy=policy)
+    stored = MethodRun({"test": np.array([[test_predictions[seed][i] for i in ids] for seed in seeds])})
+    run, _ = paired_with_vanilla(bed, request, stored)
+    return attribute(bed, request, run, executor_for(), policy=policy, audit=audit)
 
 
 def findings_of(record: AttributionRecord, policy: AttributionPolicy, submission_id: int, agent: str, task: str,

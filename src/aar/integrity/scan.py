@@ -99,24 +99,24 @@ def _ablations(session: Session, campaign: Campaign, verified: list[SubmissionRe
         for position, sub in enumerate(subs):
             record = sub.result.attribution if sub.result else None
             if record is None and position < top:
-                record = _attribute_stored(session, campaign, sub.id)
+                record = _attribute_stored(session, campaign, sub)
             if record is not None:
                 found += findings_of(record, policy, sub.id, sub.agent, sub.task,
                                      sub.result.pgr.mean if sub.result else None)
     return found
 
 
-def _attribute_stored(session: Session, campaign: Campaign, submission_id: int):
-    row = session.get(Submission, submission_id)
+def _attribute_stored(session: Session, campaign: Campaign, sub: SubmissionRecord):
+    row = session.get(Submission, sub.id)
     snapshot = session.get(Snapshot, row.snapshot_sha256) if row else None
-    result = row.verification if row else None
-    if row is None or snapshot is None or result is None:
+    if row is None or snapshot is None or sub.result is None:
         return None
     record = attribute_later(row.task, row.entry, dict(row.params), list(row.seeds), snapshot.data,
-                             float(campaign.verify_timeout_s), campaign.policy)
-    row.result = result.model_copy(update={"attribution": record}).to_json() | {
-        "attribution": record.model_dump(mode="json")}
-    session.flush()
+                             float(campaign.verify_timeout_s), campaign.policy, sub.test_predictions,
+                             sub.result.audit)
+    if record is not None:
+        row.result = {**row.result, "attribution": record.model_dump(mode="json")}
+        session.flush()
     return record
 
 

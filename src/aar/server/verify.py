@@ -13,7 +13,6 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
 
 from aar.execution import Executor, executor_for
 from aar.execution.attribution import attribute
@@ -50,12 +49,12 @@ class Verified:
     predictions: dict[int, dict[str, dict[str, float]]]  # seed -> split -> example id -> probability
 
 
-def verify(task: str, entry: str, params: dict, seeds: list[int], snapshot: bytes, workdir: Path,
-           timeout_s: float, heartbeat: Callable[[], None] | None = None,
-           executor: Executor | None = None, policy: AttributionPolicy | None = None) -> Verified:
+def verify(task: str, entry: str, params: dict, seeds: list[int], snapshot: bytes, timeout_s: float,
+           heartbeat: Callable[[], None] | None = None, executor: Executor | None = None,
+           policy: AttributionPolicy | None = None) -> Verified:
     """Run the method on the campaign's secret seeds, score it, then attribute its gain (the knowledge-source
-    ablations, on the same seeds: :mod:`aar.execution.attribution`). ``workdir`` is unused (each run writes its
-    own bundle in a scratch folder) and kept for callers."""
+    ablations, on the same seeds: :mod:`aar.execution.attribution`). Each run writes its own bundle in a scratch
+    folder of the trusted run path."""
     bed = Testbed(TestbedConfig(task=task))
     executor = executor or executor_for()
     request = RunRequest(entry, params, snapshot, tuple(seeds), timeout_s)

@@ -20,12 +20,10 @@ import os
 import socket
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 from collections.abc import Callable
 from contextlib import contextmanager
-from pathlib import Path
 
 from sqlalchemy import select
 from sqlalchemy.orm import sessionmaker
@@ -135,18 +133,16 @@ class Worker:
                 timeout: float, policy: AttributionPolicy) -> str:
         from aar.server.verify import verify
 
-        with tempfile.TemporaryDirectory(prefix="aar-verify-") as tmp:
-            try:
-                verified = verify(task, entry, params, seeds, data, Path(tmp), timeout, self._check, self.executor,
-                                  policy)
-            except LeaseLost:
-                raise
-            except AarError as exc:
-                return self._finish(sub_id, Status.FAILED, error=str(exc)[:2000])
-            except Exception as exc:  # a bug of ours: record it, never leave the row running forever
-                log.exception("verification of submission %d crashed", sub_id)
-                return self._finish(sub_id, Status.FAILED, error=f"internal error during verification "
-                                                           f"({type(exc).__name__})")
+        try:
+            verified = verify(task, entry, params, seeds, data, timeout, self._check, self.executor, policy)
+        except LeaseLost:
+            raise
+        except AarError as exc:
+            return self._finish(sub_id, Status.FAILED, error=str(exc)[:2000])
+        except Exception as exc:  # a bug of ours: record it, never leave the row running forever
+            log.exception("verification of submission %d crashed", sub_id)
+            return self._finish(sub_id, Status.FAILED, error=f"internal error during verification "
+                                                       f"({type(exc).__name__})")
         self._check()
         return self._finish_verified(sub_id, verified)
 
