@@ -75,6 +75,7 @@ def test_label_tables_in_code_are_found_in_every_shape_and_chance_tables_are_not
         "ones.py": f"PRIOR = {[0] * 150!r}\n".encode(),  # the majority class: agrees 70%, but by chance
         "random.py": f"R = {rng.integers(0, 2, 150).tolist()!r}\n".encode(),
         "short.py": f"S = {labels[:30].tolist()!r}\n".encode(),  # too short to prove anything
+        "deep.json": b"[" * 200_000,  # hostile: nested past the parser's recursion limit
     }), splits) == []
 
 

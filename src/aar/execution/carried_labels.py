@@ -75,7 +75,7 @@ def tables_in_file(name: str, data: bytes) -> list[Table]:
                 if a.size >= MIN_ITEMS and a.dtype.kind in "biuf" and np.all((a >= 0) & (a <= 1))]
     text = data.decode("utf-8", errors="replace")
     if name.endswith(".json"):
-        with contextlib.suppress(ValueError):
+        with contextlib.suppress(ValueError, RecursionError):  # submitted bytes: not JSON, or nested to crash us
             text = json.dumps(json.loads(text))  # one canonical layout for the patterns
     return tables_in_text(name, text)
 
