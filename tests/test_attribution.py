@@ -76,7 +76,26 @@ def test_label_tables_in_code_are_found_in_every_shape_and_chance_tables_are_not
         "random.py": f"R = {rng.integers(0, 2, 150).tolist()!r}\n".encode(),
         "short.py": f"S = {labels[:30].tolist()!r}\n".encode(),  # too short to prove anything
         "deep.json": b"[" * 200_000,  # hostile: nested past the parser's recursion limit
+        "bomb.npz": _zip_bomb(),  # hostile: a small archive that expands to 64 MB
+        "broken.npz": b"PK\x03\x04 not an archive",
     }), splits) == []
+
+
+def _zip_bomb() -> bytes:
+    import zipfile
+
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as archive:
+        archive.writestr("x.npy", b"\0" * (64 * 2**20))
+    return out.getvalue()
+
+
+def test_an_archive_that_would_expand_past_the_bound_is_never_opened(monkeypatch: pytest.MonkeyPatch) -> None:
+    from aar.execution import carried_labels as module
+
+    opened = []
+    monkeypatch.setattr(module.np, "load", lambda *a, **k: opened.append(1))
+    assert module.tables_in_file("bomb.npz", _zip_bomb()) == [] and not opened
 
 
 def _ablation(pgr: float, lo: float, drop: float = 0.0, p: float = 1.0, acc_lo: float = 0.5) -> AblationRecord:

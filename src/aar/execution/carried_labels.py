@@ -17,6 +17,7 @@ import io
 import json
 import math
 import re
+import zipfile
 from dataclasses import dataclass
 
 import numpy as np
@@ -27,6 +28,7 @@ from aar.snapshots import members
 MIN_ITEMS = 40  # shorter tables are too weak to prove anything and too common in ordinary code
 P_FLAG = 1e-6  # binomial tail beyond which agreement is not chance
 MIN_AGREEMENT_GAIN = 0.1  # and the agreement beats independence by at least this much
+MAX_ARRAY_BYTES = 16 * 2**20  # an .npz member that expands past this is not read
 BITS = re.compile(r"(?<![0-9])[01]{" + str(MIN_ITEMS) + r",}(?![0-9])")
 LIST = re.compile(r"[\[(]([^\[\]()]{" + str(2 * MIN_ITEMS) + r",})[\])]")
 ID_VALUE = re.compile(r"['\"]([A-Za-z0-9_.:-]{4,64})['\"]\s*:\s*(True|False|true|false|[01](?:\.\d+)?|0?\.\d+)")
@@ -64,14 +66,23 @@ def tables_in_text(name: str, text: str) -> list[Table]:
     return found
 
 
+def _arrays(data: bytes) -> list[np.ndarray]:
+    """The arrays of an ``.npy`` or ``.npz`` file written by the submitter: no pickles, and an archive whose
+    members would expand past ``MAX_ARRAY_BYTES`` (a zip bomb inside a 1 MB snapshot file) is not opened."""
+    try:
+        if data[:2] == b"PK":
+            with zipfile.ZipFile(io.BytesIO(data)) as archive:
+                if any(member.file_size > MAX_ARRAY_BYTES for member in archive.infolist()):
+                    return []
+        loaded = np.load(io.BytesIO(data), allow_pickle=False)
+        return [loaded[k] for k in loaded.files] if hasattr(loaded, "files") else [loaded]
+    except (ValueError, OSError, EOFError, zipfile.BadZipFile):
+        return []
+
+
 def tables_in_file(name: str, data: bytes) -> list[Table]:
     if name.endswith((".npy", ".npz")):
-        try:
-            loaded = np.load(io.BytesIO(data), allow_pickle=False)
-        except (ValueError, OSError, EOFError):
-            return []
-        arrays = [loaded[k] for k in loaded.files] if hasattr(loaded, "files") else [loaded]
-        return [Table(name, a.astype(float).ravel()) for a in arrays
+        return [Table(name, a.astype(float).ravel()) for a in _arrays(data)
                 if a.size >= MIN_ITEMS and a.dtype.kind in "biuf" and np.all((a >= 0) & (a <= 1))]
     text = data.decode("utf-8", errors="replace")
     if name.endswith(".json"):
