@@ -51,12 +51,9 @@ def test_verification_leaderboard_and_quarantine(server, tmp_path: Path) -> None
     pgr = done["pgr"]
     assert pgr["lo"] <= pgr["mean"] <= pgr["hi"] and 0 <= done["p_vs_vanilla"] <= 1
     failed = wait_for(bo, bad.json()["id"], ("verified", "failed"))
-    assert failed["status"] == "failed" and "my bug at step 3" in failed["error"]
-    import aar
-
-    server_paths = ("/tmp", "aar-verify", str(Path(aar.__file__).resolve().parents[1]), "site-packages")
-    assert not any(p in failed["error"] for p in server_paths), failed["error"]
-    assert 'File "method.py", line 9, in train' in failed["error"]
+    # a failure on private inputs reads as a fixed sentence with the exception's type, never its message
+    assert failed["status"] == "failed" and "raised ValueError" in failed["error"], failed
+    assert "my bug" not in failed["error"] and "method.py" not in failed["error"]
     assert "error" not in amy.get(f"/v1/submissions/{bad.json()['id']}").json()  # only the owner sees it
 
     board = bo.get("/v1/leaderboard", params={"task": TASK}).json()["entries"]

@@ -72,7 +72,7 @@ def ablate(bed: Testbed, request: RunRequest, verified: RunResult, name: str, ex
         ran = run_cached(bed, ablated_request, executor, kind="ablation", heartbeat=heartbeat)
     except MethodFailed as exc:
         return AblationRecord(status="not_applicable" if exc.not_applicable else "failed",
-                              reason=f"{exc.category}: {str(exc)[-300:]}", seconds=time.monotonic() - started), None
+                              reason=exc.public(), seconds=time.monotonic() - started), None
     run = verified.with_student(request.entry, request.params, {"test": ran.probs["test"]})
     summary, paired = run.summary("test"), verified.versus(run, "test")
     same = float(np.mean((ran.probs["test"] > 0.5) == (verified.student["test"] > 0.5)))
@@ -125,9 +125,10 @@ def classify(pgr: IntervalRecord, ablations: dict[str, AblationRecord], carried:
     reasons = []
     if carried:
         best = max(carried, key=lambda c: c["items"])
-        reasons.append(f"the code carries a label table: {best['file']} agrees with {best['matches']} on "
-                       f"{best['agreement']:.0%} of {best['items']} items (chance {best['chance']:.0%}, "
-                       f"p {best['p_value']:.1e})")
+        # how well it agrees is the operator's to read (carried_labels): told to the submitter, the agreement
+        # of a table with the test labels would be an accuracy oracle on any vector it chose
+        reasons.append(f"the code carries a label table: {best['file']} agrees with the {best['matches']} labels "
+                       "far above chance")
     if neither is not None and beats_weak(ablations, weak_bar):
         reasons.append(f"with neither teacher nor strong features the student still scores "
                        f"{neither.student_acc.mean:.3f} (lower bound {neither.student_acc.lo:.3f}) above the bar "
@@ -190,8 +191,8 @@ def attribute(bed: Testbed, request: RunRequest, verified: RunResult, executor: 
     kind, reasons = classify(pgr, records, carried, bar)
     texts = encoder_texts(audit)
     if texts and kind in (AttributionClass.ZERO_SHOT, AttributionClass.W2S):
-        reasons.append(f"fed texts of its own to a packaged encoder in {texts['calls']} call(s), e.g. "
-                       f"{texts['samples'][:2]}")
+        # the texts themselves stay in encoder_texts (operator's view): the method chose them, on private inputs
+        reasons.append(f"fed texts of its own to a packaged encoder in {texts['calls']} call(s)")
     return AttributionRecord(kind=kind, allowed=policy.allows(kind), reasons=reasons, ablations=records,
                              decomposition=decompose(verified, records, correct), carried_labels=carried,
                              encoder_texts=texts, beats_weak_without_sources=beats_weak(records, bar),

@@ -70,7 +70,7 @@ class Channels:
         limit = sum(sizes.values()) * len(seeds) * 8 + RESULT_SLACK_BYTES
         data = _bounded(self._result, limit)
         if len(data) > limit:
-            raise MethodFailed(f"method output is larger than {limit} bytes")
+            raise MethodFailed(f"method output is larger than {limit} bytes", kind="output")
         expected = {f"s{position}_{split}": (seed, position, split, n) for position, seed in enumerate(seeds)
                     for split, n in sizes.items()}
         outputs: dict[int, dict[str, np.ndarray]] = {seed: {} for seed in seeds}
@@ -80,17 +80,19 @@ class Channels:
                 for name, (seed, position, split, n) in expected.items():
                     info = members.get(name)
                     if info is None:
-                        raise MethodFailed(f"method produced no {split} predictions for seed #{position + 1}")
+                        raise MethodFailed(f"method produced no {split} predictions for seed #{position + 1}",
+                                           kind="output")
                     # the declared size bounds what is inflated (a compressed member cannot expand past it)
                     if info.file_size > n * 8 + NPY_HEADER_BYTES:
-                        raise MethodFailed(f"method returned oversized {split} predictions")
+                        raise MethodFailed(f"method returned oversized {split} predictions", kind="output")
                     with archive.open(info) as member:
                         probs = np.lib.format.read_array(member, allow_pickle=False)
                     if probs.shape != (n,) or probs.dtype.kind not in "fiu" or not np.all(np.isfinite(probs)):
-                        raise MethodFailed(f"method returned malformed {split} predictions for seed #{position + 1}")
+                        raise MethodFailed(f"method returned malformed {split} predictions for seed "
+                                           f"#{position + 1}", kind="output")
                     outputs[seed][split] = np.clip(probs.astype(np.float64), 0.0, 1.0)
         except (ValueError, OSError, zipfile.BadZipFile, EOFError) as exc:
-            raise MethodFailed(f"method output is not readable ({type(exc).__name__})") from None
+            raise MethodFailed(f"method output is not readable ({type(exc).__name__})", kind="output") from None
         return outputs
 
     def close(self) -> None:

@@ -4,7 +4,8 @@ It never holds a label. Before any submitted code is imported it reads its audit
 installs the audit hook (:mod:`aar.sandbox.audit`) on the inherited audit descriptor. It trains one student
 per context of the bundle, raises an audit checkpoint after each, writes the predictions as one ``.npz`` to
 the inherited result descriptor and raises the audit end event. A failure is written as text to the
-inherited error descriptor, with server paths removed.
+inherited error descriptor as one JSON record (type, not applicable, text), with server paths removed;
+the trusted side treats that record as untrusted (the method holds the descriptor too).
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from aar.errors import AarError, NotApplicable
-from aar.execution.job import NOT_APPLICABLE_MARK
+from aar.execution.failure import child_error
 
 MAX_ERROR_CHARS = 2000
 
@@ -69,9 +70,7 @@ def _run(bundle: Path, code_dir: Path, entry: str, params: dict, result_fd: int,
 def _user_error(exc: BaseException, code_dir: str) -> str:
     """The submitter's view of a failure: frames of its own files (shown relative to the snapshot) and the
     exception; frames of the server's code and every server path are left out."""
-    if isinstance(exc, NotApplicable):
-        text = f"{NOT_APPLICABLE_MARK}{exc}"
-    elif isinstance(exc, AarError):
+    if isinstance(exc, AarError):
         text = f"{type(exc).__name__}: {exc}"
     else:
         frames = [f for f in traceback.extract_tb(exc.__traceback__) if f.filename.startswith(code_dir + "/")]
@@ -90,7 +89,8 @@ def main(argv: list[str]) -> int:
         text = _user_error(exc, code_dir.rstrip("/"))
         for secret_path in (os.getcwd() + "/", bundle, str(Path(__file__).resolve().parents[2]) + "/"):
             text = text.replace(secret_path, "")
-        os.write(int(error_fd), text[-MAX_ERROR_CHARS:].encode(errors="replace"))
+        record = child_error(type(exc).__name__, isinstance(exc, NotApplicable), text[-MAX_ERROR_CHARS:])
+        os.write(int(error_fd), record)
         return 3
     return 0
 

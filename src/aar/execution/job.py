@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 
 from aar.errors import AarError
+from aar.execution.failure import KINDS, public_text
 from aar.sandbox.audit import AuditRecord
 
 MAX_ERROR_CHARS = 2000
@@ -37,20 +38,30 @@ class JobResult:
     executed_on: dict = field(default_factory=dict)
 
 
-NOT_APPLICABLE_MARK = "not applicable: "  # how the child's error text says the method does not apply here
-
-
 class MethodFailed(AarError):
-    """The submitted method failed (error, timeout, malformed output). ``str()`` is the submitter's view:
-    their traceback or our one-line reason, never a host path or file content. ``category`` is one of
-    ``error``, ``timeout``, ``not_applicable`` (the method cannot run on this task or backend)."""
+    """The submitted method failed (error, timeout, malformed output). ``str()`` is the detail for runs on
+    public inputs (experiments): the submitter's own traceback or our one-line reason, never a host path.
+    :meth:`public` is all a submitter may read of a run on private inputs (:mod:`aar.execution.failure`).
+    ``kind`` is one of :data:`aar.execution.failure.KINDS`; ``category`` (``error``, ``timeout``,
+    ``not_applicable``) follows from it; ``exception_type`` is the type the method raised, as it reported it."""
 
-    def __init__(self, message: str, output: str = "", audit: AuditRecord | None = None, category: str = "error"):
-        if message.startswith(NOT_APPLICABLE_MARK):
-            message, category = message[len(NOT_APPLICABLE_MARK):], "not_applicable"
+    def __init__(self, message: str, output: str = "", audit: AuditRecord | None = None, kind: str = "exited",
+                 exception_type: str | None = None):
+        if kind not in KINDS:
+            raise ValueError(f"unknown failure kind {kind!r}")
         super().__init__(message[:MAX_ERROR_CHARS])
-        self.output, self.audit, self.category = output, audit, category
+        self.output, self.audit, self.kind, self.exception_type = output, audit, kind, exception_type
+
+    @property
+    def category(self) -> str:
+        return self.kind if self.kind in ("timeout", "not_applicable") else "error"
 
     @property
     def not_applicable(self) -> bool:
-        return self.category == "not_applicable"
+        return self.kind == "not_applicable"
+
+    def public(self) -> str:
+        return public_text(self.kind, self.exception_type)
+
+    def __reduce__(self):  # crosses process boundaries (Ray) with every field
+        return (MethodFailed, (str(self), self.output, self.audit, self.kind, self.exception_type))

@@ -12,6 +12,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from aar.execution.channel import Channels
+from aar.execution.failure import parse_child_error
 from aar.execution.job import Job, JobResult, MethodFailed
 from aar.models.base import sandbox_needs
 from aar.sandbox import Sandbox, SandboxPolicy
@@ -51,7 +52,7 @@ class LocalExecutor:
                 for path in code.rglob("*"):
                     os.chmod(path, 0o755 if path.is_dir() else 0o644)
             elif ":" in job.entry:
-                raise MethodFailed(f"entry {job.entry!r} names a file but there is no code")
+                raise MethodFailed(f"entry {job.entry!r} names a file but there is no code", kind="setup")
             scratch = root / "work"
             scratch.mkdir()
             inside_bundle, inside_code = (("/job/bundle.pkl", "/job/code") if self.sandbox.isolated
@@ -75,9 +76,13 @@ class LocalExecutor:
             if run.timed_out:
                 raise MethodFailed(f"method timed out after {job.timeout_s:.0f} s", run.output, audit, "timeout")
             if run.returncode != 0:
-                error = channels.error_text().strip()
-                raise MethodFailed(error or f"method process exited with code {run.returncode}:\n"
-                                   f"{run.output[-1500:]}", run.output, audit)
+                raw = channels.error_text().strip()
+                if not raw:
+                    raise MethodFailed(f"method process exited with code {run.returncode}:\n{run.output[-1500:]}",
+                                       run.output, audit, "exited")
+                exception_type, not_applicable, text = parse_child_error(raw)
+                raise MethodFailed(text, run.output, audit, "not_applicable" if not_applicable else "raised",
+                                   exception_type)
             outputs = channels.results(job.seeds, job.sizes)
         return JobResult(outputs, time.monotonic() - started, run.output, audit,
                          {"executor": self.name, "host": socket.gethostname(), "sandboxed": run.sandboxed})

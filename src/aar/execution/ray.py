@@ -77,7 +77,7 @@ def _node_job(job: Job, bundle: bytes, unsafe_sandbox: bool) -> tuple[str, Any]:
         try:
             result = LocalExecutor(Sandbox(unsafe=unsafe_sandbox)).run(replace(job, bundle=path))
         except MethodFailed as exc:
-            return "error", (str(exc), exc.output, exc.audit, exc.category)
+            return "error", (str(exc), exc.output, exc.audit, exc.kind, exc.exception_type)
     result.executed_on = {**result.executed_on, "executor": "ray",
                           "node_id": ray.get_runtime_context().get_node_id()}
     return "ok", result
@@ -97,8 +97,7 @@ class RayExecutor:
         ref = task.remote(replace(job, bundle=Path("bundle.pkl")), job.bundle.read_bytes(), self.unsafe_sandbox)
         status, value = _await(ref, heartbeat, job.timeout_s + STAGING_S)
         if status == "error":
-            message, output, audit, category = value
-            raise MethodFailed(message, output, audit, category)
+            raise MethodFailed(*value)
         return value
 
 

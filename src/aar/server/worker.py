@@ -29,7 +29,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import sessionmaker
 
 from aar.errors import AarError
-from aar.execution import executor_for
+from aar.execution import MethodFailed, executor_for
 from aar.process_env import environment
 from aar.results.attribution import AttributionPolicy
 from aar.results.submission import SCORED, transition
@@ -137,7 +137,11 @@ class Worker:
             verified = verify(task, entry, params, seeds, data, timeout, self._check, self.executor, policy)
         except LeaseLost:
             raise
-        except AarError as exc:
+        except MethodFailed as exc:  # it ran on private inputs: the submitter reads a fixed sentence, the
+            # operator's log keeps the detail
+            log.info("submission %d failed (%s): %s", sub_id, exc.kind, str(exc)[:2000])
+            return self._finish(sub_id, Status.FAILED, error=exc.public())
+        except AarError as exc:  # ours (archive, entry, testbed): no value computed by the method
             return self._finish(sub_id, Status.FAILED, error=str(exc)[:2000])
         except Exception as exc:  # a bug of ours: record it, never leave the row running forever
             log.exception("verification of submission %d crashed", sub_id)
