@@ -150,7 +150,7 @@ def planted(server, tmp_path_factory: pytest.TempPathFactory) -> dict:
         done = wait_for(clients[who], sub_id, ("verified", "failed", "quarantined"), timeout_s=600)
         assert done["status"] == ("quarantined" if who in immediately_quarantined else "verified"), (who, done)
     failed = wait_for(clients["linker"], linker, ("verified", "failed", "quarantined"), timeout_s=600)
-    assert failed["status"] == "failed" and "planted links" in failed["error"], failed
+    assert failed["status"] == "failed" and "raised RuntimeError" in failed["error"], failed
     assert '"label"' not in failed["error"] and "TOKEN" not in failed["error"]  # the links were never followed
     return {"base": base, "db": db, "name": name, "submissions": submissions, "clients": clients}
 
