@@ -41,11 +41,19 @@ def test_choice_format_and_bool_labels(tmp_path: Path) -> None:
         ('{"id": "x", "first": "a", "second": "b", "label": 1}\n{"id": "x", "first": "c", "second": "d", '
          '"label": 0}\n', ":2: duplicate id"),
         ('[1, 2]\n', ":1: expected a JSON object"),
+        ('{"first": "a", "second": "b", "label": 1, "x": ' + "[" * 100_000 + "]" * 100_000 + "}\n",
+         ":1: JSON nested too deeply"),
+        ('{"id": "' + "i" * 103 + '", "first": "a", "second": "b", "label": 1}\n', ":1: id of 103 characters"),
+        ('{"first": "a", "second": "b", "label": 1}\n{"first": "' + "a" * (2 * 1024 * 1024) + '"}\n',
+         ":2: line longer than"),
+        (b'{"first": "\xff", "second": "b", "label": 1}\n'.decode("latin-1"), ":1: not UTF-8"),
     ],
+    ids=["json", "fields", "label", "label-value", "type", "duplicate", "object", "nesting", "id-length",
+         "line-length", "encoding"],
 )
 def test_bad_lines_name_file_and_line(tmp_path: Path, content: str, message: str) -> None:
     path = tmp_path / "bad.jsonl"
-    path.write_text(content)
+    path.write_bytes(content.encode("latin-1") if "\xff" in content else content.encode())
     with pytest.raises(AarError) as info:
         read_jsonl(path)
     assert str(path) in str(info.value) and message in str(info.value)
@@ -87,3 +95,51 @@ def test_invalid_task_names_are_rejected(small_reference: Path) -> None:
     for bad in ("../evil", "Upper", "", "chat"):
         with pytest.raises(AarError):
             import_reference(bad, small_reference)
+
+
+def test_split_files_that_are_links_or_not_regular_are_refused(tmp_path: Path, small_reference: Path) -> None:
+    """A split that links to a host file would be imported and its label-free copy published under public/."""
+    import os
+    import shutil
+
+    host = tmp_path / "host-secret.jsonl"
+    host.write_text('{"first": "HOST SECRET", "second": "b", "label": 1}\n')
+    linked = tmp_path / "linked"
+    shutil.copytree(small_reference, linked)
+    (linked / "dev.jsonl").unlink(missing_ok=True)
+    os.symlink(host, linked / "dev.jsonl")
+    with pytest.raises(AarError, match=r"dev\.jsonl: is a symbolic link"):
+        import_reference("linked-split", linked)
+    dangling = tmp_path / "dangling"
+    shutil.copytree(small_reference, dangling)
+    os.symlink(tmp_path / "nowhere.jsonl", dangling / "holdout.jsonl")
+    with pytest.raises(AarError, match=r"holdout\.jsonl: is a symbolic link"):
+        import_reference("dangling-split", dangling)
+    fifo = tmp_path / "fifo"
+    shutil.copytree(small_reference, fifo)
+    os.mkfifo(fifo / "dev.jsonl")
+    with pytest.raises(AarError, match=r"dev\.jsonl: not a regular file"):
+        import_reference("fifo-split", fifo)
+    with pytest.raises(AarError, match="unknown task"):
+        load_task("linked-split")
+
+
+def test_import_memory_stays_near_one_line(tmp_path: Path) -> None:
+    """A 300 MB line is refused after reading at most one bounded line (the old reader peaked at 1.2 GB)."""
+    import subprocess
+    import sys
+
+    big = tmp_path / "big.jsonl"
+    with big.open("wb") as f:
+        f.write(b'{"first": "')
+        chunk = b"a" * (1024 * 1024)
+        for _ in range(300):
+            f.write(chunk)
+        f.write(b'", "second": "b", "label": 1}\n')
+    code = ("import resource, sys\nfrom aar.tasks.jsonl import read_jsonl\nfrom aar.errors import AarError\n"
+            f"try:\n    read_jsonl({str(big)!r})\nexcept AarError as e:\n    print(e)\n"
+            "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    message, peak_kib = out.strip().splitlines()
+    assert ":1: line longer than" in message
+    assert int(peak_kib) < 400 * 1024, f"peak {int(peak_kib) // 1024} MiB"

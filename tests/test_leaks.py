@@ -3,6 +3,8 @@ than 0.02, and the probes themselves catch the leaks they are meant to catch (pl
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from aar.tasks import build_task
@@ -15,10 +17,13 @@ def test_no_structural_attack_beats_the_majority_class(name: str) -> None:
     task = build_task(name)
     results = probe_task(task)
     assert {r.probe for r in results} >= {"id_parity", "text_hash_parity", "position", "shared_text",
-                                          "near_duplicate", "regenerate", "length"}
+                                          "near_duplicate", "regenerate", "length", "group_names_input",
+                                          "group_words", "id_words", "group_rank"}
     leaking = [(r.probe, round(r.accuracy, 3), round(r.majority, 3)) for r in results if r.leaks]
     assert not leaking, f"{name}: {leaking} beat the majority class by more than {MARGIN}"
     assert shared_texts(task) == 0  # no response or program is reused: no co-occurrence graph to colour
+    # group strings are opaque keyed ids: equal where the source problem is shared, nothing else
+    assert all(re.fullmatch(r"g:[0-9a-f]{16}", e.group) for rows in task.splits.values() for e in rows)
 
 
 def _task(fmt: str, rows: dict[str, list[tuple[dict, int]]]) -> TaskData:
@@ -61,3 +66,35 @@ def test_shared_text_probe_copies_labels_across_pairs() -> None:
     by_name = {r.probe: r for r in probe_task(task)}
     assert by_name["shared_text"].accuracy == 1.0 and by_name["shared_text"].leaks
     assert shared_texts(task) > 0
+
+
+def test_group_and_id_probes_catch_label_bearing_public_fields() -> None:
+    """The old chat group named the fresh movie first (``movies:<fresh>|<rotten>``), and a group or id may carry
+    a label word: the group and id probes must fire on both, and on opaque groups they must not."""
+    import random
+
+    r = random.Random(0)
+    words = [f"movie{k:03d}" for k in range(400)]
+
+    def pair(k: int, first_good: bool) -> Example:
+        good, bad = f"{words[k]} is a delight", f"{words[k + 1]} is a mess"
+        first, second = (good, bad) if first_good else (bad, good)
+        return Example(id=f"x{k}", group=f"movies:{words[k]}|{words[k + 1]}", label=int(first_good),
+                       inputs={"prompt": "p", "first": first, "second": second})
+
+    rows = {s: [pair(k, r.random() < 0.5) for k in range(i * 60, i * 60 + 60)] for i, s in enumerate(SPLITS)}
+    named = {r.probe: r for r in probe_task(TaskData(name="planted", format="pair", splits=rows))}
+    assert named["group_names_input"].leaks and named["group_names_input"].accuracy > 0.95
+
+    worded = {s: [Example(id=f"{e.id}-{'yes' if e.label else 'no'}", group=f"g-{'good' if e.label else 'bad'}-{i}",
+                          inputs=e.inputs, label=e.label) for i, e in enumerate(v)] for s, v in rows.items()}
+    by_name = {r.probe: r for r in probe_task(TaskData(name="planted", format="pair", splits=worded))}
+    assert by_name["group_words"].leaks and by_name["id_words"].leaks
+
+    from aar.tasks.registry import opaque_groups
+
+    hidden = opaque_groups("planted", worded)
+    hidden = {s: [Example(id=f"i{k}", group=e.group, inputs=e.inputs, label=e.label) for k, e in enumerate(v)]
+              for s, v in hidden.items()}
+    opaque = {r.probe: r for r in probe_task(TaskData(name="planted", format="pair", splits=hidden))}
+    assert not any(opaque[p].leaks for p in ("group_names_input", "group_words", "id_words", "group_rank"))

@@ -71,3 +71,32 @@ def test_method_chosen_exception_types_and_error_records_are_bounded() -> None:
 @pytest.mark.parametrize("kind", ["raised", "exited"])
 def test_public_text_never_formats_a_value(kind: str) -> None:
     assert "{" not in public_text(kind, "ValueError")
+
+
+def test_parallel_identical_submissions_make_one_row_and_spend_one_unit(server, tmp_path: Path) -> None:
+    """Six identical submissions sent at once: one row, one budget unit, every reply names that row."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from tests.helpers.methods import TRUSTING
+    from tests.helpers.serverkit import admin
+
+    base, _ = server
+    campaign(base, "racing", verify_seeds=[4], submit_budget=3)
+    ray = agent(base, "racing", "ray")
+    archive = method_archive(tmp_path / "m", TRUSTING)
+    body = {"task": TASK, "entry": "method.py:Trusting", "params": {"temperature": 0.7}, "archive": archive}
+    clients = [agent_client_like(ray) for _ in range(6)]
+    with ThreadPoolExecutor(6) as pool:
+        replies = list(pool.map(lambda c: c.post("/v1/submissions", json=body), clients))
+    assert all(r.status_code in (200, 202) for r in replies), [r.text for r in replies]
+    assert len({r.json()["id"] for r in replies}) == 1
+    assert sum(r.status_code == 202 for r in replies) == 1
+    rows = admin(base).get("/v1/admin/campaigns/racing").json()["agents"]
+    assert [a["submissions_used"] for a in rows if a["name"] == "ray"] == [1]
+
+
+def agent_client_like(client):
+    """Another connection with the same token (parallel requests, not one keep-alive connection)."""
+    import httpx
+
+    return httpx.Client(base_url=client.base_url, headers=dict(client.headers), timeout=300)

@@ -59,6 +59,7 @@ class QueueStates:
     failed: str
     on_claim: dict[str, Any] = field(default_factory=dict)
     on_requeue: dict[str, Any] = field(default_factory=dict)
+    on_fail: dict[str, Any] = field(default_factory=dict)
 
 
 class LeaseQueue:
@@ -79,7 +80,8 @@ class LeaseQueue:
             gone = or_(m.lease_until < utcnow(), m.worker.in_(dead)) if dead else m.lease_until < utcnow()
             failed = s.execute(update(m).where(m.status == st.running, gone, m.attempts >= MAX_ATTEMPTS)
                                .values(status=st.failed, finished_at=utcnow(), lease_until=None,
-                                       error=f"the {self.noun} was interrupted {MAX_ATTEMPTS} times")).rowcount
+                                       error=f"the {self.noun} was interrupted {MAX_ATTEMPTS} times",
+                                       **st.on_fail)).rowcount
             queued = s.execute(update(m).where(m.status == st.running, gone)
                                .values(status=st.queued, worker=None, lease_until=None, **st.on_requeue)).rowcount
             s.commit()

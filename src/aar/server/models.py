@@ -154,6 +154,8 @@ class Submission(Base):
     method_name: Mapped[str | None] = mapped_column(String(64), nullable=True)
     result: Mapped[dict | None] = mapped_column(JSON, nullable=True)  # PGR, CI, p vs vanilla, accuracies
     quarantine_reason: Mapped[str | None] = mapped_column(Text, nullable=True)
+    # agent, code, entry, task, params: unique while not failed (parallel identical submissions make one row)
+    dedupe_key: Mapped[str | None] = mapped_column(String(64), nullable=True, unique=True, index=True)
 
     @property
     def verification(self) -> VerificationResult | None:

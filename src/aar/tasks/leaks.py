@@ -12,6 +12,11 @@ test by more than :data:`MARGIN`. The probes:
 - ``shared_text``: a test item's texts found in a labelled item (exact or near-duplicate after lower-casing and
   dropping everything but letters and digits), whose label is copied with its orientation;
 - ``renaming``: for code, programs equal up to renaming their identifiers (alpha-equivalence), likewise;
+- ``group_names_input``: the public group string names one side (the old chat group ``movies:<fresh>|<rotten>``
+  listed the fresh movie first): words of the group's first part found in one response rather than the other;
+- ``group_words``, ``id_words``: a linear classifier on the character n-grams of the group string (or the id),
+  fitted on train_label: any label-bearing pattern in these public fields;
+- ``group_rank``: an item's rank among its group's items in the split's public listing (ordering within groups);
 - ``regenerate``: the task rebuilt from our source with another installation key (an attacker with the source
   and the data but not our secret); a test item whose inputs reappear takes the rebuilt label.
 
@@ -148,6 +153,50 @@ def _regenerated(task: TaskData) -> np.ndarray:
     return np.array([seen.get(repr(sorted(e.inputs.items())), majority) for e in task.splits["test"]])
 
 
+_PARTS = re.compile(r"[|/,;]")
+_WORDS = re.compile(r"[a-z0-9]{3,}")
+
+
+def _words(text: str) -> set[str]:
+    return set(_WORDS.findall(text.lower()))
+
+
+def _group_names_input(fmt: str) -> Callable[[Example], float]:
+    """How much more the group's first part (after any ``kind:`` prefix) shares words with the first response
+    than with the second, against the same for its second part (choice tasks: with the choice)."""
+
+    def score(e: Example) -> float:
+        parts = [_words(p) for p in _PARTS.split(e.group.split(":", 1)[-1])]
+        if fmt != "pair":
+            return float(len(parts[0] & _words(e.inputs["choice"])))
+        first, second = _words(e.inputs["first"]), _words(e.inputs["second"])
+        lean = [len(p & first) - len(p & second) for p in parts[:2]]
+        return float(lean[0] - (lean[1] if len(lean) > 1 else 0))
+
+    return score
+
+
+def _ngram_classifier(train: list[str], y_train: np.ndarray, test: list[str]) -> np.ndarray:
+    """A logistic regression on hashed character 2-4-grams of a public string, fitted on train_label."""
+    from sklearn.feature_extraction.text import HashingVectorizer
+    from sklearn.linear_model import LogisticRegression
+
+    if len(set(y_train.tolist())) < 2:
+        return np.full(len(test), int(y_train.mean() >= 0.5))
+    vectorize = HashingVectorizer(analyzer="char_wb", ngram_range=(2, 4), n_features=2**16, alternate_sign=False)
+    model = LogisticRegression(C=1.0, max_iter=500).fit(vectorize.transform(train), y_train)
+    return model.predict(vectorize.transform(test)).astype(int)
+
+
+def _group_rank(rows: list[Example]) -> np.ndarray:
+    seen: dict[str, int] = {}
+    ranks = []
+    for e in rows:
+        ranks.append(seen.get(e.group, 0))
+        seen[e.group] = ranks[-1] + 1
+    return np.array(ranks, dtype=np.float64) % 2
+
+
 def probe_task(task: TaskData) -> list[ProbeResult]:
     train, test = task.splits["train_label"], task.splits["test"]
     y_train, y_test = _labels(train), _labels(test)
@@ -170,6 +219,10 @@ def probe_task(task: TaskData) -> list[ProbeResult]:
         "shared_text": _copy_by_key(task, _text_keys(fmt, lambda t: t)),
         "near_duplicate": _copy_by_key(task, _text_keys(fmt, _normal)),
         "regenerate": _regenerated(task),
+        "group_names_input": by_score(_group_names_input(fmt)),
+        "group_words": _ngram_classifier([e.group for e in train], y_train, [e.group for e in test]),
+        "id_words": _ngram_classifier([e.id for e in train], y_train, [e.id for e in test]),
+        "group_rank": _oriented(_group_rank(train), y_train, _group_rank(test)),
     }
     if fmt == "pair":
         def length(e: Example) -> float:

@@ -8,16 +8,19 @@ interrupted build and is rebuilt.
 
 from __future__ import annotations
 
+import hashlib
 import importlib
 import json
 import re
 import shutil
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 
 from aar import paths
 from aar.errors import AarError
 from aar.fsio import exclusive, write_json_atomic
+from aar.secret_keys import installation_key
 from aar.tasks.jsonl import read_jsonl, read_reference_dir, write_jsonl
 from aar.tasks.schema import PUBLIC_SPLITS, SPLITS, Example, Format, TaskData
 from aar.tasks.splits import class_prior, content_hash, validate_splits
@@ -38,8 +41,8 @@ DEFAULT_TASKS: tuple[str, ...] = ("chat", "math", "code")
 NAME_PATTERN = r"^[a-z][a-z0-9_-]{0,39}$"
 # 2: five splits with a never-shown holdout. 3: test inputs are private too (public/ holds train_label,
 # train_unlabel and dev); built-in tasks are drawn with the installation's keyed generator. Stored tasks of an
-# older layout are rebuilt (built-in) or refused (imported: import again).
-LAYOUT = 3
+# older layout are rebuilt (built-in) or refused (imported: import again). 4: group strings are opaque keyed ids.
+LAYOUT = 4
 # A built-in builder's revision: a stored task built by an older one is rebuilt on load, so an installation
 # never keeps the splits a fixed builder no longer makes. chat 2: the teacher learns from about 100 pairs.
 REVISIONS: dict[str, int] = {"chat": 2}
@@ -86,6 +89,19 @@ def _save(task: TaskData) -> None:
     write_json_atomic(directory / "manifest.json", manifest)
 
 
+def opaque_groups(name: str, splits: dict[str, list[Example]]) -> dict[str, list[Example]]:
+    """Every group string replaced by a keyed hash of it (``g:`` and 16 hex digits): groups stay equal where they
+    were equal and say nothing else. A readable group is public metadata that can bear labels: the chat builder's
+    ``movies:<fresh>|<rotten>`` named the fresh movie first and labelled 431 of 1,090 dev pairs at precision
+    0.89. Applied to built-in and imported tasks alike, after the split (which is itself keyed by group)."""
+    key = installation_key("task")
+
+    def opaque(group: str) -> str:
+        return "g:" + hashlib.blake2b(f"{name}:group:{group}".encode(), key=key, digest_size=8).hexdigest()
+
+    return {s: [replace(e, group=opaque(e.group)) for e in rows] for s, rows in splits.items()}
+
+
 def _finish(name: str, fmt: Format, splits: dict[str, list[Example]], source: dict[str, str]) -> TaskData:
     validate_splits(name, splits)
     return TaskData(name=name, format=fmt, splits=splits, source=source, content_hash=content_hash(splits))
@@ -119,7 +135,7 @@ def build_task(name: str, force: bool = False) -> TaskData:
         if not force and _current(name, _manifest(name)):
             return load_task(name)
         splits, source = builder(name)()
-        task = _finish(name, BUILTIN[name][0], splits, source)
+        task = _finish(name, BUILTIN[name][0], opaque_groups(name, splits), source)
         _save(task)
         return task
 
@@ -130,7 +146,8 @@ def import_reference(name: str, directory: Path) -> TaskData:
     if name in BUILTIN:
         raise AarError(f"task name {name!r} is taken by a built-in task; choose another")
     fmt, splits = read_reference_dir(directory)
-    task = _finish(name, fmt, splits, {"package": "imported", "file": str(Path(directory).resolve())})
+    task = _finish(name, fmt, opaque_groups(name, splits), {"package": "imported",
+                                                              "file": str(Path(directory).resolve())})
     _save(task)
     return task
 

@@ -8,11 +8,13 @@ built from server-verified rows only: there is no endpoint through which an agen
 from __future__ import annotations
 
 import hashlib
+import json
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Response
 from pydantic import Field
 from sqlalchemy import select, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from aar.results.submission import SubmissionStatus as Status
@@ -43,10 +45,9 @@ def submit(body: SubmissionIn, response: Response, me: Agent = Depends(current_a
     sha = hashlib.sha256(data).hexdigest()
     campaign = session.get(Campaign, me.campaign_id)
     assert campaign is not None
-    same = session.scalar(select(Submission).where(
-        Submission.agent_id == me.id, Submission.snapshot_sha256 == sha, Submission.entry == body.entry,
-        Submission.task == body.task, Submission.status != Status.FAILED))
-    if same is not None and same.params == body.params:  # idempotent retry: no second budget charge
+    key = dedupe_key(me.id, sha, body.entry, body.task, body.params)
+    same = session.scalar(select(Submission).where(Submission.dedupe_key == key))
+    if same is not None:  # idempotent retry: no second budget charge
         response.status_code = 200
         return public_view(same, me.name, campaign.round_digits, owner=True)
     store_snapshot(session, data)
@@ -58,10 +59,25 @@ def submit(body: SubmissionIn, response: Response, me: Agent = Depends(current_a
     seeds = campaign_seeds(campaign.id, list(campaign.verify_seeds))  # never shown to agents or methods
     sub = Submission(campaign_id=campaign.id, agent_id=me.id, task=body.task, entry=body.entry,
                      params=body.params, snapshot_sha256=sha, seeds=seeds,
-                     status=Status.QUEUED, attempts=0)
+                     status=Status.QUEUED, attempts=0, dedupe_key=key)
     session.add(sub)
-    session.commit()
+    try:  # the budget unit and the row commit together, or neither does
+        session.commit()
+    except IntegrityError:  # an identical submission committed in between: that one is the answer
+        session.rollback()
+        same = session.scalar(select(Submission).where(Submission.dedupe_key == key))
+        if same is None:
+            raise HTTPException(409, "an identical submission was stored at the same moment and has "
+                                     "failed since; submit again") from None
+        response.status_code = 200
+        return public_view(same, me.name, campaign.round_digits, owner=True)
     return public_view(sub, me.name, campaign.round_digits, owner=True)
+
+
+def dedupe_key(agent_id: int, sha: str, entry: str, task: str, params: dict) -> str:
+    """What makes two submissions of one agent the same (params in canonical JSON)."""
+    canonical = json.dumps([agent_id, sha, entry, task, params], sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(canonical.encode()).hexdigest()
 
 
 @router.get("/v1/submissions")
