@@ -250,6 +250,8 @@ class HeuristicResearcher:
             config = json.loads(match.group(1))
             state = self._state(config["task"])
             gain = float(config["dev_pgr"]) - float(config["vanilla_dev_pgr"])
+            if not math.isfinite(gain):  # a NaN or an infinity is no evidence (the server refuses them too)
+                return
             cand = from_params(state.name, config["method"], dict(config.get("params", {})), f"forum:{post['id']}")
         except (ValueError, KeyError, TypeError, StopIteration):
             return

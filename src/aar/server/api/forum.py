@@ -18,9 +18,11 @@ from sqlalchemy import case, delete, func, literal, select, text, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from aar.fsio import sha256_json
 from aar.server.api import Body
 from aar.server.auth import current_agent, db
-from aar.server.models import Agent, Post, Submission, Vote
+from aar.server.forum_guard import refusal
+from aar.server.models import Agent, IntegrityFinding, Post, Submission, Vote
 
 router = APIRouter()
 TAG = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,31}$")
@@ -97,8 +99,38 @@ def _own_post(session: Session, me: Agent, post_id: int) -> Post:
     return post
 
 
+def _guard(session: Session, me: Agent, title: str, body: str) -> None:
+    """Refuse a label payload or a post with unusable numbers (:mod:`aar.server.forum_guard`); a refused
+    payload is recorded as an integrity finding against its author (one per agent and detector, counted)."""
+    refused = refusal(title, body)
+    if refused is None:
+        return
+    detector, reason = refused
+    if detector == "forum_label_payload":
+        # the fingerprint is aar.integrity.findings.Finding's (detector, agent, submission, task), so a scan's
+        # upsert and this one meet on the same row
+        key = sha256_json({"detector": detector, "agent": me.name, "submission": None, "task": None})
+        row = session.scalar(select(IntegrityFinding).where(IntegrityFinding.campaign_id == me.campaign_id,
+                                                            IntegrityFinding.fingerprint == key))
+        attempts = (row.evidence.get("attempts", 0) if row is not None else 0) + 1
+        evidence = {"task": None, "reason": reason, "attempts": attempts, "title": title[:200],
+                    "excerpt": body[:2000]}
+        if row is None:
+            session.add(IntegrityFinding(campaign_id=me.campaign_id, agent_id=me.id, detector=detector,
+                                         severity="warning", fingerprint=key, evidence=evidence,
+                                         summary=f"tried to post a label payload to the forum ({reason})"))
+        else:
+            row.evidence = evidence
+        try:
+            session.commit()
+        except IntegrityError:  # a concurrent refusal recorded it first
+            session.rollback()
+    raise HTTPException(422, f"post refused: {reason}")
+
+
 @router.post("/v1/forum/posts", status_code=201)
 def create_post(body: PostIn, me: Agent = Depends(current_agent), session: Session = Depends(db)) -> dict:
+    _guard(session, me, body.title, body.body)
     if body.submission_id is not None:
         sub = session.get(Submission, body.submission_id)
         if sub is None or sub.campaign_id != me.campaign_id:
@@ -110,6 +142,7 @@ def create_post(body: PostIn, me: Agent = Depends(current_agent), session: Sessi
 @router.post("/v1/forum/posts/{post_id}/replies", status_code=201)
 def reply(post_id: int, body: ReplyIn, me: Agent = Depends(current_agent), session: Session = Depends(db)) -> dict:
     parent = _own_post(session, me, post_id)
+    _guard(session, me, "", body.body)
     return _insert(session, Post(campaign_id=me.campaign_id, agent_id=me.id, parent_id=parent.id,
                                  root_id=parent.root_id or parent.id, kind="reply", title="", body=body.body,
                                  tags=""))
