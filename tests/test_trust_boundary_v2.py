@@ -171,3 +171,95 @@ def test_forum_tool_results_mark_posts_untrusted(live_server: str, tmp_path: Pat
                        ("forum_search", {"query": "instructions"})):
         text, failed = call_tool(ctx, name, args)
         assert not failed and json.loads(text)["untrusted"] == UNTRUSTED, (name, text)
+
+
+MONITORED_ROUTES = '''
+import ctypes, os, subprocess, sys
+from aar.sandbox import audit
+from aar.sandbox.seccomp import deny_exec
+
+fd, key = int(sys.argv[1]), bytes.fromhex(sys.argv[2])
+ITEM = "def judge_me(values):\\n    best = sorted(values, reverse=True)[0] + 1\\n    return best * 2\\n"
+DISGUISED = ("def judge_me(values):  # looks like mine\\n"
+             "        best = sorted(values,   reverse=True)[0] + 1 ; return best * 2  # joined\\n")
+
+
+def trusted_loop():
+    audit.install(fd, key, audit.item_lines([ITEM]), allowed=(), trusted=trusted_loop.__code__)
+    import numpy  # a library's own ctypes use (numpy.ctypeslib loads nothing; torch would): library_native
+    numpy.ctypeslib.ndpointer(numpy.float64)
+    contained = deny_exec()
+    libc = ctypes.CDLL(None)
+    print("system", libc.system(b"true"))
+    for attempt in (
+        lambda: exec(compile(DISGUISED, "item", "exec")),
+        lambda: os.environb.get(b"OPENAI_API_KEY"),
+        lambda: subprocess.run(["/bin/true"]),
+    ):
+        try:
+            attempt()
+        except Exception as exc:
+            print(type(exc).__name__)
+    print("contained", contained)
+    sys.audit("aar.checkpoint", 0)
+    sys.audit("aar.end")
+
+
+trusted_loop()
+'''
+
+
+def test_the_audit_witness_sees_other_routes_and_ctypes_cannot_start_programs(tmp_path: Path) -> None:
+    """The same forbidden actions through other routes: an item with a comment on every line and statements
+    joined by ';', libc's ``system`` through ctypes, ``os.environb``. Each is recorded; and with the seccomp
+    filter no program starts (``system`` returns 127, subprocess raises PermissionError)."""
+    import os
+    import subprocess
+    import sys
+
+    from aar.sandbox.audit import verify_stream
+
+    script = tmp_path / "monitored.py"
+    script.write_text(MONITORED_ROUTES)
+    read, write = os.pipe()
+    key = os.urandom(32)
+    run = subprocess.run([sys.executable, str(script), str(write), key.hex()], capture_output=True, text=True,
+                         timeout=120, pass_fds=(write,))
+    os.close(write)
+    with os.fdopen(read, "rb") as f:
+        stream = f.read()
+    assert run.returncode == 0, run.stderr
+    assert "contained True" in run.stdout and "system 32512" in run.stdout and "PermissionError" in run.stdout
+    audit = verify_stream(stream, key, expected_checkpoints=1)
+    assert audit.complete and audit.problem is None, audit
+    for kind in ("item_execution", "native", "secret_env", "process"):
+        assert audit.counts.get(kind, 0) > 0, (kind, audit.counts)
+    natives = [e for e in audit.events if e["kind"] == "native"]
+    assert any(e["what"] == "system" for e in natives), natives
+    assert all(e["caller"] == str(script) for e in natives), natives
+    assert not [e for e in audit.events if e["kind"] == "secret_env" and e["key"] != "OPENAI_API_KEY"]
+
+
+def test_seccomp_program_denies_exactly_the_listed_calls() -> None:
+    from aar.sandbox.seccomp import ARCHES, RET_ALLOW, RET_ERRNO, X32_BIT, program
+
+    arch, denied = ARCHES["x86_64"]
+
+    def run(code, nr: int, this_arch: int = arch) -> int:  # a tiny classic-BPF interpreter for our opcodes
+        pc, acc = 0, 0
+        while True:
+            op, jt, jf, k = code[pc]
+            if op == 0x20:
+                acc = this_arch if k == 4 else nr
+            elif op == 0x06:
+                return k
+            elif op in (0x15, 0x35):
+                hit = acc == k if op == 0x15 else acc >= k
+                pc += jt if hit else jf
+            pc += 1
+
+    code = program(arch, denied)
+    assert all(run(code, nr) == RET_ERRNO | 1 for nr in denied)
+    assert run(code, X32_BIT + 59) == RET_ERRNO | 1
+    assert all(run(code, nr) == RET_ALLOW for nr in (0, 1, 2, 56, 57, 58, 60, 231, 435))  # read.. clone, fork
+    assert run(code, 59, this_arch=0xC00000B7) == RET_ALLOW  # another architecture's numbers are not ours

@@ -22,6 +22,7 @@ import numpy as np
 
 from aar.errors import AarError, NotApplicable
 from aar.execution.failure import child_error
+from aar.sandbox.seccomp import deny_exec
 
 MAX_ERROR_CHARS = 2000
 
@@ -39,6 +40,7 @@ def _run(bundle: Path, code_dir: Path, entry: str, params: dict, result_fd: int,
     audit.install(audit_fd, key, audit.item_lines(texts), allowed=(str(code_dir), str(bundle.parent), os.getcwd()),
                   trusted=_run.__code__, task_texts=frozenset(texts))
     del key  # from here on it lives only inside the hook's hash object
+    deny_exec()  # what the hook cannot see (libc through ctypes) cannot start programs either
     sys.path.insert(0, str(code_dir))  # multi-file methods import their siblings
     if ":" in entry:  # a file of the submitted code
         file_name, _, class_name = entry.rpartition(":")

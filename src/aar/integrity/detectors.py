@@ -217,6 +217,7 @@ AUDIT_KINDS = {
     "secret_env": "read secret-looking environment variables",
     "tamper": "tried to change or forge its audit record",
     "introspection": "reached for interpreter internals that lead to the audit hook (gc, new audit hooks)",
+    "native": "called C functions directly through ctypes (around the audit hook)",
 }
 
 
