@@ -37,9 +37,11 @@ def _agent_status(base: str, name: str) -> dict:
 
 def _config(base: str, name: str, tmp_path: Path, **kw) -> AgentConfig:
     campaign(base, name, verify_seeds=[1], dev_budget=10)
-    return AgentConfig(server=base, campaign=name, agent=name, token=_new_agent(base, name),
+    token = _new_agent(base, name)
+    ledger = admin(base).post(f"/v1/admin/campaigns/{name}/agents/{name}/ledger-token").json()["ledger_token"]
+    return AgentConfig(server=base, campaign=name, agent=name, token=token,
                        directory=tmp_path / name, direction="unsupervised elicitation", tasks=[TASK],
-                       admin_token=ADMIN, **kw)
+                       ledger_token=ledger, **kw)
 
 
 def test_tools_validate_arguments_and_stay_in_the_workspace(tmp_path: Path) -> None:

@@ -307,7 +307,9 @@ def test_group_testing_attacker_learns_at_most_five_labels_and_is_flagged(server
                            "--json", "--no-ablation"], capture_output=True, text=True, timeout=600)
     assert scan.returncode == 0, scan.stderr[-2000:]
     found = [f for f in json.loads(scan.stdout)["findings"] if f["agent"] == "mallory"]
-    assert [f["detector"] for f in found if f["severity"] == "critical"] == ["label_probing"], found
+    # the probes, and the random queries that spent the rest of the budget (coin flips: regression material)
+    assert sorted(f["detector"] for f in found if f["severity"] == "critical") == ["label_probing",
+                                                                                   "random_queries"], found
 
 
 def test_result_channel_refuses_malformed_and_inflating_outputs() -> None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+import numpy as np
 import pytest
 from tests.helpers.serverkit import TASK, agent, campaign, method_archive, wait_for
 
@@ -263,3 +264,85 @@ def test_seccomp_program_denies_exactly_the_listed_calls() -> None:
     assert run(code, X32_BIT + 59) == RET_ERRNO | 1
     assert all(run(code, nr) == RET_ALLOW for nr in (0, 1, 2, 56, 57, 58, 60, 231, 435))  # read.. clone, fork
     assert run(code, 59, this_arch=0xC00000B7) == RET_ALLOW  # another architecture's numbers are not ours
+
+
+def _decoded_accuracy(queries: list[tuple[np.ndarray, float]], truth: np.ndarray) -> float:
+    """The regression attack: each reply is about a + b * (agreement of the vector with the labels); the
+    correlation of replies with each item's coordinate across queries estimates that item's label."""
+    x = np.array([2.0 * v - 1.0 for v, _ in queries])
+    r = np.array([reply for _, reply in queries])
+    guess = ((r - r.mean()) @ x) > 0
+    return float((guess == truth).mean())
+
+
+def test_dev_channel_is_one_per_campaign_and_colluding_random_queries_are_flagged(server) -> None:
+    """Four agents of one campaign, 50 random dev queries each (200): one noise draw per vector per campaign
+    (another agent's repeat gets the same reply, free), and the scan names all four agents."""
+    from sqlalchemy.orm import Session
+    from tests.helpers.serverkit import DB_URLS, dev_predictions, random_predictions
+
+    from aar.integrity.scan import detect
+    from aar.server.db import make_engine
+
+    base, _ = server
+    campaign(base, "colluders", dev_budget=50)
+    crew = {name: agent(base, "colluders", name) for name in ("c1", "c2", "c3", "c4")}
+    ids = sorted(random_predictions(0))
+    truth = np.array([bool(v) for _, v in sorted(dev_predictions().items())])
+    queries = []
+    for k, client in enumerate(crew.values()):
+        for q in range(50):
+            vector = random_predictions(1000 * k + q)
+            r = client.post("/v1/evaluations", json={"task": TASK, "split": "dev", "predictions": vector})
+            assert r.status_code == 200, r.text
+            queries.append((np.array([vector[i] > 0.5 for i in ids]), r.json()["pgr"]))
+    first = random_predictions(0)
+    again = crew["c2"].post("/v1/evaluations", json={"task": TASK, "split": "dev", "predictions": first})
+    assert again.status_code == 200 and again.json()["repeat"] is True  # c1 asked it; c2 gets c1's reply
+    assert again.json()["pgr"] == queries[0][1] and again.json()["budget_remaining"] == 0
+    accuracy = _decoded_accuracy(queries, truth)
+    print(f"decoded {len(ids)} dev labels from {len(queries)} queries at accuracy {accuracy:.3f}")
+
+    engine = make_engine(DB_URLS[base])
+    try:
+        with Session(engine) as session:
+            from aar.server.models import Campaign
+
+            row = session.query(Campaign).filter_by(name="colluders").one()
+            found = [f for f in detect(session, row, ablation=False) if f.detector == "random_queries"]
+    finally:
+        engine.dispose()
+    assert sorted(f.agent for f in found) == ["c1", "c2", "c3", "c4"], found
+    assert all(f.severity == "critical" and f.evidence["campaign_queries"] == 200 for f in found)
+
+
+def test_a_ledger_token_reaches_its_own_agents_ledger_and_nothing_else(server) -> None:
+    """Researcher processes hold an agent-scoped ledger token, not the admin token: it records that agent's
+    usage, state and transcript; another agent's ledger, the admin API and other campaigns refuse it."""
+    import httpx
+    from tests.helpers.serverkit import admin
+
+    base, _ = server
+    campaign(base, "ledger-a")
+    campaign(base, "ledger-b")
+    for c, a in (("ledger-a", "ann"), ("ledger-a", "abe"), ("ledger-b", "bea")):
+        agent(base, c, a)
+    token = admin(base).post("/v1/admin/campaigns/ledger-a/agents/ann/ledger-token").json()["ledger_token"]
+    own = httpx.Client(base_url=base, headers={"Authorization": f"Bearer {token}"}, timeout=60)
+    r = own.post("/v1/admin/campaigns/ledger-a/agents/ann/usage", json={"llm_calls": 2, "cost_usd": 0.01})
+    assert r.status_code == 200 and r.json()["llm_calls"] == 2
+    assert own.put("/v1/admin/campaigns/ledger-a/agents/ann/state", json={"state": "running"}).status_code == 200
+    assert own.post("/v1/admin/campaigns/ledger-a/agents/ann/transcript",
+                    json={"events": [{"seq": 1, "time": "t", "type": "assistant"}]}).status_code == 200
+    for method, path, body in (
+            ("POST", "/v1/admin/campaigns/ledger-a/agents/abe/usage", {"llm_calls": 1}),
+            ("POST", "/v1/admin/campaigns/ledger-b/agents/bea/usage", {"llm_calls": 1}),
+            ("PUT", "/v1/admin/campaigns/ledger-a/agents/abe/state", {"state": "stopped"}),
+            ("GET", "/v1/admin/campaigns/ledger-a", None),
+            ("POST", "/v1/admin/campaigns/ledger-a/agents/ann/ledger-token", None),
+            ("POST", "/v1/admin/campaigns", {"name": "stolen"}),
+            ("GET", "/v1/me", None)):
+        r = own.request(method, path, json=body)
+        assert r.status_code in (401, 403), (path, r.status_code, r.text)
+    forged = httpx.Client(base_url=base, headers={"Authorization": f"Bearer {token[:-4]}0000"}, timeout=60)
+    assert forged.post("/v1/admin/campaigns/ledger-a/agents/ann/usage", json={}).status_code == 403

@@ -35,6 +35,10 @@ class AdminClient:
         """The new agent's token (shown once by the server)."""
         return str(self.call("POST", f"/v1/admin/campaigns/{campaign}/agents", json={"name": name})["token"])
 
+    def ledger_token(self, campaign: str, name: str) -> str:
+        """The token a researcher process holds for its own ledger and nothing else."""
+        return str(self.call("POST", f"/v1/admin/campaigns/{campaign}/agents/{name}/ledger-token")["ledger_token"])
+
     def agents(self, campaign: str) -> list[AgentRow]:
         return [AgentRow.model_validate(a) for a in self.call("GET", f"/v1/admin/campaigns/{campaign}")["agents"]]
 

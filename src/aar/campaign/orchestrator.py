@@ -44,7 +44,7 @@ def run_campaign(spec: CampaignSpec, resume: bool = False, console: Console | No
     token = admin_token(spec)
     server, base = start_server(spec, token, spec.folder() / "server.log")
     client = AdminClient(base, token)
-    supervisor = Supervisor(spec, client, token, console)
+    supervisor = Supervisor(spec, client, console)
     try:
         console.print(f"dashboard: {base}/dashboard/ (sign in with the token in {spec.folder() / 'admin_token'})",
                       highlight=False)

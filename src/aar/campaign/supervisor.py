@@ -35,8 +35,8 @@ def done(agent: AgentRow) -> bool:
 
 
 class Supervisor:
-    def __init__(self, spec: CampaignSpec, client: AdminClient, admin_token: str, console: Console):
-        self.spec, self.client, self.admin_token, self.console = spec, client, admin_token, console
+    def __init__(self, spec: CampaignSpec, client: AdminClient, console: Console):
+        self.spec, self.client, self.console = spec, client, console
         self.procs: dict[str, subprocess.Popen] = {}
         self.restarts: dict[str, int] = {}
 
@@ -58,10 +58,10 @@ class Supervisor:
         if spec.unsafe_sandbox:
             cmd.append("--unsafe-sandbox")
         threads = str(max(1, (os.cpu_count() or 1) // max(1, len(spec.directions))))
-        # the researcher's LLM credentials and the admin token (its ledger and transcript mirror); N researchers
-        # share the cores instead of oversubscribing them
-        env = environment(*LLM, *NETWORK, AAR_ADMIN_TOKEN=self.admin_token, OMP_NUM_THREADS=threads,
-                          MKL_NUM_THREADS=threads)
+        # the researcher's LLM credentials and its own ledger token (usage, state, transcript mirror: that agent
+        # only; never the admin token); N researchers share the cores instead of oversubscribing them
+        env = environment(*LLM, *NETWORK, AAR_LEDGER_TOKEN=self.client.ledger_token(spec.name, name),
+                          OMP_NUM_THREADS=threads, MKL_NUM_THREADS=threads)
         with (folder / "agent.log").open("ab") as log:
             self.procs[name] = subprocess.Popen(cmd, env=env, stdout=log, stderr=subprocess.STDOUT,
                                                 preexec_fn=die_with_parent)

@@ -60,7 +60,7 @@ def run(
     unsafe_sandbox: UnsafeSandbox = False,
 ) -> None:
     """Run one researcher until it finishes or a budget is spent (usage goes to the server's ledger when
-    AAR_ADMIN_TOKEN is set)."""
+    AAR_LEDGER_TOKEN holds this agent's ledger token: `POST /v1/admin/campaigns/C/agents/A/ledger-token`)."""
     from aar.researchers.loop import Limits
     from aar.researchers.pricing import PRICES, parse_price
     from aar.researchers.runner import AgentConfig, run_agent
@@ -72,7 +72,7 @@ def run(
     config = AgentConfig(server=server, campaign=campaign, agent=name, directory=directory, direction=direction,
                          token=_secret(token_file, "AAR_AGENT_TOKEN", "agent token") or "",
                          tasks=task or list(DEFAULT_TASKS), backend=backend, model=model, base_url=base_url,
-                         admin_token=_secret(None, "AAR_ADMIN_TOKEN", "admin token", required=False),
+                         ledger_token=_secret(None, "AAR_LEDGER_TOKEN", "ledger token", required=False),
                          dev_evals=dev_evals, limits=Limits(wall_s=wall_minutes * 60, max_turns=max_turns),
                          unsafe_sandbox=unsafe_sandbox, prices=prices, seed=seed)
     reason = run_agent(config)

@@ -11,6 +11,7 @@ from __future__ import annotations
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from aar.errors import AarError
 from aar.integrity.ablation import attribute_later, findings_of
 from aar.integrity.detectors import (
     EvaluationRecord,
@@ -21,6 +22,7 @@ from aar.integrity.detectors import (
     constant_predictions,
     dev_overfitting,
     label_probing,
+    random_queries,
     sandbox_audit,
     shell_commands,
 )
@@ -73,10 +75,27 @@ def load_records(session: Session, campaign: Campaign) -> tuple[list, list, list
     return evaluations, submissions, calls, experiments, budgets
 
 
+def teacher_decisions(evaluations: list[EvaluationRecord]) -> dict[str, dict[str, bool]]:
+    """The weak teacher's dev decisions (id -> above 0.5) of every task the campaign evaluated on: the trained
+    predictor that honest queries agree with and coin flips do not (:func:`random_queries`). Seed 0 of the
+    default testbed, from the artifact cache."""
+    from aar.w2s import Testbed, TestbedConfig
+
+    out = {}
+    for task in sorted({e.task for e in evaluations}):
+        try:
+            bed = Testbed(TestbedConfig(task=task))
+        except AarError:  # a task removed since: nothing to compare with
+            continue
+        probs = bed.weak_run(0)["dev"]
+        out[task] = {e.id: bool(p > 0.5) for e, p in zip(bed.task.splits["dev"], probs, strict=True)}
+    return out
+
+
 def detect(session: Session, campaign: Campaign, ablation: bool = True, ablate_top: int = ABLATE_TOP) -> list[Finding]:
     evaluations, submissions, calls, experiments, budgets = load_records(session, campaign)
     verified = [s for s in submissions if s.status in SCORED and s.result]
-    findings = [*label_probing(evaluations, budgets),
+    findings = [*label_probing(evaluations, budgets), *random_queries(evaluations, teacher_decisions(evaluations)),
                 *constant_predictions(evaluations, verified), *dev_overfitting(evaluations, verified),
                 *above_ceiling(verified), *sandbox_audit(submissions, experiments), *shell_commands(calls)]
     if ablation:  # the top clean submissions per task: flagged ones leave the leaderboard anyway

@@ -95,10 +95,11 @@ class AgentClient:
 
 
 class Ledger:
-    """The orchestrator's accounting calls (admin token): record usage, read totals and budgets."""
+    """A researcher's accounting calls (its own ledger token, :func:`aar.server.auth.ledger_token`): record usage,
+    read totals and budgets, mirror the transcript, set its state."""
 
-    def __init__(self, base_url: str, admin_token: str, campaign: str, agent: str):
-        self.client = AgentClient(base_url, admin_token)
+    def __init__(self, base_url: str, ledger_token: str, campaign: str, agent: str):
+        self.client = AgentClient(base_url, ledger_token)
         self.path = f"/v1/admin/campaigns/{campaign}/agents/{agent}"
 
     def record(self, **usage: Any) -> dict:

@@ -43,7 +43,7 @@ class AgentConfig:
     backend: str = "heuristic"
     model: str | None = None
     base_url: str | None = None
-    admin_token: str | None = None  # for the ledger; without it usage is only in the transcript
+    ledger_token: str | None = None  # this agent's ledger token; without it usage is only in the transcript
     dev_evals: int = 50
     limits: Limits = field(default_factory=Limits)
     unsafe_sandbox: bool = False
@@ -112,7 +112,7 @@ def tool_context(config: AgentConfig) -> ToolContext:
 
 def build(config: AgentConfig) -> AgentLoop:
     ctx = tool_context(config)
-    ledger = Ledger(config.server, config.admin_token, config.campaign, config.agent) if config.admin_token else None
+    ledger = Ledger(config.server, config.ledger_token, config.campaign, config.agent) if config.ledger_token else None
     system = render_brief(config.agent, config.campaign, config.direction, ctx.task_info, list(available()),
                           budgets_text(config), campaign_policy(ctx.client))
     return AgentLoop(make_backend(config, ctx.task_info), ctx, system, _transcript(config.directory, ledger),

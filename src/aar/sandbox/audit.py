@@ -48,7 +48,7 @@ NETWORK_EVENTS = frozenset({"socket.connect", "socket.getaddrinfo", "socket.geth
 INTROSPECTION_EVENTS = frozenset({"gc.get_objects", "gc.get_referrers", "gc.get_referents", "sys.addaudithook"})
 # foreign calls: a method calling libc through ctypes (system, open, connect) leaves no other Python event.
 # Libraries load their shared objects so too (torch at import): a call whose first frame outside ctypes is a
-# library file is counted as ``library_native``, anything else as ``native``
+# library file is not recorded (like a library opening its own files), anything else is ``native``
 NATIVE_EVENTS = frozenset({"ctypes.dlopen", "ctypes.dlsym", "ctypes.dlsym/handle", "ctypes.call_function",
                            "ctypes.string_at", "ctypes.wstring_at", "ctypes.addressof", "ctypes.cdata"})
 CHECKPOINT, END, ENV_EVENT, ENCODE_EVENT = "aar.checkpoint", "aar.end", "aar.env", "aar.encode"
@@ -246,10 +246,10 @@ def install(fd: int, key: bytes, lines: ItemLines, allowed: tuple[str, ...],
             emit("introspection", (("event", event),))
         elif event in NATIVE_EVENTS:
             caller = native_caller()
-            what = args[1] if event.startswith("ctypes.dlsym") and len(args) > 1 else (args[0] if args else "")
-            emit("library_native" if caller.startswith(library) else "native",
-                 (("event", event), ("what", what if type(what) in (str_type, bytes_type) else "<object>"),
-                  ("caller", caller)))
+            if not caller.startswith(library):
+                what = args[1] if event.startswith("ctypes.dlsym") and len(args) > 1 else (args[0] if args else "")
+                emit("native", (("event", event), ("caller", caller),
+                                ("what", what if type(what) in (str_type, bytes_type) else "<object>")))
         elif event == "object.__setattr__" and args and args[0] is hook:
             emit("tamper", (("event", event), ("name", args[1] if len(args) > 1 else "")))
         elif event == "compile" and args and lines.owners and type(args[0]) in (str_type, bytes_type):

@@ -87,3 +87,29 @@ def agent_by_name(session: Session, campaign: Campaign, name: str) -> Agent:
     if found is None:
         raise HTTPException(404, "no such agent")
     return found
+
+
+LEDGER_PREFIX = "aar_ledger_"
+
+
+def ledger_token(agent: Agent) -> str:
+    """The token a researcher process holds for its own ledger (usage, state, transcript) and nothing else: a
+    keyed hash of the agent (this installation's ``ledger`` key), so it needs no storage and names exactly one
+    agent. The admin token used to travel to every researcher process for this: a prompt-injected loop then
+    held the keys to every campaign."""
+    from aar.secret_keys import installation_key
+
+    digest = hmac.new(installation_key("ledger"), f"{agent.id}:{agent.token_sha256}".encode(), hashlib.sha256)
+    return LEDGER_PREFIX + digest.hexdigest()
+
+
+def ledger_agent(request: Request, campaign: str, agent: str,
+                 authorization: Annotated[str | None, Header()] = None, session: Session = Depends(db)) -> Agent:
+    """The agent of a ledger route, for the admin token or that agent's own ledger token (any other: 403)."""
+    token = _bearer(authorization)
+    me = agent_by_name(session, campaign_by_name(session, campaign), agent)
+    if hmac.compare_digest(token_digest(token), request.app.state.admin_digest):
+        return me
+    if token.startswith(LEDGER_PREFIX) and hmac.compare_digest(token, ledger_token(me)):
+        return me
+    raise HTTPException(403, "the admin token or this agent's ledger token is required")

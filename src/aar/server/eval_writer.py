@@ -64,7 +64,7 @@ class Outcome:
 
 EVALUATION_COLUMNS = ("agent_id", "campaign_id", "created_at", "task", "split", "predictions_sha256", "predictions",
                       "item_order", "vector", "accuracy", "pgr", "reported", "request_id", "decisions_sha256")
-Earlier = dict[tuple[int, str], float]  # (agent id, decisions hash) -> the reply it got
+Earlier = dict[tuple[int, str], float]  # (campaign id, decisions hash) -> the reply those decisions got
 
 
 def _decide(batch: list[PendingEvaluation], campaigns: dict[int, list[int]], agents: dict[int, int],
@@ -72,16 +72,17 @@ def _decide(batch: list[PendingEvaluation], campaigns: dict[int, list[int]], age
     """Budgets in arrival order (the first requests get the last budget): the outcomes, the log rows to insert
     (in ``EVALUATION_COLUMNS`` order) and the agents whose counters changed. ``campaigns`` ([used, agent budget,
     campaign budget]), ``agents`` (used) and ``earlier`` (the replies to decisions already evaluated) are
-    updated in place. A repeat of decisions the agent evaluated before, in an earlier batch or this one, gets
-    that reply back: it spends nothing and is not logged again (it tells the agent nothing new, and a fresh
-    subsample for the same decisions would let an agent average the sampling noise away)."""
+    updated in place. A repeat of decisions evaluated before *in the campaign*, by any of its agents, in an
+    earlier batch or this one, gets that reply back: it spends nothing and is not logged again. One noise draw
+    per vector per campaign: a fresh subsample for the same decisions would let an agent, or agents acting
+    together, average the sampling noise away (per agent, four colluders got four draws of each vector)."""
     outcomes, rows, now = [], [], utcnow()
     for p in batch:
         used, dev_budget, campaign_budget = campaigns[p.campaign_id]
         mine = agents[p.agent_id]
-        if (p.agent_id, p.decisions_sha256) in earlier:
+        if (p.campaign_id, p.decisions_sha256) in earlier:
             outcomes.append(Outcome(True, max(0, dev_budget - mine),
-                                    repeat_of=earlier[p.agent_id, p.decisions_sha256]))
+                                    repeat_of=earlier[p.campaign_id, p.decisions_sha256]))
             continue
         if mine >= dev_budget:
             outcomes.append(Outcome(False, 0, f"dev evaluation budget of {dev_budget} is used up"))
@@ -94,7 +95,7 @@ def _decide(batch: list[PendingEvaluation], campaigns: dict[int, list[int]], age
         agents[p.agent_id] = mine + 1
         outcomes.append(Outcome(True, dev_budget - mine - 1))
         if p.reported is not None:
-            earlier[p.agent_id, p.decisions_sha256] = p.reported
+            earlier[p.campaign_id, p.decisions_sha256] = p.reported
         rows.append((p.agent_id, p.campaign_id, now, p.task, "dev", p.predictions_sha256, None, p.order_sha256,
                      p.vector, p.accuracy, p.pgr, p.reported, p.request_id, p.decisions_sha256))
     touched = sorted({p.agent_id for p, o in zip(batch, outcomes, strict=True) if o.accepted and o.repeat_of is None})
@@ -102,11 +103,11 @@ def _decide(batch: list[PendingEvaluation], campaigns: dict[int, list[int]], age
 
 
 def _earlier(rows) -> Earlier:
-    """The first reply each (agent, decisions) got, from rows ordered by id."""
+    """The first reply each (campaign, decisions) got, from rows ordered by id."""
     earlier: Earlier = {}
-    for agent_id, decisions, reported in rows:
+    for campaign_id, decisions, reported in rows:
         if reported is not None:
-            earlier.setdefault((agent_id, decisions), reported)
+            earlier.setdefault((campaign_id, decisions), reported)
     return earlier
 
 
@@ -199,8 +200,8 @@ class EvaluationWriter:
             .returning(Campaign.id, Campaign.dev_evals_used, Campaign.dev_budget, Campaign.campaign_dev_budget))}
         agents = dict(conn.execute(select(Agent.id, Agent.dev_evals_used).where(Agent.id.in_(agent_ids))).all())
         earlier = _earlier(conn.execute(
-            select(Evaluation.agent_id, Evaluation.decisions_sha256, Evaluation.reported)
-            .where(Evaluation.agent_id.in_(agent_ids),
+            select(Evaluation.campaign_id, Evaluation.decisions_sha256, Evaluation.reported)
+            .where(Evaluation.campaign_id.in_(campaign_ids),
                    Evaluation.decisions_sha256.in_(sorted({p.decisions_sha256 for p in batch})))
             .order_by(Evaluation.id)).all())
         outcomes, rows, touched = _decide(batch, campaigns, agents, earlier)
@@ -230,9 +231,9 @@ class EvaluationWriter:
             locked = raw.execute("UPDATE campaigns SET dev_evals_used = dev_evals_used WHERE id = ANY(%s) "
                                  "RETURNING id, dev_evals_used, dev_budget, campaign_dev_budget", (campaign_ids,))
             counted = raw.execute("SELECT id, dev_evals_used FROM agents WHERE id = ANY(%s)", (agent_ids,))
-            repeats = raw.execute("SELECT agent_id, decisions_sha256, reported FROM evaluations WHERE agent_id = "
-                                  "ANY(%s) AND decisions_sha256 = ANY(%s) ORDER BY id",
-                                  (agent_ids, sorted({p.decisions_sha256 for p in batch})))
+            repeats = raw.execute("SELECT campaign_id, decisions_sha256, reported FROM evaluations WHERE "
+                                  "campaign_id = ANY(%s) AND decisions_sha256 = ANY(%s) ORDER BY id",
+                                  (campaign_ids, sorted({p.decisions_sha256 for p in batch})))
             campaigns = {r[0]: [r[1], r[2], r[3]] for r in locked.fetchall()}
             agents = dict(counted.fetchall())
             earlier = _earlier(repeats.fetchall())

@@ -93,7 +93,8 @@ class Evaluation(Base):
     """Every scored query, with the full prediction vector, so probing can be audited later."""
 
     __tablename__ = "evaluations"
-    __table_args__ = (Index("ix_evaluations_agent_decisions", "agent_id", "decisions_sha256"),)
+    __table_args__ = (Index("ix_evaluations_agent_decisions", "agent_id", "decisions_sha256"),
+                      Index("ix_evaluations_campaign_decisions", "campaign_id", "decisions_sha256"))
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     agent_id: Mapped[int] = mapped_column(ForeignKey("agents.id", ondelete="CASCADE"), index=True)
     campaign_id: Mapped[int] = mapped_column(ForeignKey("campaigns.id", ondelete="CASCADE"), index=True)

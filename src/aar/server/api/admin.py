@@ -10,30 +10,34 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, HTTPException, Query
 from fastapi.responses import StreamingResponse
-from pydantic import BaseModel, ConfigDict, Field
-from sqlalchemy import func, select, update
+from pydantic import Field
+from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from aar.results.submission import SCORED
 from aar.results.submission import SubmissionStatus as Status
 from aar.server.api import Body
-from aar.server.auth import NAME, TASK, agent_by_name, campaign_by_name, db, require_admin, token_digest
+from aar.server.auth import (
+    NAME,
+    TASK,
+    agent_by_name,
+    campaign_by_name,
+    db,
+    ledger_token,
+    require_admin,
+    token_digest,
+)
 from aar.server.models import (
     Agent,
     Campaign,
     Evaluation,
     SeedPrediction,
     Submission,
-    TranscriptEvent,
-    UsageEvent,
-    utcnow,
 )
 from aar.server.vectors import VectorReader
 from aar.server.views import (
     BUDGET_FIELDS,
-    agent_spend,
-    agent_view,
     agent_views,
     campaign_totals,
     leaderboard_rows,
@@ -80,36 +84,8 @@ class CampaignPatch(Body):
     campaign_dev_budget: int | None = Field(default=None, ge=0, le=10**7)
 
 
-class UsageIn(Body):
-    llm_calls: int = Field(default=0, ge=0, le=10_000)
-    input_tokens: int = Field(default=0, ge=0, le=10**9)
-    output_tokens: int = Field(default=0, ge=0, le=10**9)
-    cached_tokens: int = Field(default=0, ge=0, le=10**9)
-    cost_usd: float = Field(default=0.0, ge=0, le=1e5)
-    compute_s: float = Field(default=0.0, ge=0, le=1e7)
-
-
-class StateIn(Body):
-    state: str = Field(pattern=r"^[a-z_]{1,16}$")
-    reason: str | None = Field(default=None, max_length=200)
-
-
 class AgentIn(Body):
     name: str = Field(pattern=NAME.pattern)
-
-
-class TranscriptEventIn(BaseModel):
-    """One transcript line; its fields other than these four are kept as they are (free-form, size-capped
-    by the request body limit)."""
-
-    model_config = ConfigDict(extra="allow")
-    seq: int = Field(ge=1, le=10**9)
-    time: str = Field(max_length=40)
-    type: str = Field(pattern=r"^[a-z_]{1,32}$")
-
-
-class TranscriptIn(Body):
-    events: list[TranscriptEventIn] = Field(min_length=1, max_length=1000)
 
 
 class QuarantineIn(Body):
@@ -167,69 +143,11 @@ def campaign_status(campaign: str, session: Session = Depends(db)) -> dict:
     return {**_campaign_view(owner), "totals": campaign_totals(session, owner), "agents": agent_views(session, owner)}
 
 
-@router.post("/campaigns/{campaign}/agents/{agent}/usage")
-def record_usage(campaign: str, agent: str, body: UsageIn, session: Session = Depends(db)) -> dict:
-    """Add an agent's usage atomically; answer with its totals, budgets and which budgets are spent."""
-    owner = campaign_by_name(session, campaign)
-    me = agent_by_name(session, owner, agent)
-    values = body.model_dump()
-    session.execute(update(Agent).where(Agent.id == me.id).values(
-        last_seen=utcnow(), **{k: getattr(Agent, k) + v for k, v in values.items()}))
-    session.add(UsageEvent(agent_id=me.id, **values))
-    session.commit()
-    session.refresh(me)
-    totals = campaign_totals(session, owner)
-    spent = agent_spend(me, owner)
-    exceeded = [name for name, used, limit in (
-        ("dollars", *spent["usd"]), ("tokens", *spent["tokens"]), ("compute seconds", *spent["compute_s"]),
-        ("campaign dollars", totals["cost_usd"], owner.campaign_usd_budget),
-        ("campaign tokens", totals["tokens"], owner.campaign_token_budget),
-        ("campaign compute seconds", totals["compute_s"], owner.campaign_compute_s_budget),
-        ("campaign wall time", totals["wall_s"], owner.campaign_wall_s_budget)) if used >= limit]
-    return {**agent_view(me), "budgets": {k: getattr(owner, k) for k in BUDGET_FIELDS},
-            "campaign_cost_usd": totals["cost_usd"], "campaign": totals, "exceeded": exceeded}
-
-
-@router.put("/campaigns/{campaign}/agents/{agent}/state")
-def set_state(campaign: str, agent: str, body: StateIn, session: Session = Depends(db)) -> dict:
+@router.post("/campaigns/{campaign}/agents/{agent}/ledger-token")
+def issue_ledger_token(campaign: str, agent: str, session: Session = Depends(db)) -> dict:
+    """The agent's ledger token (:func:`aar.server.auth.ledger_token`), for the process that runs it."""
     me = agent_by_name(session, campaign_by_name(session, campaign), agent)
-    me.state, me.stop_reason, me.last_seen = body.state, body.reason, utcnow()
-    session.commit()
-    return agent_view(me)
-
-
-@router.post("/campaigns/{campaign}/agents/{agent}/transcript")
-def append_transcript(campaign: str, agent: str, body: TranscriptIn, session: Session = Depends(db)) -> dict:
-    """Mirror transcript lines; idempotent per ``seq`` (a line sent twice after a lost answer is kept once)."""
-    me = agent_by_name(session, campaign_by_name(session, campaign), agent)
-    seqs = [e.seq for e in body.events]
-    have = set(session.scalars(select(TranscriptEvent.seq).where(TranscriptEvent.agent_id == me.id,
-                                                                 TranscriptEvent.seq.in_(seqs))))
-    fresh = {e.seq: e for e in body.events if e.seq not in have}
-    for event in fresh.values():
-        session.add(TranscriptEvent(agent_id=me.id, seq=event.seq, time=event.time, kind=event.type,
-                                    data=event.model_extra or {}))
-    try:
-        session.commit()
-    except IntegrityError:  # a concurrent duplicate: the other request stored it
-        session.rollback()
-    return {"stored": len(fresh), "max_seq": transcript_max_seq(session, me.id)}
-
-
-def transcript_max_seq(session: Session, agent_id: int) -> int:
-    return int(session.scalar(select(func.coalesce(func.max(TranscriptEvent.seq), 0))
-                              .where(TranscriptEvent.agent_id == agent_id)) or 0)
-
-
-@router.get("/campaigns/{campaign}/agents/{agent}/transcript")
-def read_transcript(campaign: str, agent: str, after: Annotated[int, Query(ge=0)] = 0,
-                    limit: Annotated[int, Query(ge=1, le=1000)] = 200, session: Session = Depends(db)) -> dict:
-    me = agent_by_name(session, campaign_by_name(session, campaign), agent)
-    rows = session.scalars(select(TranscriptEvent).where(TranscriptEvent.agent_id == me.id,
-                                                         TranscriptEvent.seq > after)
-                           .order_by(TranscriptEvent.seq).limit(limit)).all()
-    return {"events": [{"seq": r.seq, "time": r.time, "type": r.kind, **r.data} for r in rows],
-            "max_seq": transcript_max_seq(session, me.id)}
+    return {"campaign": campaign, "agent": agent, "ledger_token": ledger_token(me)}
 
 
 @router.get("/campaigns/{campaign}/evaluations.jsonl")

@@ -73,7 +73,8 @@ async def task_info(task: Annotated[str, Path(pattern=TASK)], request: Request,
             "public_splits": {split: stored["counts"][split] for split in PUBLIC_SPLITS},
             "dev_rule": {"metric": metric, "dev_items": len(scorer.canonical_order(task)[1]), "items_scored": items,
                          "resolution": step, "noise_sd": scorer.noise_sd(task),
-                         "repeats": "decisions evaluated before get the earlier reply back, free"}}
+                         "repeats": "decisions evaluated before in this campaign, by any agent, get the earlier "
+                                    "reply back, free"}}
 
 
 @router.post("/v1/evaluations")
@@ -107,5 +108,5 @@ async def evaluate(request: Request, authorization: Annotated[str | None, Header
             "rule": f"{scored.metric} on a fresh random {scored.items_scored}-item subsample of dev, rounded to "
                     f"{scored.resolution:g}",
             "noise_sd": scorer.noise_sd(body.task),
-            "repeat": repeat,  # these decisions were evaluated before: the earlier reply, for free
+            "repeat": repeat,  # these decisions were evaluated before in the campaign: the earlier reply, free
             "budget_remaining": outcome.budget_remaining}
