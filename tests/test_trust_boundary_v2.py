@@ -346,3 +346,125 @@ def test_a_ledger_token_reaches_its_own_agents_ledger_and_nothing_else(server) -
         assert r.status_code in (401, 403), (path, r.status_code, r.text)
     forged = httpx.Client(base_url=base, headers={"Authorization": f"Bearer {token[:-4]}0000"}, timeout=60)
     assert forged.post("/v1/admin/campaigns/ledger-a/agents/ann/usage", json={}).status_code == 403
+
+
+ROOT_ONLY = pytest.mark.skipif(__import__("os").geteuid() != 0,
+                               reason="per-identity uids need aar to run as root (bubblewrap without a user "
+                                      "namespace); as a normal user every sandbox keeps that user's uid")
+
+
+@ROOT_ONLY
+def test_each_identity_has_its_own_process_limit(tmp_path: Path) -> None:
+    """One agent holding all the processes its limit allows does not make another agent's fork fail."""
+    import sys
+    import threading
+
+    from aar.sandbox import Sandbox, SandboxPolicy
+    from aar.sandbox.policy import identity_uid
+
+    box = Sandbox()
+    assert identity_uid("agent:c:a") != identity_uid("agent:c:b")
+    hog = SandboxPolicy(workspace=tmp_path / "a", identity="agent:c:a", max_processes=24, wall_s=30)
+    started = threading.Event()
+    held = []
+
+    hold_all = ("import os, time\nkids = 0\nfor i in range(40):\n    try:\n        pid = os.fork()\n"
+                "    except OSError:\n        break\n    if pid == 0:\n        time.sleep(8)\n        os._exit(0)\n"
+                "    kids += 1\nprint('held', kids, flush=True)\ntime.sleep(8)\n")
+
+    def hold() -> None:
+        started.set()
+        held.append(box.run(hog, [sys.executable, "-c", hold_all]))
+
+    thread = threading.Thread(target=hold)
+    thread.start()
+    started.wait()
+    import time
+
+    time.sleep(2.0)  # the hog's processes are up
+    other = box.run(SandboxPolicy(workspace=tmp_path / "b", identity="agent:c:b", max_processes=24, wall_s=30),
+                    ["/bin/sh", "-c", "for i in 1 2 3 4 5; do /bin/true & done; wait; echo forked-fine"])
+    same = box.run(SandboxPolicy(workspace=tmp_path / "a2", identity="agent:c:a", max_processes=24, wall_s=30),
+                   ["/bin/sh", "-c", "for i in 1 2 3 4 5; do /bin/true & done; wait; echo forked-fine"])
+    thread.join()
+    assert other.ok and "forked-fine" in other.output, other.output
+    assert "forked-fine" not in same.output or not same.ok, same.output  # the hog's own identity is full
+    assert "held 2" in held[0].output, held[0].output[-500:]  # it stopped at its own limit (24 with itself)
+
+
+@ROOT_ONLY
+def test_memory_of_all_a_runs_processes_and_its_workspace_are_capped(tmp_path: Path) -> None:
+    import sys
+
+    from aar.sandbox import Sandbox, SandboxPolicy
+
+    box = Sandbox()
+    grow = ("import os, time\n"
+            "pid = os.fork()\n"
+            "block = bytearray(300 * 1024 * 1024)\n"
+            "for i in range(0, len(block), 4096): block[i] = 1\n"
+            "time.sleep(20)\n")
+    memory = box.run(SandboxPolicy(workspace=tmp_path / "m", identity="verify:991", wall_s=60,
+                                   total_memory_bytes=400 * 1024**2), [sys.executable, "-c", grow])
+    assert memory.limit == "memory" and memory.wall_s < 15 and "GiB, over its cap" in memory.output, memory
+    fill = "i=0; while [ $i -lt 40 ]; do head -c 1048576 /dev/zero > f$i; i=$((i+1)); done; sleep 20"
+    disk = box.run(SandboxPolicy(workspace=tmp_path / "w", identity="agent:c:w", wall_s=60,
+                                 workspace_bytes=10 * 1024**2), ["/bin/sh", "-c", fill])
+    assert disk.limit == "workspace" and disk.wall_s < 15 and "over its quota" in disk.output, disk
+    fine = box.run(SandboxPolicy(workspace=tmp_path / "ok", identity="agent:c:ok", wall_s=60,
+                                 workspace_bytes=10 * 1024**2), ["/bin/sh", "-c", "head -c 100000 /dev/zero > f"])
+    assert fine.ok and fine.limit is None
+
+
+SLEEPER = '''
+import time
+from aar.methods.base import Method
+
+
+class Sleeper(Method):
+    name = "sleeper"
+
+    def train(self, ctx):
+        time.sleep(float(ctx.params.get("sleep", 20)))
+        return ctx.fit(ctx.weak_soft)
+'''
+
+
+def test_fair_scheduling_and_compute_charged_to_the_second(server, tmp_path: Path) -> None:
+    """An agent with two sleeping experiments holds one worker, not both: another agent's quick experiment
+    runs at once. An experiment is stopped when its agent's compute budget runs out, and charged about
+    that."""
+    import time
+
+    base, _ = server
+    campaign(base, "fair", agent_compute_s_budget=4.0)
+    hog, quick = agent(base, "fair", "hog"), agent(base, "fair", "quick")
+    archive = method_archive(tmp_path / "sleeper", SLEEPER)
+    campaign(base, "fair-hog", agent_compute_s_budget=600.0)
+    patient = agent(base, "fair-hog", "patient")
+    sleeps = [patient.post("/v1/experiments", json={"task": TASK, "entry": "method.py:Sleeper", "archive": archive,
+                                                     "params": {"sleep": 25}, "seeds": [s]}) for s in (1, 2)]
+    assert all(r.status_code in (200, 201, 202) for r in sleeps), [r.text for r in sleeps]
+    time.sleep(3.0)  # both queued; a worker holds the first
+    t0 = time.monotonic()
+    r = quick.post("/v1/experiments", json={"task": TASK, "entry": "vanilla", "seeds": [1]})
+    assert r.status_code in (200, 201, 202), r.text
+    exp_id = r.json()["id"]
+    while quick.get(f"/v1/experiments/{exp_id}").json()["status"] not in ("done", "failed"):
+        assert time.monotonic() - t0 < 20, "the quick experiment waited behind another agent's sleeping ones"
+        time.sleep(0.3)
+    waited = time.monotonic() - t0
+    print(f"quick experiment finished {waited:.1f} s after it was queued")
+
+    over = hog.post("/v1/experiments", json={"task": TASK, "entry": "method.py:Sleeper", "archive": archive,
+                                             "params": {"sleep": 60}, "seeds": [3]})
+    assert over.status_code in (200, 201, 202), over.text
+    oid = over.json()["id"]
+    deadline = time.monotonic() + 120
+    while (view := hog.get(f"/v1/experiments/{oid}").json())["status"] not in ("done", "failed"):
+        assert time.monotonic() < deadline, view
+        time.sleep(0.5)
+    assert view["status"] == "failed" and view["compute_s"] <= 4.0 + 1.0, view  # budget 4 s: charged within 1 s
+    for r in sleeps:  # let the other agent's sleepers end, so later tests find free workers
+        while patient.get(f"/v1/experiments/{r.json()['id']}").json()["status"] not in ("done", "failed"):
+            time.sleep(0.5)

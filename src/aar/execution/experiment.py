@@ -73,7 +73,7 @@ class ExperimentRunner:
 
     def run(self, task: str, entry: str, params: dict, seeds: list[int], snapshot: bytes | None,
             timeout_s: float, heartbeat: Callable[[], None] | None = None,
-            progress: Callable[[str], None] | None = None) -> ExperimentRun:
+            progress: Callable[[str], None] | None = None, identity: str = "") -> ExperimentRun:
         note = progress or (lambda _: None)
         started = time.monotonic()
         note("preparing the bundle (teacher labels and student features)")
@@ -81,7 +81,9 @@ class ExperimentRunner:
         bundle, sizes = self.bundle(task, seeds)
         prepared = time.monotonic() - started
         note(f"running the method on {len(seeds)} seed(s)")
-        request = RunRequest(entry, params, snapshot, tuple(seeds), timeout_s, splits=EXPERIMENT_SPLITS)
+        # the time limit covers preparation and run together (it is what the agent's compute budget allows)
+        request = RunRequest(entry, params, snapshot, tuple(seeds), max(1.0, timeout_s - prepared),
+                             splits=EXPERIMENT_SPLITS, identity=identity)
         try:
             ran = run_method(self.testbed(task), request, self.executor, heartbeat, (bundle, sizes))
         except MethodFailed as exc:

@@ -27,6 +27,7 @@ class Job:
     timeout_s: float
     threads: int | None = None  # BLAS/OpenMP threads of the child, when several share the cores
     backend: str = ""  # the bundle's strong model spec: what files and devices the child needs (hf: models)
+    identity: str = ""  # whose code runs ("agent:C:A", "verify:C:S"): the sandbox's own uid and limits
 
 
 @dataclass

@@ -63,7 +63,8 @@ class LocalExecutor:
             policy = SandboxPolicy(workspace=scratch, read_only={job.bundle: inside_bundle, code: inside_code,
                                                                  **{m: m for m in mounts}},
                                    wall_s=job.timeout_s, cpu_s=int(job.timeout_s * (os.cpu_count() or 1)) + 60,
-                                   output_bytes=OUTPUT_BYTES, env={**threads, **model_env}, **gpu_limits)
+                                   output_bytes=OUTPUT_BYTES, env={**threads, **model_env}, identity=job.identity,
+                                   **gpu_limits)
             result_fd, error_fd, audit_fd = channels.fds
             cmd = [sys.executable, "-I", "-m", "aar.execution.child", inside_bundle, inside_code, job.entry,
                    json.dumps(job.params), str(result_fd), str(error_fd), str(audit_fd)]
@@ -73,6 +74,9 @@ class LocalExecutor:
             finally:
                 channels.finish()
             audit = channels.audit(len(job.seeds) if run.ok else None)
+            if run.limit:
+                raise MethodFailed(f"method killed: {run.output.rsplit('[killed: ', 1)[-1].rstrip(']')}",
+                                   run.output, audit, "exited")
             if run.timed_out:
                 raise MethodFailed(f"method timed out after {job.timeout_s:.0f} s", run.output, audit, "timeout")
             if run.returncode != 0:

@@ -46,6 +46,7 @@ class RunRequest:
     splits: tuple[str, ...] = LAB_SPLITS
     options: BundleOptions = REAL
     threads: int | None = None  # BLAS threads of the child, when several children share the cores
+    identity: str = ""  # whose code it is: the sandbox's uid and limits (not part of the content key)
 
     def content_key(self, bed: Testbed, kind: str) -> dict[str, Any]:
         """Everything that determines the outputs: a content-addressed cache key (code, entry, params, task
@@ -88,7 +89,7 @@ def run_method(bed: Testbed, request: RunRequest, executor: Executor, heartbeat:
             bundle = path, write_request_bundle(bed, request, path)
         path, sizes = bundle
         job = Job(path, request.seeds, sizes, request.entry, request.params, request.snapshot, request.timeout_s,
-                  threads=request.threads, backend=bed.config.strong)
+                  threads=request.threads, backend=bed.config.strong, identity=request.identity)
         ran = executor.run(job, heartbeat)
     probs = {s: np.stack([ran.outputs[seed][s] for seed in request.seeds]) for s in sizes}
     return MethodRun(probs, ran.seconds, ran.output, ran.audit, ran.executed_on)

@@ -107,7 +107,8 @@ def tool_context(config: AgentConfig) -> ToolContext:
     public = {task_dir(name) / "public": f"/data/{name}" for name in info}
     return ToolContext(workspace=workspace, notebook=config.directory / "notebook.md", client=client,
                        sandbox=sandbox, experiments=ServerExperiments(client, workspace), tasks=list(info),
-                       task_info=info, read_only={p: inside for p, inside in public.items() if p.is_dir()})
+                       task_info=info, read_only={p: inside for p, inside in public.items() if p.is_dir()},
+                       identity=f"agent:{config.campaign}:{config.agent}")
 
 
 def build(config: AgentConfig) -> AgentLoop:

@@ -26,6 +26,7 @@ from aar.researchers.client import AgentClient
 from aar.researchers.experiments import ServerExperiments
 from aar.researchers.workspace import Workspace
 from aar.sandbox import Sandbox, SandboxPolicy
+from aar.sandbox.runner import tree_bytes
 from aar.seeds import EXPERIMENT_SEED_LIMIT
 from aar.snapshots import MAX_FILE_BYTES, pack_files
 
@@ -43,6 +44,9 @@ class Args(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
+WORKSPACE_QUOTA = 1024**3  # a researcher's workspace, all files together
+
+
 @dataclass
 class ToolContext:
     workspace: Path
@@ -56,6 +60,8 @@ class ToolContext:
     task_info: dict[str, dict] = field(default_factory=dict)  # GET /v1/tasks/{task}: format, sizes, dev rule
     on_compute: Callable[[float], None] = lambda seconds: None
     finished: str | None = None  # set by the finish tool
+    identity: str = ""  # "agent:CAMPAIGN:NAME": the shell's own uid, process and memory limits
+    workspace_bytes: int = WORKSPACE_QUOTA
 
     @property
     def files(self) -> Workspace:
@@ -178,7 +184,11 @@ class FinishArgs(Args):
 
 # --- handlers ----------------------------------------------------------------------------------------------
 def _sandboxed(ctx: ToolContext, command: list[str], timeout_s: int, stdin: bytes | None = None) -> str:
-    policy = SandboxPolicy(workspace=ctx.workspace, read_only=dict(ctx.read_only), wall_s=timeout_s)
+    # over its quota (files written before a smaller quota), a workspace may shrink but not grow: the cap is
+    # what it holds now, so `rm` runs and a new write past it is killed
+    cap = max(ctx.workspace_bytes, tree_bytes(ctx.workspace))
+    policy = SandboxPolicy(workspace=ctx.workspace, read_only=dict(ctx.read_only), wall_s=timeout_s,
+                           identity=ctx.identity, workspace_bytes=cap)
     result = ctx.sandbox.run(policy, command, stdin=stdin)
     ctx.on_compute(result.wall_s)  # compute seconds: wall time of the sandboxed process
     status = "timed out" if result.timed_out else f"exit code {result.returncode}"
@@ -204,6 +214,11 @@ def read_file(ctx: ToolContext, a: ReadArgs) -> str:
 
 
 def write_file(ctx: ToolContext, a: WriteArgs) -> str:
+    used = tree_bytes(ctx.workspace)
+    if used + len(a.content.encode()) > ctx.workspace_bytes:
+        raise ToolError(f"writing this would take your workspace over its quota of "
+                        f"{ctx.workspace_bytes / 1024**2:.0f} MiB ({used / 1024**2:.0f} MiB used); delete files "
+                        "with run_shell first")
     ctx.files.write_text(a.path, a.content)
     return f"wrote {len(a.content)} characters to {a.path}"
 

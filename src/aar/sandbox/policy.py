@@ -13,6 +13,7 @@ testbed library stay usable.
 
 from __future__ import annotations
 
+import hashlib
 import importlib.util
 import os
 import sys
@@ -29,7 +30,19 @@ SYSTEM_DIRS = ("/usr", "/bin", "/sbin", "/lib", "/lib64", "/lib32")
 # (Debian's links for some binaries); nothing with credentials
 ETC_ENTRIES = ("ld.so.cache", "ld.so.conf", "ld.so.conf.d", "localtime", "nsswitch.conf", "passwd", "group",
                "alternatives", "mime.types")
-SANDBOX_UID = 65534  # "nobody": the user sandboxed code runs as when aar itself runs as root
+SANDBOX_UID = 65534  # "nobody": the user of a sandbox with no identity, when aar itself runs as root
+IDENTITY_UID_BASE, IDENTITY_UIDS = 200_000, 65_536  # uids of identities: one per agent, one per verification
+
+
+def identity_uid(identity: str) -> int:
+    """The uid a sandbox of ``identity`` runs as (when aar runs as root): a hash of it into a range no system
+    account uses, so two agents (or an agent and a verification) never share a process limit, a memory cap
+    or files. Two identities collide with probability about k^2 / 131,072 for k identities (k = 20: 0.3%);
+    a collision makes two identities share limits, never files of the trusted side."""
+    if not identity:
+        return SANDBOX_UID
+    digest = hashlib.blake2b(identity.encode(), digest_size=8).digest()
+    return IDENTITY_UID_BASE + int.from_bytes(digest, "big") % IDENTITY_UIDS
 
 
 def _package_dir(name: str) -> Path | None:
@@ -60,12 +73,20 @@ class SandboxPolicy:
     env: dict[str, str] = field(default_factory=dict)  # extra variables (never secrets: checked below)
     masked: tuple[str, ...] = LABEL_BEARING_PACKAGES
     devices: tuple[str, ...] = ()  # device nodes bound in (the GPU's /dev/nvidia*); /dev is minimal otherwise
+    identity: str = ""  # whose code this is ("agent:...", "verify:..."): its own uid (identity_uid)
+    total_memory_bytes: int | None = 10 * 1024**3  # resident memory of all the identity's processes together
+    workspace_bytes: int | None = None  # size cap of the writable workspace (checked while the command runs)
+
+    @property
+    def uid(self) -> int:
+        return identity_uid(self.identity)
 
     def environment(self) -> dict[str, str]:
         env = {k: os.environ[k] for k in ENV_ALLOW if k in os.environ}
         bin_dirs = [str(Path(sys.prefix) / "bin"), "/usr/local/bin", "/usr/bin", "/bin"]
+        # USER and LOGNAME: an identity's uid has no passwd entry, and getpass asks the environment first
         env.update(PATH=":".join(bin_dirs), HOME=str(self.workspace), TMPDIR="/tmp", PYTHONDONTWRITEBYTECODE="1",
-                   HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1")
+                   HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1", USER="sandbox", LOGNAME="sandbox")
         for key in self.env:
             if any(word in key.upper() for word in SECRET_WORDS):
                 raise ValueError(f"refusing to pass {key!r} into a sandbox: it looks like a secret")

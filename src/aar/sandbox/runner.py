@@ -9,9 +9,17 @@ environment.
 Privilege: the sandboxed code never runs as root. RLIMIT_NPROC is not enforced for a real uid 0, even
 mapped to another uid inside a user namespace (measured: 300 processes under a limit of 256), so when aar
 runs as root, bubblewrap builds the mounts as root without a user namespace and the command starts through
-``setpriv`` as :data:`SANDBOX_UID`, with no capabilities and ``no_new_privs`` (setuid binaries stay inert).
-The writable workspace is handed to that user first (without following links). Run as a normal user,
-bubblewrap's unprivileged user namespace is used and the code keeps that user's (non-zero) uid.
+``setpriv`` as the policy's identity uid (:func:`aar.sandbox.policy.identity_uid`: one per agent, one per
+verification), with no capabilities and ``no_new_privs`` (setuid binaries stay inert). The process limit
+counts per uid, so one agent holding its 256 processes cannot make another's ``fork`` fail (it did when
+every sandbox ran as ``nobody``). The writable workspace is handed to that user first (without following
+links). Run as a normal user, bubblewrap's unprivileged user namespace is used and the code keeps that
+user's (non-zero) uid: identities then share the process limit, and the memory watch below is off.
+
+While the command runs, a watch (every ``heartbeat_every_s``) sums the resident memory of every process of
+the identity's uid and kills the run past ``total_memory_bytes`` (RLIMIT_AS caps each process, not their
+sum: one experiment held 9.5 GiB across its processes), and sums the workspace's size and kills it past
+``workspace_bytes`` (RLIMIT_FSIZE caps each file, not their total).
 
 Descriptors in ``pass_fds`` are inherited by the command: the execution layer's result and audit
 channels (:mod:`aar.execution`), opened by the parent before any untrusted code runs.
@@ -34,7 +42,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from aar.errors import AarError
-from aar.sandbox.policy import ETC_ENTRIES, SANDBOX_UID, SYSTEM_DIRS, SandboxPolicy, python_roots
+from aar.sandbox.policy import ETC_ENTRIES, SYSTEM_DIRS, SandboxPolicy, python_roots
 
 log = logging.getLogger("aar.sandbox")
 UNSAFE_WARNING = ("WARNING: running agent code WITHOUT a sandbox (bubblewrap not found or disabled): it can "
@@ -60,6 +68,7 @@ class SandboxResult:
     cpu_s: float
     timed_out: bool
     sandboxed: bool
+    limit: str | None = None  # "memory" or "workspace": the watch killed the run past that limit
 
     @property
     def ok(self) -> bool:
@@ -84,7 +93,7 @@ class Sandbox:
 
     @property
     def drops_root(self) -> bool:
-        """Running as root: build the sandbox as root, run the code as :data:`SANDBOX_UID`."""
+        """Running as root: build the sandbox as root, run the code as the policy's identity uid."""
         return self.bwrap is not None and os.geteuid() == 0
 
     def argv(self, policy: SandboxPolicy, command: list[str], cwd: Path | None = None) -> list[str]:
@@ -122,8 +131,8 @@ class Sandbox:
             args += ["--setenv", key, value]
         args += ["--chdir", str(cwd or workspace), "--"]
         if self.drops_root:
-            args += [shutil.which("setpriv") or "/usr/bin/setpriv", f"--reuid={SANDBOX_UID}",
-                     f"--regid={SANDBOX_UID}", "--clear-groups", "--inh-caps=-all", "--bounding-set=-all",
+            args += [shutil.which("setpriv") or "/usr/bin/setpriv", f"--reuid={policy.uid}",
+                     f"--regid={policy.uid}", "--clear-groups", "--inh-caps=-all", "--bounding-set=-all",
                      "--no-new-privs", "--"]
         return args + command
 
@@ -134,7 +143,7 @@ class Sandbox:
         raises, the command's process group is killed and the exception propagates."""
         policy.workspace.mkdir(parents=True, exist_ok=True)
         if self.drops_root:
-            hand_over(policy.workspace, SANDBOX_UID)
+            hand_over(policy.workspace, policy.uid)
         argv = self.argv(policy, command, cwd)
 
         argv, limits = _with_limits(argv, policy)
@@ -146,7 +155,8 @@ class Sandbox:
                                     stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
                                     preexec_fn=limits, cwd=str(cwd or policy.workspace), pass_fds=pass_fds,
                                     env=policy.environment() if self.bwrap is None else {"PATH": "/usr/bin:/bin"})
-            timed_out = False
+            timed_out, limit = False, None
+            watch = _Watch(policy, self.drops_root)
             try:
                 if stdin is not None and proc.stdin:
                     proc.stdin.write(stdin)
@@ -155,6 +165,9 @@ class Sandbox:
                 while proc.poll() is None:
                     if time.monotonic() >= deadline:
                         timed_out = True
+                        break
+                    limit = watch.exceeded()
+                    if limit:
                         break
                     if heartbeat:
                         heartbeat()
@@ -167,8 +180,85 @@ class Sandbox:
             after = resource.getrusage(resource.RUSAGE_CHILDREN)
             out.seek(0)
             output = _head_tail(out.read(), policy.output_bytes)
+        if limit:
+            output += f"\n[killed: {watch.describe(limit)}]"
         cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
-        return SandboxResult(proc.returncode, output, time.monotonic() - start, cpu, timed_out, self.isolated)
+        return SandboxResult(proc.returncode, output, time.monotonic() - start, cpu, timed_out, self.isolated, limit)
+
+
+class _Watch:
+    """The run's memory (all processes of the identity's uid) and workspace size against the policy's caps.
+    Memory is read from ``/proc/*/status`` (VmRSS), the workspace by a walk that never follows links; the
+    walk is skipped when the last one found the workspace far below its cap, so a large workspace costs a
+    walk every few seconds, not every tick."""
+
+    def __init__(self, policy: SandboxPolicy, by_uid: bool):
+        self.policy, self.by_uid = policy, by_uid and policy.total_memory_bytes is not None
+        self.memory = self.workspace = 0
+        self.next_walk = 0.0
+
+    def exceeded(self) -> str | None:
+        if self.by_uid:
+            self.memory = uid_resident_bytes(self.policy.uid)
+            if self.memory > (self.policy.total_memory_bytes or 0):
+                return "memory"
+        cap = self.policy.workspace_bytes
+        if cap is not None and time.monotonic() >= self.next_walk:
+            self.workspace = tree_bytes(self.policy.workspace)
+            self.next_walk = time.monotonic() + (0.0 if self.workspace > cap / 2 else 2.0)
+            if self.workspace > cap:
+                return "workspace"
+        return None
+
+    def describe(self, limit: str) -> str:
+        if limit == "memory":
+            return (f"the run's processes held {self.memory / 1024**3:.2f} GiB, over its cap of "
+                    f"{(self.policy.total_memory_bytes or 0) / 1024**3:.2f} GiB")
+        return (f"the workspace grew to {self.workspace / 1024**2:.0f} MiB, over its quota of "
+                f"{(self.policy.workspace_bytes or 0) / 1024**2:.0f} MiB; delete files to go on")
+
+
+def uid_resident_bytes(uid: int) -> int:
+    """Resident memory of every process whose real uid is ``uid`` (Linux ``/proc``; 0 elsewhere)."""
+    total = 0
+    try:
+        pids = [name for name in os.listdir("/proc") if name.isdigit()]
+    except OSError:
+        return 0
+    for pid in pids:
+        try:
+            with open(f"/proc/{pid}/status", "rb") as f:
+                status = f.read()
+        except OSError:  # exited meanwhile
+            continue
+        uid_line = status.find(b"\nUid:")
+        if uid_line < 0 or int(status[uid_line + 5:].split(None, 1)[0]) != uid:
+            continue
+        rss = status.find(b"\nVmRSS:")
+        if rss >= 0:
+            total += int(status[rss + 7:].split(None, 1)[0]) * 1024
+    return total
+
+
+def tree_bytes(root: Path, limit_entries: int = 1_000_000) -> int:
+    """Disk use of a folder (allocated blocks), links not followed, iteratively."""
+    total, pending, seen = 0, [str(root)], 0
+    while pending and seen < limit_entries:
+        folder = pending.pop()
+        try:
+            with os.scandir(folder) as entries:
+                for entry in entries:
+                    seen += 1
+                    try:
+                        st = entry.stat(follow_symlinks=False)
+                    except OSError:
+                        continue
+                    total += st.st_blocks * 512
+                    if stat.S_ISDIR(st.st_mode):
+                        pending.append(entry.path)
+        except OSError:
+            continue
+    return total
 
 
 def _with_limits(argv: list[str], policy: SandboxPolicy) -> tuple[list[str], Callable[[], None] | None]:

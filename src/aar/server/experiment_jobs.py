@@ -4,8 +4,21 @@ The same leased queue as submissions (:mod:`aar.server.lease_queue`): a conditio
 row (two workers never run the same one), a heartbeat renews its lease, an expired lease puts it back in the
 queue (up to ``MAX_ATTEMPTS``), and the outcome, the agent's compute charge and the final status commit in
 one transaction guarded by the lease. An agent may have ``MAX_ACTIVE`` experiments queued or running at once,
-so one agent cannot fill the queue; compute is charged to the agent when an experiment ends, and the server
-refuses new experiments once the agent's compute budget is spent.
+so one agent cannot fill the queue.
+
+Fair scheduling: a worker claims the oldest queued experiment of an agent that has *none running*, so one
+agent holds at most one worker, and another agent's experiment never waits behind it beyond the one it runs.
+The bound: with W workers, an agent's queued experiment starts as soon as a worker is free of other agents'
+single running experiments, at the latest one experiment time limit after it was queued when all W are busy
+(measured before: an agent's two sleeping experiments held both workers and delayed another agent's 2 s
+experiment to 85 s). Verification queues behind experiments (a researcher waits on each experiment) and so
+waits at most one experiment time limit when every worker runs one.
+
+Compute: an experiment's time limit is the smaller of the campaign's limit and what is left of the agent's
+compute budget when it starts (less the seconds its preparation took), and the agent is charged the seconds
+it ran when it ends, so a budget is overdrawn by at most the run's start-up and teardown (about a second);
+the server refuses new experiments once the budget is spent. One running experiment per agent is what keeps
+two of them from each spending the same remainder.
 """
 
 from __future__ import annotations
@@ -13,8 +26,8 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 
-from sqlalchemy import select, update
-from sqlalchemy.orm import sessionmaker
+from sqlalchemy import exists, select, update
+from sqlalchemy.orm import aliased, sessionmaker
 
 from aar.execution.experiment import ExperimentFailed, ExperimentRunner
 from aar.server.lease_queue import LeaseLost, LeaseQueue, QueueStates
@@ -25,8 +38,17 @@ MAX_ACTIVE = 2  # queued or running experiments per agent
 QUEUED, RUNNING, DONE, FAILED = "queued", "running", "done", "failed"
 ACTIVE = (QUEUED, RUNNING)
 ERROR_CHARS = 4000
+MIN_RUN_S = 1.0  # an experiment started with less compute left than this still gets one second
+
+
+def _agent_idle(model) -> tuple:
+    """The claim condition of fair scheduling: no experiment of the same agent is running."""
+    running = aliased(model)
+    return (~exists().where(running.agent_id == model.agent_id, running.status == RUNNING),)
+
+
 STATES = QueueStates(QUEUED, RUNNING, FAILED, on_claim={"progress": "claimed by a worker"},
-                     on_requeue={"progress": "re-queued"})
+                     on_requeue={"progress": "re-queued"}, claimable=_agent_idle)
 
 
 class ExperimentJobs(LeaseQueue):
@@ -49,10 +71,14 @@ class ExperimentJobs(LeaseQueue):
             assert campaign is not None
             snapshot = s.get(Snapshot, exp.snapshot_sha256).data if exp.snapshot_sha256 else None
             task, entry, params, seeds = exp.task, exp.entry, dict(exp.params), list(exp.seeds)
-            timeout = float(campaign.verify_timeout_s)
+            agent = s.get(Agent, exp.agent_id)
+            assert agent is not None
+            left = float(campaign.agent_compute_s_budget) - float(agent.compute_s)
+            timeout = max(MIN_RUN_S, min(float(campaign.verify_timeout_s), left))
+            identity = f"agent:{exp.campaign_id}:{exp.agent_id}"  # its own uid: process and memory limits
         try:
             ran = self.runner.run(task, entry, params, seeds, snapshot, timeout, check,
-                                  lambda text: self._progress(exp_id, text))
+                                  lambda text: self._progress(exp_id, text), identity=identity)
         except ExperimentFailed as exc:
             return self._finish(exp_id, FAILED, exc.seconds, error=str(exc)[:ERROR_CHARS], output=exc.output,
                                 result={"audit": exc.audit})  # what it tried counts even when it failed

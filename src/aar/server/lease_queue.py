@@ -60,6 +60,9 @@ class QueueStates:
     on_claim: dict[str, Any] = field(default_factory=dict)
     on_requeue: dict[str, Any] = field(default_factory=dict)
     on_fail: dict[str, Any] = field(default_factory=dict)
+    # rows that may be claimed now, beyond being queued (experiments: one running per agent); a function of
+    # the model class that returns SQL conditions
+    claimable: Any = None
 
 
 class LeaseQueue:
@@ -93,9 +96,10 @@ class LeaseQueue:
         """The id of the oldest queued row, now running under this worker's lease; None when the queue is
         empty (or every candidate was taken by another worker first)."""
         m, st = self.model, self.states
+        extra = st.claimable(m) if st.claimable is not None else ()
         with self.sessions() as s:
-            for job_id in s.scalars(select(m.id).where(m.status == st.queued).order_by(m.id).limit(5)):
-                won = s.execute(update(m).where(m.id == job_id, m.status == st.queued)
+            for job_id in s.scalars(select(m.id).where(m.status == st.queued, *extra).order_by(m.id).limit(5)):
+                won = s.execute(update(m).where(m.id == job_id, m.status == st.queued, *extra)
                                 .values(status=st.running, worker=self.worker, attempts=m.attempts + 1,
                                         started_at=utcnow(), lease_until=utcnow() + timedelta(seconds=self.lease_s),
                                         **st.on_claim))

@@ -51,13 +51,13 @@ class Verified:
 
 def verify(task: str, entry: str, params: dict, seeds: list[int], snapshot: bytes, timeout_s: float,
            heartbeat: Callable[[], None] | None = None, executor: Executor | None = None,
-           policy: AttributionPolicy | None = None) -> Verified:
+           policy: AttributionPolicy | None = None, identity: str = "") -> Verified:
     """Run the method on the campaign's secret seeds, score it, then attribute its gain (the knowledge-source
     ablations, on the same seeds: :mod:`aar.execution.attribution`). Each run writes its own bundle in a scratch
-    folder of the trusted run path."""
+    folder of the trusted run path. ``identity``: the verification's own sandbox identity (uid and limits)."""
     bed = Testbed(TestbedConfig(task=task))
     executor = executor or executor_for()
-    request = RunRequest(entry, params, snapshot, tuple(seeds), timeout_s)
+    request = RunRequest(entry, params, snapshot, tuple(seeds), timeout_s, identity=identity)
     ran = run_method(bed, request, executor, heartbeat)
     run, vanilla = paired_with_vanilla(bed, request, ran)
     test, dev, paired = run.summary("test"), run.summary("dev"), run.versus(vanilla, "test")

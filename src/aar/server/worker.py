@@ -135,7 +135,8 @@ class Worker:
         from aar.server.verify import verify
 
         try:
-            verified = verify(task, entry, params, seeds, data, timeout, self._check, self.executor, policy)
+            verified = verify(task, entry, params, seeds, data, timeout, self._check, self.executor, policy,
+                              identity=f"verify:{sub_id}")
         except LeaseLost:
             raise
         except MethodFailed as exc:  # it ran on private inputs: the submitter reads a fixed sentence, the
