@@ -13,7 +13,17 @@ import httpx
 import pytest
 from tests.helpers.browser import ARTIFACTS, browser_page, screenshot
 from tests.helpers.methods import BROKEN, TRUSTING
-from tests.helpers.serverkit import ADMIN, TASK, admin, agent, campaign, dev_predictions, method_archive, wait_for
+from tests.helpers.serverkit import (
+    ADMIN,
+    TASK,
+    admin,
+    agent,
+    campaign,
+    dev_predictions,
+    method_archive,
+    random_predictions,
+    wait_for,
+)
 
 XSS = "<img src=x onerror=\"window.__xss=1\">"
 
@@ -175,7 +185,7 @@ def test_live_updates_send_only_new_rows(populated: dict) -> None:
 
         page.goto(f"{base}/dashboard/c/{name}/evaluations")
         eval_polls = _polls(page, "/evaluations.json")
-        bob.post("/v1/evaluations", json={"task": TASK, "split": "dev", "predictions": dev_predictions(TASK)})
+        bob.post("/v1/evaluations", json={"task": TASK, "split": "dev", "predictions": random_predictions(11)})
         page.wait_for_function("document.querySelectorAll('#evaluations tr').length === 3")
         assert page.locator("#evaluations tr").first.inner_text().split("\t")[2] == "bob"  # newest on top
         assert sum(p["count"] for p in eval_polls) == 1

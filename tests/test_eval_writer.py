@@ -116,7 +116,8 @@ def test_a_request_abandoned_before_its_batch_is_not_written_or_charged(tmp_path
 def test_a_repeat_of_the_same_decisions_is_answered_again_for_free(tmp_path: Path) -> None:
     """Probabilities that fall on the same side of 0.5 everywhere are the same query: the agent gets its first
     reply back, spends nothing and nothing is logged; in the same batch, in a later one, and after its budget
-    ran out. Another agent's identical vector is its own query, and one flipped item is a new one."""
+    ran out. Another agent of the same campaign asking the same decisions gets the same reply, free (one noise
+    draw per vector per campaign: colluders cannot average fresh draws); one flipped item is a new query."""
     _, engine, campaign_id, (me, other) = _setup(tmp_path, agents=2, dev_budget=2, campaign_budget=100)
     writer = EvaluationWriter(engine)
     base = np.linspace(0.01, 0.99, len(IDS))
@@ -142,7 +143,9 @@ def test_a_repeat_of_the_same_decisions_is_answered_again_for_free(tmp_path: Pat
     assert (spent.accepted, spent.repeat_of) == (True, 0.45)
     assert not asyncio.run(one(me, 1 - base, 0.2)).accepted  # new decisions over budget: refused
     theirs = asyncio.run(one(other, base, 0.25))
-    assert (theirs.repeat_of, theirs.budget_remaining) == (None, 1)
+    assert (theirs.repeat_of, theirs.budget_remaining) == (0.35, 2)
+    own = asyncio.run(one(other, 1 - base, 0.25))
+    assert (own.repeat_of, own.budget_remaining) == (None, 1)
     with session_factory(engine)() as session:
         assert session.get(Agent, me).dev_evals_used == 2 and session.get(Agent, other).dev_evals_used == 1
         assert session.get(Campaign, campaign_id).dev_evals_used == 3

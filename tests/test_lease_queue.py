@@ -15,7 +15,8 @@ from aar.server.lease_queue import MAX_ATTEMPTS, LeaseLost
 from aar.server.models import Agent, Campaign, Experiment, utcnow
 
 
-def _queue(tmp_path: Path, jobs: int):
+def _queue(tmp_path: Path, jobs: int, agents: int = 1):
+    """``jobs`` queued experiments, the i-th of agent i mod ``agents``."""
     url = f"sqlite:///{tmp_path / 'q.db'}"
     upgrade(url)
     sessions = session_factory(make_engine(url))
@@ -23,11 +24,12 @@ def _queue(tmp_path: Path, jobs: int):
         campaign = Campaign(name="q")
         s.add(campaign)
         s.flush()
-        agent = Agent(campaign_id=campaign.id, name="a", token_sha256="0" * 64)
-        s.add(agent)
+        owners = [Agent(campaign_id=campaign.id, name=f"a{i}", token_sha256=f"{i:064d}") for i in range(agents)]
+        s.add_all(owners)
         s.flush()
-        s.add_all(Experiment(campaign_id=campaign.id, agent_id=agent.id, task="t", entry="vanilla", params={},
-                             seeds=[0], status=STATES.queued, attempts=0, compute_s=0.0) for _ in range(jobs))
+        s.add_all(Experiment(campaign_id=campaign.id, agent_id=owners[j % agents].id, task="t", entry="vanilla",
+                             params={}, seeds=[0], status=STATES.queued, attempts=0, compute_s=0.0)
+                  for j in range(jobs))
         s.commit()
     return sessions
 
@@ -39,7 +41,7 @@ def _expire(sessions, job_id: int) -> None:
 
 
 def test_each_row_has_one_holder_and_only_the_holder_renews_or_finishes(tmp_path: Path) -> None:
-    sessions = _queue(tmp_path, 2)
+    sessions = _queue(tmp_path, 2, agents=2)
     first, second = (ExperimentJobs(sessions, f"elsewhere:{i}", 30, None) for i in (1, 2))  # type: ignore[arg-type]
     assert (first.claim(), second.claim(), first.claim()) == (1, 2, None)  # oldest first, never shared
     assert first.renew(1) and not second.renew(1)
@@ -61,6 +63,17 @@ def test_each_row_has_one_holder_and_only_the_holder_renews_or_finishes(tmp_path
         s.commit()
         row = s.get(Experiment, 1)
         assert (row.status, row.compute_s, row.lease_until, row.attempts) == ("done", 1.5, None, 2)
+
+
+def test_an_agent_holds_one_worker_at_a_time(tmp_path: Path) -> None:
+    """Fair scheduling: while an agent's experiment runs, its next one waits and another agent's goes first."""
+    sessions = _queue(tmp_path, 3, agents=2)  # 1: agent 0, 2: agent 1, 3: agent 0
+    workers = [ExperimentJobs(sessions, f"elsewhere:{i}", 30, None) for i in range(3)]  # type: ignore[arg-type]
+    assert [w.claim() for w in workers] == [1, 2, None]  # experiment 3 waits for its agent's first
+    with sessions() as s:
+        workers[0].finish(s, 1, "done")
+        s.commit()
+    assert workers[2].claim() == 3
 
 
 def test_a_row_interrupted_too_often_fails_with_a_reason(tmp_path: Path) -> None:
