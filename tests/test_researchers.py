@@ -64,7 +64,11 @@ def test_tools_validate_arguments_and_stay_in_the_workspace(tmp_path: Path) -> N
     assert "unknown task" in call_tool(ctx, "leaderboard", {"task": "poetry"})[0]
     assert "unreachable" in call_tool(ctx, "leaderboard", {})[0]  # a dead server is an error result, not a crash
     out, is_error = call_tool(ctx, "run_python", {"code": "print('y' * 50_000)"})
-    assert not is_error and "characters omitted" in out and len(out) < 9000
+    envelope = json.loads(out)  # too long: a valid JSON first page, the whole result in the workspace
+    assert not is_error and envelope["result_too_long"] and len(out) < 9000 and envelope["pages"] == 9
+    rest, _ = call_tool(ctx, "read_file", envelope["next_page"]["arguments"])
+    whole = (ws / envelope["full_result_path"]).read_text()
+    assert whole.count("y") == 50_000 and envelope["page_text"] == whole[:6000] and rest.startswith(whole[6000:12_000])
     call_tool(ctx, "notebook_write", {"content": "first"})
     call_tool(ctx, "notebook_write", {"content": "second"})
     notebook = call_tool(ctx, "notebook_read", {})[0]

@@ -153,3 +153,14 @@ def test_a_stored_verification_result_reads_back_with_exactly_its_keys() -> None
     reused = computed.model_copy(update={"reused_from": 7}).to_json()
     assert reused["reused_from"] == 7 and {k: v for k, v in reused.items() if k != "reused_from"} == stored
     assert computed.audit.counts == {"network": 1} and not computed.above_ceiling
+
+
+def test_leaderboard_ranks_within_each_task() -> None:
+    from aar.server.views import ranked
+
+    def row(i: int, task: str, pgr: float, status: str = "verified") -> dict:
+        return {"id": i, "task": task, "status": status, "pgr": {"mean": pgr}, "attribution": None}
+
+    rows = ranked([row(1, "chat", 0.4), row(2, "code", 0.9), row(3, "chat", 0.6), row(4, "code", 0.5),
+                   row(5, "chat", 0.99, "failed")])
+    assert [(r["id"], r["rank"]) for r in rows] == [(2, 1), (3, 1), (4, 2), (1, 2), (5, None)]

@@ -68,7 +68,7 @@ def test_dev_scores_are_one_coarse_number_and_nothing_else_leaks(server) -> None
     assert r.status_code == 200, r.text
     out = r.json()
     # one number (no accuracy beside it), the public rule, the task's fixed noise level
-    assert set(out) == {"task", "split", "pgr", "rule", "noise_sd", "repeat", "budget_remaining"}
+    assert set(out) == {"task", "split", "pgr", "rule", "noise_sd", "repeat", "budget_remaining", "seeds"}
     assert out["pgr"] > 1 and out["budget_remaining"] == 49 and "subsample" in out["rule"] and not out["repeat"]
     step = float(out["rule"].rsplit(" ", 1)[1])
     assert step >= 0.05
@@ -310,6 +310,26 @@ def test_experiments_run_on_the_server_for_their_agent_only(server, tmp_path: Pa
     broke = _agent(base, "broke", "kim")
     refused = broke.post("/v1/experiments", json={"task": TASK, "entry": "vanilla", "seeds": [0]})
     assert refused.status_code == 429 and "compute budget" in refused.text
+
+    # scored like verification: each seed on its own, then averaged; the log keeps the per-seed mean accuracy,
+    # not the seed ensemble's
+    scored = mine.post("/v1/evaluations", json={"task": TASK, "split": "dev", "experiment_id": exp["id"]})
+    assert scored.status_code == 200, scored.text
+    out = scored.json()
+    assert out["seeds"] == 2 and "each of 2 seeds scored on its own" in out["rule"] and not out["repeat"]
+    labels = np.array([v for _, v in sorted(_dev().items())]) > 0.5
+    order = np.argsort(dev_ids)
+    per_seed = np.array([result["per_seed"][s] for s in ("1", "2")])[:, order] > 0.5
+    logged = [json.loads(line) for line in _admin(base).get("/v1/admin/campaigns/lab/evaluations.jsonl").text
+              .splitlines()][-1]
+    assert abs(logged["accuracy"] - float((per_seed == labels).mean())) < 1e-9
+    assert mine.post("/v1/evaluations", json={"task": TASK, "split": "dev",
+                                                "experiment_id": exp["id"]}).json()["repeat"] is True
+    for who, body, code in ((other, {"experiment_id": exp["id"]}, 404),
+                            (mine, {"experiment_id": exp["id"], "predictions": {"x": 0.5}}, 422),
+                            (mine, {}, 422)):
+        r = who.post("/v1/evaluations", json={"task": TASK, "split": "dev", **body})
+        assert r.status_code == code, (body, r.text)
 
 
 def test_migrations_build_exactly_the_models(tmp_path: Path) -> None:

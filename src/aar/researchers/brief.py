@@ -12,7 +12,8 @@ from importlib.resources import files
 from string import Template
 
 FORMATS = {
-    "pair": "pairs: which of two responses (`first`, `second`) to a `prompt` is better; label 1 = `first`",
+    "pair": "pairs: which of two texts (`first`, `second`) is the preferred one, under a `prompt` that may be "
+            "the same for every item; label 1 = `first`",
     "choice": "verification: is the proposed `choice` a correct answer to the `question`; label 1 = correct",
 }
 
@@ -21,7 +22,8 @@ def describe_task(name: str, info: dict) -> str:
     """One line per task from the server's public description (``GET /v1/tasks/{task}``)."""
     sizes = ", ".join(f"{split} {count}" for split, count in info["public_splits"].items())
     rule = info["dev_rule"]
-    return (f"- `{name}`: {FORMATS[info['format']]} ({sizes} items); a dev reply is {rule['metric']} on "
+    what = f" ({info['description']})" if info.get("description") else ""
+    return (f"- `{name}`: {FORMATS[info['format']]}{what} ({sizes} items); a dev reply is {rule['metric']} on "
             f"{rule['items_scored']} of {rule['dev_items']} dev items, rounded to {rule['resolution']:g}, "
             f"noise sd {rule['noise_sd']:g}")
 

@@ -58,6 +58,11 @@ class AgentClient:
     def evaluate(self, task: str, predictions: dict[str, float]) -> dict:
         return self._call("POST", "/v1/evaluations", json={"task": task, "split": "dev", "predictions": predictions})
 
+    def evaluate_experiment(self, task: str, experiment_id: int) -> dict:
+        """One of this agent's finished experiments, scored per seed and averaged (as verification scores)."""
+        return self._call("POST", "/v1/evaluations", json={"task": task, "split": "dev",
+                                                           "experiment_id": experiment_id})
+
     def submit(self, task: str, entry: str, archive: bytes, params: dict | None = None) -> dict:
         return self._call("POST", "/v1/submissions", json={"task": task, "entry": entry, "params": params or {},
                                                            "archive": base64.b64encode(archive).decode()})

@@ -10,7 +10,6 @@ process, again without following links.
 
 from __future__ import annotations
 
-import io
 import json
 import time
 from collections.abc import Callable
@@ -80,8 +79,9 @@ class ServerExperiments:
                 **({"queued_ahead": view["queued_ahead"]} if "queued_ahead" in view else {})}
 
     def collect(self, view: dict) -> dict:
-        """A finished experiment: its predictions written into the workspace (mean over seeds for
-        ``evaluate``, one file per seed); a failed one raises with the method's own error and output."""
+        """A finished experiment: its predictions written into the workspace, one ``{id: probability}`` file
+        per seed and ``dev_predictions.json``, the mean over seeds (a seed ensemble, said so in the reply); a
+        failed one raises with the method's own error and output."""
         if view["status"] == "failed":
             tail = (view.get("output") or "").strip()
             raise AarError(f"experiment {view['id']} failed: {view.get('error') or 'no reason given'}"
@@ -93,12 +93,16 @@ class ServerExperiments:
         self.workspace.write_text(f"{folder}/dev_predictions.json",
                                   json.dumps(dict(zip(ids, map(float, mean_dev), strict=True))))
         for seed, values in per_seed.items():
-            buffer = io.BytesIO()
-            np.savez(buffer, dev=np.asarray(values, dtype=np.float32))
-            self.workspace.write_bytes(f"{folder}/seed_{seed}.npz", buffer.getvalue())
+            self.workspace.write_text(f"{folder}/seed_{seed}.json",
+                                      json.dumps(dict(zip(ids, map(float, values), strict=True))))
         return {"experiment_id": view["id"], "task": view["task"], "method": view["entry"], "params": view["params"],
                 "seeds": view["seeds"], "status": "done", "dev_predictions_path": f"{folder}/dev_predictions.json",
-                "per_seed_files": sorted(f"seed_{seed}.npz" for seed in per_seed), "seconds": result["seconds"],
+                "dev_predictions_are": (f"the mean of {len(per_seed)} seeds' predictions (an ensemble: it reads "
+                                        "higher than the method verifies)" if len(per_seed) > 1 else "one seed"),
+                "per_seed_files": [f"{folder}/seed_{seed}.json" for seed in sorted(per_seed)],
+                "score_like_verification": {"tool": "evaluate", "arguments": {"task": view["task"],
+                                                                             "experiment_id": view["id"]}},
+                "seconds": result["seconds"],
                 "compute_s": view["compute_s"], "executed_on": result.get("executed_on", {}),
                 "signals": result.get("signals", {}), "output": view.get("output", ""),
                 "audit": result.get("audit", {}),

@@ -350,8 +350,11 @@ class HeuristicResearcher:
                                                   "seeds": self.seeds}, "experiment", [state.name, cand.key]))
 
     def _evaluate(self, state: TaskState, cand: Candidate) -> None:
-        self.queue.append(("evaluate", {"task": state.name, "predictions_path": cand.predictions_path}, "evaluate",
-                           [state.name, cand.key]))
+        # by experiment: each seed scored on its own and averaged, as verification will score the submission (the
+        # mean file is a seed ensemble and reads higher)
+        source = ({"experiment_id": cand.experiment_id} if cand.experiment_id is not None
+                  else {"predictions_path": cand.predictions_path})
+        self.queue.append(("evaluate", {"task": state.name, **source}, "evaluate", [state.name, cand.key]))
 
     def _choice(self, state: TaskState) -> Candidate | None:
         """The candidate to submit: the best mean of observed gain and the model's prediction for it. Never

@@ -62,6 +62,7 @@ class ToolContext:
     finished: str | None = None  # set by the finish tool
     identity: str = ""  # "agent:CAMPAIGN:NAME": the shell's own uid, process and memory limits
     workspace_bytes: int = WORKSPACE_QUOTA
+    results_written: int = 0  # long results written to tool_results/ (their file names count up)
 
     @property
     def files(self) -> Workspace:
@@ -78,6 +79,27 @@ def truncate(text: str, limit: int = MAX_RESULT_CHARS) -> str:
         return text
     half = limit // 2
     return f"{text[:half]}\n[... {len(text) - limit} characters omitted ...]\n{text[-half:]}"
+
+
+PAGE_CHARS = 6000
+
+
+def paged(ctx: ToolContext, name: str, text: str) -> str:
+    """A result that does not fit, never cut inside a JSON value: the whole text goes to a file of the
+    workspace (``tool_results/``) and the reply is a valid JSON envelope with its first page and how to read
+    on (``read_file`` with an offset). A forum thread of 6,000+ characters used to arrive cut in the middle
+    (``[... 5799 characters omitted ...]``), as invalid JSON."""
+    ctx.results_written += 1
+    path = f"tool_results/{name}-{ctx.results_written}.txt"
+    try:
+        ctx.files.write_text(path, text)
+        where: dict[str, Any] = {"full_result_path": path,
+                                 "next_page": {"tool": "read_file", "arguments": {"path": path, "offset": PAGE_CHARS,
+                                                                                   "max_chars": PAGE_CHARS}}}
+    except AarError as exc:  # the workspace refused (quota, a planted link): the first page still comes back
+        where = {"full_result_path": None, "not_written": str(exc)[:200]}
+    return _json({"result_too_long": True, "characters": len(text), "pages": -(-len(text) // PAGE_CHARS),
+                  "page": 1, "page_text": text[:PAGE_CHARS], **where})
 
 
 def _json(obj: Any) -> str:
@@ -127,7 +149,10 @@ class ExperimentStatusArgs(Args):
 
 class EvaluateArgs(Args):
     task: str
-    predictions_path: str = Field(max_length=500, description="JSON {example_id: probability} in your workspace")
+    experiment_id: int | None = Field(default=None, ge=1, description=(
+        "one of your finished experiments: each seed scored on its own and averaged, as verification scores"))
+    predictions_path: str | None = Field(default=None, max_length=500, description=(
+        "or a JSON {example_id: probability} file in your workspace (one vector)"))
 
 
 class SubmitArgs(Args):
@@ -247,6 +272,11 @@ def experiment_status(ctx: ToolContext, a: ExperimentStatusArgs) -> str:
 
 def evaluate(ctx: ToolContext, a: EvaluateArgs) -> str:
     ctx.task(a.task)
+    if (a.experiment_id is None) == (a.predictions_path is None):
+        raise ToolError("give either experiment_id (scored per seed, like verification) or predictions_path")
+    if a.experiment_id is not None:
+        return _json(ctx.client.evaluate_experiment(a.task, a.experiment_id))
+    assert a.predictions_path is not None
     try:
         predictions = json.loads(ctx.files.read_bytes(a.predictions_path, MAX_PREDICTIONS_BYTES))
     except ValueError as exc:
@@ -361,15 +391,20 @@ TOOLS: dict[str, Tool] = {t.name: t for t in [
     Tool("list_files", "List files of your workspace.", ListArgs, list_files),
     Tool("run_experiment", "Train a student with a method (built-in name or file.py:Class in your workspace) "
                            "on the testbed for the given seeds. The evaluation server runs it in its sandbox "
-                           "(your .py files travel with it) and charges the compute to you; returns the dev "
-                           "predictions file to evaluate, timings, the method's output and progress. With "
+                           "(your .py files travel with it) and charges the compute to you; returns the "
+                           "experiment id, label-free signals, timings, the method's output, and writes one "
+                           "dev predictions file per seed ({id: probability}) plus dev_predictions.json, the "
+                           "MEAN over seeds (a seed ensemble: it reads higher than the method verifies; evaluate "
+                           "the experiment_id instead to be scored per seed, as verification scores). With "
                            "wait=false it returns the experiment id at once.", ExperimentArgs, run_experiment),
     Tool("experiment_status", "Status, progress and, once done, the result of an experiment started with "
                               "wait=false.", ExperimentStatusArgs, experiment_status),
-    Tool("evaluate", "Score a dev predictions file on the server: one coarse number (PGR, or accuracy where a "
-                     "task has no weak-ceiling gap) on a random subsample of dev, with the task's noise_sd. Spends "
-                     "one of your dev evaluations; decisions you evaluated before (the same side of 0.5 for every "
-                     "item) get the earlier reply back for free.", EvaluateArgs, evaluate),
+    Tool("evaluate", "Score on the server an experiment (experiment_id: every seed scored on its own and "
+                     "averaged, exactly as verification scores a submission) or a dev predictions file: one coarse "
+                     "number (PGR, or accuracy where a task has no weak-ceiling gap) on a random subsample of dev, "
+                     "with the task's noise_sd. Spends one of your dev evaluations; decisions evaluated before in "
+                     "this campaign (the same side of 0.5 for every item) get the earlier reply back for free.",
+         EvaluateArgs, evaluate),
     Tool("submit_method", "Submit a method for verification: the server re-runs it on fixed seeds and scores "
                           "the hidden test split, then re-runs it without the teacher, without the raw text and "
                           "without the strong model to attribute the gain (class w2s, zero-shot, reads-text or "
@@ -409,7 +444,8 @@ def call_tool(ctx: ToolContext, name: str, arguments: Any) -> tuple[str, bool]:
         problems = "; ".join(f"{'.'.join(map(str, e['loc'])) or '(root)'}: {e['msg']}" for e in exc.errors()[:10])
         return f"error: invalid arguments for {name}: {problems}", True
     try:
-        return truncate(tool.handler(ctx, args)), False
+        text = tool.handler(ctx, args)
+        return (text if len(text) <= MAX_RESULT_CHARS else paged(ctx, name, text)), False
     except AarError as exc:  # ToolError, ServerError, experiment failures: the agent's to fix
         return truncate(f"error: {exc}"), True
     except Exception as exc:  # anything else: still the agent's result, never the end of its loop

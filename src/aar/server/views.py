@@ -106,7 +106,18 @@ def leaderboard_rows(session: Session, campaign: Campaign, task: str | None) -> 
     if task:
         query = query.where(Submission.task == task)
     rows = [public_view(s, name, campaign.round_digits, owner=False) for s, name in session.execute(query)]
-    rows.sort(key=board_order)
-    for rank, row in enumerate(rows, 1):
-        row["rank"] = rank if row["status"] == Status.VERIFIED else None
+    return ranked(rows)
+
+
+def ranked(rows: list[dict]) -> list[dict]:
+    """Rows in board order, each verified one with its rank *within its task* (PGRs of different tasks are
+    not comparable: a board over all tasks ranked them 1-12 together); others get None."""
+    rows = sorted(rows, key=board_order)
+    ranks: dict[str, int] = {}
+    for row in rows:
+        if row["status"] == Status.VERIFIED:
+            ranks[row["task"]] = ranks.get(row["task"], 0) + 1
+            row["rank"] = ranks[row["task"]]
+        else:
+            row["rank"] = None
     return rows

@@ -15,9 +15,10 @@ from __future__ import annotations
 import gc
 from typing import Annotated
 
+import numpy as np
 from fastapi import APIRouter, Header, HTTPException, Path, Request
 from fastapi.exceptions import RequestValidationError
-from pydantic import Field, ValidationError, field_validator
+from pydantic import Field, ValidationError, field_validator, model_validator
 from starlette.concurrency import run_in_threadpool
 
 from aar.errors import AarError
@@ -32,18 +33,52 @@ router = APIRouter()
 
 
 class EvaluationIn(Body):
+    """Either ``predictions`` (one vector) or ``experiment_id`` (one of the agent's finished experiments on the
+    task: every seed's dev predictions, scored per seed and averaged, as verification scores)."""
+
     task: str = Field(pattern=TASK)
     split: str = Field(max_length=16)
-    predictions: dict[Annotated[str, Field(max_length=64)], float] = Field(max_length=200_000)
+    predictions: dict[Annotated[str, Field(max_length=64)], float] | None = Field(default=None, max_length=200_000)
+    experiment_id: int | None = Field(default=None, ge=1)
 
     @field_validator("predictions")
     @classmethod
-    def _probabilities(cls, value: dict[str, float]) -> dict[str, float]:
+    def _probabilities(cls, value: dict[str, float] | None) -> dict[str, float] | None:
+        if value is None:
+            return value
         if not value:
             raise ValueError("predictions must not be empty")
         if any(not (0.0 <= p <= 1.0) for p in value.values()):  # NaN fails both comparisons
             raise ValueError("every prediction must be a probability in [0, 1]")
         return value
+
+    @model_validator(mode="after")
+    def _one_source(self) -> EvaluationIn:
+        if (self.predictions is None) == (self.experiment_id is None):
+            raise ValueError("give either predictions or experiment_id")
+        return self
+
+
+def _experiment_vectors(request: Request, agent_id: int, task: str, exp_id: int, ids: list[str]) -> np.ndarray:
+    """The (seeds x items) dev predictions of one of the agent's finished experiments, in canonical order."""
+    from aar.server.models import Experiment
+
+    with request.app.state.sessions() as session:
+        exp = session.get(Experiment, exp_id)
+        if exp is None or exp.agent_id != agent_id:
+            raise HTTPException(404, f"no experiment {exp_id} of yours")
+        if exp.task != task:
+            raise HTTPException(422, f"experiment {exp_id} ran on {exp.task!r}, not {task!r}")
+        if exp.status != "done" or not exp.result:
+            raise HTTPException(409, f"experiment {exp_id} is {exp.status}: only a finished one can be scored")
+        result = exp.result
+    position = {item: i for i, item in enumerate(result["dev_ids"])}
+    try:
+        order = [position[i] for i in ids]
+    except KeyError:
+        raise HTTPException(409, f"experiment {exp_id} predicted another dev split (the task changed since)") from None
+    stacked = np.array([result["per_seed"][s] for s in sorted(result["per_seed"], key=int)], dtype=np.float64)
+    return stacked[:, order]
 
 
 async def _load(scorer, task: str) -> None:
@@ -69,7 +104,7 @@ async def task_info(task: Annotated[str, Path(pattern=TASK)], request: Request,
         stored = await run_in_threadpool(manifest, task)
     except AarError as exc:
         raise HTTPException(422, str(exc)) from None
-    return {"task": task, "format": stored["format"],
+    return {"task": task, "format": stored["format"], "description": stored.get("source", {}).get("description", ""),
             "public_splits": {split: stored["counts"][split] for split in PUBLIC_SPLITS},
             "dev_rule": {"metric": metric, "dev_items": len(scorer.canonical_order(task)[1]), "items_scored": items,
                          "resolution": step, "noise_sd": scorer.noise_sd(task),
@@ -89,12 +124,18 @@ async def evaluate(request: Request, authorization: Annotated[str | None, Header
     scorer = request.app.state.scorer
     try:  # validate before spending
         await _load(scorer, body.task)
-        values = scorer.vector(body.task, body.predictions)
+        if body.predictions is not None:
+            values = scorer.vector(body.task, body.predictions)
+        else:
+            assert body.experiment_id is not None
+            values = await run_in_threadpool(_experiment_vectors, request, agent_id, body.task, body.experiment_id,
+                                             scorer.canonical_order(body.task)[1])
         scored = scorer.score_vector(body.task, values)
     except AarError as exc:
         raise HTTPException(422, str(exc)) from None
     order_sha256, order_ids = scorer.canonical_order(body.task)
-    vector = vectors.encode(values)
+    seeds = 1 if values.ndim == 1 else len(values)
+    vector = vectors.encode(values if values.ndim == 1 else values.mean(axis=0))  # the log: the seeds' mean
     pending = PendingEvaluation(
         agent_id=agent_id, campaign_id=campaign_id, task=body.task, order_sha256=order_sha256,
         order_ids=order_ids, vector=vector, predictions_sha256=vectors.vector_sha256(order_sha256, vector),
@@ -104,9 +145,12 @@ async def evaluate(request: Request, authorization: Annotated[str | None, Header
     if not outcome.accepted:
         raise HTTPException(429, outcome.refusal)
     repeat = outcome.repeat_of is not None
+    per_seed = (f", each of {seeds} seeds scored on its own and averaged (as verification scores)"
+                if seeds > 1 else "")
     return {"task": body.task, "split": "dev", scored.metric: outcome.repeat_of if repeat else scored.reported,
-            "rule": f"{scored.metric} on a fresh random {scored.items_scored}-item subsample of dev, rounded to "
-                    f"{scored.resolution:g}",
+            "rule": f"{scored.metric} on a fresh random {scored.items_scored}-item subsample of dev{per_seed}, "
+                    f"rounded to {scored.resolution:g}",
+            "seeds": seeds,
             "noise_sd": scorer.noise_sd(body.task),
             "repeat": repeat,  # these decisions were evaluated before in the campaign: the earlier reply, free
             "budget_remaining": outcome.budget_remaining}

