@@ -160,9 +160,12 @@ def test_heuristic_researcher_does_research(live_server: str, tmp_path: Path) ->
     assert all(set(e["signals"]) >= {"seed_agreement", "confident_teacher_agreement", "mean_entropy_bits"}
                and len(e["seeds"]) == 2 for e in experiments)
     assert any(e["method"] == "candidate.py:Candidate" for e in experiments)  # compositions as method files
-    evaluated = [r["arguments"]["predictions_path"] for r in calls if r["name"] == "evaluate"]
+    # experiments are evaluated by id: each seed scored on its own and averaged, as verification scores
+    evaluated = [r["arguments"]["experiment_id"] for r in calls if r["name"] == "evaluate"]
     assert len(evaluated) == len(set(evaluated)) >= 2  # nothing evaluated twice
-    assert set(evaluated) <= {e["dev_predictions_path"] for e in experiments}  # only screened experiments
+    assert set(evaluated) <= {e["experiment_id"] for e in experiments}  # only screened experiments
+    replies = [json.loads(r["result"]) for r in calls if r["name"] == "evaluate" and not r["is_error"]]
+    assert replies and all(reply["seeds"] == 2 and "scored on its own" in reply["rule"] for reply in replies)
     state = json.loads((config.directory / "heuristic_state.json").read_text())
     (task,) = state["tasks"]
     keys = [json.dumps([c["method"], c["components"]], sort_keys=True) for c in task["candidates"]]
