@@ -106,6 +106,7 @@ def test_bad_submissions_are_refused_and_budgeted(server, tmp_path: Path) -> Non
         ({"task": "nosuch", "entry": "method.py:Trusting", "archive": good}, "unknown task"),
         ({"task": TASK, "entry": "method.py:Trusting", "archive": "aGVsbG8="}, "not a valid tar.gz"),
         ({"task": TASK, "entry": "method.py:Trusting", "archive": good, "pgr": 0.99}, "invalid request"),
+        ({"task": TASK, "entry": "no_such_method"}, "not a built-in method"),
     ]
     for body, message in cases:
         r = cy.post("/v1/submissions", json=body)
@@ -174,3 +175,16 @@ class Snoop(Method):
     sub = _submit(eve, method_archive(tmp_path / "snoop", snoop), "method.py:Snoop").json()
     done = wait_for(eve, sub["id"], ("verified", "failed"))
     assert done["status"] == "verified" and "LEAKED" not in json.dumps(done), done
+
+
+def test_a_built_in_is_submitted_by_name(server) -> None:
+    """No wrapper file: the server packs a built-in (here the recipe composition with its parameters) into a
+    one-file snapshot that names it, verifies and attributes it like any code."""
+    base, _ = server
+    campaign(base, "by-name", verify_seeds=[5], submit_budget=2)
+    dee = agent(base, "by-name", "dee")
+    r = dee.post("/v1/submissions", json={"task": TASK, "entry": "recipe", "params": {"temperature": 2.0}})
+    assert r.status_code == 202, r.text
+    assert r.json()["entry"] == "builtin_recipe.py:Builtin" and r.json()["params"] == {"temperature": 2.0}
+    done = wait_for(dee, r.json()["id"], ("verified", "failed", "quarantined"))
+    assert done["status"] == "verified" and done["attribution"]["class"] in ("w2s", "zero-shot"), done

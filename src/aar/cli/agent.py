@@ -178,6 +178,7 @@ def call(
     name: AgentName = "",
     directory: Annotated[Path, typer.Option("--dir", help="agent folder (workspace, notebook)")] = Path("."),
     task: TaskList = None,
+    direction: Annotated[str, typer.Option(help="research direction for the brief (default: open)")] = "",
     token_file: AgentToken = None,
     unsafe_sandbox: UnsafeSandbox = False,
 ) -> None:
@@ -196,6 +197,8 @@ def call(
     token = _secret(token_file, "AAR_AGENT_TOKEN", "agent token") or ""
     args = ["-m", "aar.cli", "agent", "mcp", "--server", server, "--campaign", campaign, "--name", name,
             "--dir", str(directory), *(x for t in task or [] for x in ("--task", t))]
+    if direction:
+        args += ["--direction", direction]
     if unsafe_sandbox:
         args.append("--unsafe-sandbox")
     text, is_error = anyio.run(_call_over_mcp, args, token, tool, parsed)

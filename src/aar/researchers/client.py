@@ -63,9 +63,12 @@ class AgentClient:
         return self._call("POST", "/v1/evaluations", json={"task": task, "split": "dev",
                                                            "experiment_id": experiment_id})
 
-    def submit(self, task: str, entry: str, archive: bytes, params: dict | None = None) -> dict:
-        return self._call("POST", "/v1/submissions", json={"task": task, "entry": entry, "params": params or {},
-                                                           "archive": base64.b64encode(archive).decode()})
+    def submit(self, task: str, entry: str, archive: bytes | None, params: dict | None = None) -> dict:
+        """``archive`` None: ``entry`` is a built-in method's name, packed by the server."""
+        body = {"task": task, "entry": entry, "params": params or {}}
+        if archive is not None:
+            body["archive"] = base64.b64encode(archive).decode()
+        return self._call("POST", "/v1/submissions", json=body)
 
     def submission(self, submission_id: int) -> dict:
         return self._call("GET", f"/v1/submissions/{submission_id}")

@@ -157,7 +157,8 @@ class EvaluateArgs(Args):
 
 class SubmitArgs(Args):
     task: str
-    entry: str = Field(max_length=200, description="file.py:ClassName in your workspace")
+    entry: str = Field(max_length=200, description="file.py:ClassName in your workspace, or a built-in method's "
+                                                   "name (e.g. `recipe` with its params): no wrapper file needed")
     params: dict[str, str | int | float | bool] = Field(default_factory=dict)
     files: list[str] | None = Field(default=None, max_length=64, description="files to include (default: "
                                     "every .py file of your workspace outside experiments/)")
@@ -288,6 +289,8 @@ def evaluate(ctx: ToolContext, a: EvaluateArgs) -> str:
 
 def submit_method(ctx: ToolContext, a: SubmitArgs) -> str:
     ctx.task(a.task)
+    if ":" not in a.entry:  # a built-in (or the recipe composition) by name: the server packs it
+        return _json(ctx.client.submit(a.task, a.entry, None, a.params))
     files = a.files or ctx.files.python_files()
     archive = pack_files({f: ctx.files.read_bytes(f, MAX_FILE_BYTES) for f in files})
     return _json(ctx.client.submit(a.task, a.entry, archive, a.params))

@@ -17,13 +17,14 @@ from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from aar.methods.registry import available
 from aar.results.submission import SubmissionStatus as Status
 from aar.server.api import Body, Params, decode_archive, store_snapshot
 from aar.server.auth import TASK, current_agent, db
 from aar.server.models import Agent, Campaign, Submission
 from aar.server.verify import campaign_seeds
 from aar.server.views import leaderboard_rows, public_view
-from aar.snapshots import MAX_ARCHIVE_BYTES
+from aar.snapshots import MAX_ARCHIVE_BYTES, pack_files
 from aar.tasks.registry import known_tasks
 
 router = APIRouter()
@@ -31,9 +32,30 @@ router = APIRouter()
 
 class SubmissionIn(Body):
     task: str = Field(pattern=TASK)
-    entry: str = Field(max_length=200, description="path/in/snapshot.py:ClassName")
+    entry: str = Field(max_length=200, description="path/in/snapshot.py:ClassName, or a built-in method's name "
+                                                   "(then no archive: the server packs it)")
     params: Params = Field(default_factory=dict, max_length=50)
-    archive: str = Field(max_length=(MAX_ARCHIVE_BYTES * 4) // 3 + 8, description="base64 of a tar.gz")
+    archive: str | None = Field(default=None, max_length=(MAX_ARCHIVE_BYTES * 4) // 3 + 8,
+                                description="base64 of a tar.gz")
+
+
+def builtin_snapshot(name: str) -> tuple[bytes, str]:
+    """A built-in method (or the recipe composition, with its parameters) as a snapshot of one file that names
+    it, and that file's entry: submitted, verified and attributed like any code, with no wrapper written by
+    hand."""
+    source = (f'"""The built-in method {name!r}, submitted by name."""\n\nfrom aar.methods.registry import '
+              f'get_method\n\nBuiltin = get_method({name!r})\n')
+    file = f"builtin_{name}.py"
+    return pack_files({file: source.encode()}), f"{file}:Builtin"
+
+
+def _snapshot(body: SubmissionIn) -> tuple[bytes, str]:
+    if body.archive is not None:
+        return decode_archive(body.archive, body.entry), body.entry
+    if body.entry in available():
+        return builtin_snapshot(body.entry)
+    raise HTTPException(422, f"entry {body.entry!r} is not a built-in method ({', '.join(available())}); send "
+                             "the code as `archive` with entry path/in/archive.py:ClassName")
 
 
 @router.post("/v1/submissions", status_code=202)
@@ -41,11 +63,11 @@ def submit(body: SubmissionIn, response: Response, me: Agent = Depends(current_a
            session: Session = Depends(db)) -> dict:
     if body.task not in known_tasks():
         raise HTTPException(422, f"unknown task {body.task!r}")
-    data = decode_archive(body.archive, body.entry)
+    data, entry = _snapshot(body)
     sha = hashlib.sha256(data).hexdigest()
     campaign = session.get(Campaign, me.campaign_id)
     assert campaign is not None
-    key = dedupe_key(me.id, sha, body.entry, body.task, body.params)
+    key = dedupe_key(me.id, sha, entry, body.task, body.params)
     same = session.scalar(select(Submission).where(Submission.dedupe_key == key))
     if same is not None:  # idempotent retry: no second budget charge
         response.status_code = 200
@@ -57,7 +79,7 @@ def submit(body: SubmissionIn, response: Response, me: Agent = Depends(current_a
         session.rollback()
         raise HTTPException(429, f"submission budget of {campaign.submit_budget} is used up")
     seeds = campaign_seeds(campaign.id, list(campaign.verify_seeds))  # never shown to agents or methods
-    sub = Submission(campaign_id=campaign.id, agent_id=me.id, task=body.task, entry=body.entry,
+    sub = Submission(campaign_id=campaign.id, agent_id=me.id, task=body.task, entry=entry,
                      params=body.params, snapshot_sha256=sha, seeds=seeds,
                      status=Status.QUEUED, attempts=0, dedupe_key=key)
     session.add(sub)
