@@ -393,3 +393,19 @@ def test_jobs_of_a_dead_local_worker_are_requeued_without_waiting_out_the_lease(
         for model in (Experiment, Submission):
             states = {row.task: row.status for row in s.query(model)}
             assert states == {"dead": "queued", "alive": "running", "remote": "running"}, (model, states)
+
+
+def test_an_external_agents_state_follows_its_requests_and_its_llm_usage_says_unmetered(server) -> None:
+    """An MCP client reports no state and no usage: its first request makes it ``active``, and ``/v1/me`` says
+    its dollars and tokens are unmetered instead of reading a silent 0; once a runner reports usage, metered."""
+    base, _ = server
+    _campaign(base, "external")
+    ext = _agent(base, "external", "ext")
+    view = _admin(base).get("/v1/admin/campaigns/external").json()["agents"][0]
+    assert view["state"] == "created" and view["last_seen"] is None
+    me = ext.get("/v1/me").json()
+    assert me["state"] == "active" and me["llm_usage"].startswith("unmetered")
+    view = _admin(base).get("/v1/admin/campaigns/external").json()["agents"][0]
+    assert view["state"] == "active" and view["last_seen"] is not None
+    assert _admin(base).post("/v1/admin/campaigns/external/agents/ext/usage", json={"llm_calls": 1}).status_code == 200
+    assert ext.get("/v1/me").json()["llm_usage"].startswith("metered")

@@ -90,8 +90,8 @@ def status_budgets(client: AgentClient) -> str:
     return (f"- dev evaluations: {me['dev_evaluations']['budget']} ({me['dev_evaluations']['left']} left); "
             f"submissions: {me['submissions']['budget']} ({me['submissions']['left']} left), each verified on "
             f"{me['verification_seeds']} hidden seeds\n"
-            f"- dollars: {me['usd']['budget']:.2f}; tokens: {me['tokens']['budget']:,}; experiment compute: "
-            f"{me['compute_s']['budget'] / 3600:.1f} h\n"
+            f"- dollars: {me['usd']['budget']:.2f}; tokens: {me['tokens']['budget']:,} "
+            f"({me.get('llm_usage', 'metered')}); experiment compute: {me['compute_s']['budget'] / 3600:.1f} h\n"
             f"- the `status` tool shows what is left of each, at any time")
 
 

@@ -10,14 +10,15 @@ import hashlib
 import hmac
 import re
 from collections.abc import Iterator
+from datetime import UTC
 from typing import Annotated
 
 from fastapi import Depends, Header, HTTPException, Request
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
-from aar.server.models import Agent, Campaign
+from aar.server.models import Agent, Campaign, utcnow
 
 NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
 TASK = r"^[a-z][a-z0-9_-]{0,39}$"
@@ -47,10 +48,23 @@ def agent_by_digest(session: Session, digest: str) -> Agent | None:
     return session.scalar(select(Agent).where(Agent.token_sha256 == digest))
 
 
+SEEN_EVERY_S = 30.0  # how stale ``last_seen`` may get before an agent's request refreshes it
+
+
 def current_agent(authorization: Annotated[str | None, Header()] = None, session: Session = Depends(db)) -> Agent:
+    """The agent behind the token. Its activity is the state: an agent nobody runs for us (an MCP client such
+    as Claude Code, which reports no state of its own) moves from ``created`` to ``active`` at its first
+    request, and ``last_seen`` follows its requests (refreshed at most every 30 s)."""
     found = agent_by_digest(session, token_digest(_bearer(authorization)))
     if found is None:
         raise HTTPException(401, "unknown token", {"WWW-Authenticate": "Bearer"})
+    now = utcnow()
+    seen = found.last_seen.replace(tzinfo=UTC) if found.last_seen and not found.last_seen.tzinfo else found.last_seen
+    if found.state == "created" or seen is None or (now - seen).total_seconds() > SEEN_EVERY_S:
+        values: dict = {"last_seen": now, **({"state": "active"} if found.state == "created" else {})}
+        session.execute(update(Agent).where(Agent.id == found.id).values(**values))
+        session.commit()
+        session.refresh(found)
     return found
 
 

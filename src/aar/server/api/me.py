@@ -30,6 +30,10 @@ def me(agent: Agent = Depends(current_agent), session: Session = Depends(db)) ->
         "submissions": _budget(agent.submissions_used, campaign.submit_budget),
         "usd": _budget(*spent["usd"], 4),
         "tokens": _budget(*spent["tokens"]),
+        # dollars and tokens count only LLM usage a runner of ours reports; an external client's own is unseen
+        "llm_usage": ("metered: reported by the process that runs this agent" if agent.llm_calls else
+                      "unmetered: no LLM usage has been reported for this agent (an external client such as an "
+                      "MCP client pays its own tokens, which aar does not see); dollars and tokens read 0"),
         "compute_s": _budget(*spent["compute_s"], 1),
         "verification_seeds": len(campaign.verify_seeds),
         "policy": campaign.policy.model_dump(),  # what attribution classes rank (aar.results.attribution)
