@@ -371,3 +371,37 @@ def test_transcript_mirror_retries_and_resends_after_restart(tmp_path: Path) -> 
     restarted.write("stop", reason="finished")
     assert [r["seq"] for r in read(path)] == [1, 2, 3, 4] and sorted(server) == [1, 2, 3, 4]
     assert server[4]["type"] == "stop"
+
+
+def test_the_readme_sequence_creates_a_campaign_adds_an_agent_and_calls_a_tool(live_server: str,
+                                                                              tmp_path: Path) -> None:
+    """`aar campaign create`, `aar agent add` (token written 0600), `aar agent call` over the official MCP
+    client with a direction, and `aar agent list`: the README's Claude Code section, as written."""
+    env = {**os.environ, "AAR_ADMIN_TOKEN": ADMIN}
+
+    def aar(*args: str) -> subprocess.CompletedProcess:
+        return subprocess.run([sys.executable, "-m", "aar.cli", *args], env=env, capture_output=True, text=True,
+                              timeout=300)
+
+    created = aar("campaign", "create", "readme-c1", "--server", live_server, "--dev-budget", "7")
+    assert created.returncode == 0, created.stderr
+    token_file = tmp_path / "claude.token"
+    added = aar("agent", "add", "readme-c1", "claude", "--server", live_server, "--token-file", str(token_file))
+    assert added.returncode == 0 and oct(token_file.stat().st_mode & 0o777) == "0o600", added.stderr
+    again = aar("agent", "add", "readme-c1", "claude2", "--server", live_server, "--token-file", str(token_file))
+    assert again.returncode == 2 and "exists" in again.stderr  # never written over
+    called = aar("agent", "call", "status", "{}", "--server", live_server, "--campaign", "readme-c1", "--name",
+                 "claude", "--dir", str(tmp_path / "claude"), "--token-file", str(token_file), "--task", TASK,
+                 "--direction", "look at where the teacher is wrong")
+    assert called.returncode == 0, called.stderr[-2000:]
+    status = json.loads(called.stdout)
+    assert status["agent"] == "claude" and status["dev_evaluations"]["budget"] == 7
+    assert status["llm_usage"].startswith("unmetered")
+    listed = aar("agent", "list", "readme-c1", "--server", live_server, "--json")
+    assert listed.returncode == 0, listed.stderr
+    states = [(a["name"], a["state"]) for a in json.loads(listed.stdout)]
+    assert states == [("claude", "active"), ("claude2", "created")]
+    no_token = subprocess.run([sys.executable, "-m", "aar.cli", "agent", "list", "readme-c1", "--server", live_server],
+                              env={k: v for k, v in env.items() if k != "AAR_ADMIN_TOKEN"}, capture_output=True,
+                              text=True, timeout=120)
+    assert no_token.returncode == 2 and "AAR_ADMIN_TOKEN" in no_token.stderr

@@ -10,7 +10,7 @@ import sys
 
 import typer
 
-from aar.cli import agent, baseline, campaign, catalog, data, integrity, serve, testbed
+from aar.cli import admin, agent, baseline, campaign, catalog, data, integrity, serve, testbed
 from aar.cli.common import err_console
 from aar.errors import AarError
 
@@ -22,6 +22,9 @@ app = typer.Typer(help="Automated alignment research on weak-to-strong supervisi
                   pretty_exceptions_enable=False, add_completion=False)
 app.add_typer(data.app, name="data")
 app.add_typer(agent.app, name="agent")
+app.add_typer(admin.campaign_app, name="campaign")
+agent.app.command("add")(admin.add_agent)
+agent.app.command("list")(admin.list_agents)
 app.add_typer(integrity.app, name="integrity")
 app.add_typer(testbed.app, name="testbed")
 app.command("methods")(catalog.methods_list)
