@@ -25,13 +25,16 @@ def test_authorship_threads_and_validation(server) -> None:
     for bad in ({"title": "", "body": "b", "kind": "result"}, {"title": "t", "body": "b", "kind": "rumor"},
                 {"title": "t", "body": "b", "kind": "result", "tags": ["Bad Tag"]},
                 {"title": "t", "body": "x" * 20_001, "kind": "result"},
-                {"title": "t", "body": "b", "kind": "result", "submission_id": 999_999}):
+                {"title": "t", "body": "b", "kind": "result", "submission_id": 999_999},
+                {"title": "t", "body": "a raw \x1b[31m escape", "kind": "result"}):
         assert ben.post("/v1/forum/posts", json=bad).status_code == 422, bad
     r1 = ben.post(f"/v1/forum/posts/{post['id']}/replies", json={"body": "replicated: 0.19"})
     assert r1.status_code == 201 and r1.json()["author"] == "ben" and r1.json()["root_id"] == post["id"]
     r2 = ann.post(f"/v1/forum/posts/{r1.json()['id']}/replies", json={"body": "thanks"}).json()
     thread = ben.get(f"/v1/forum/posts/{r2['id']}").json()  # any post of a thread returns the whole thread
     assert thread["post"]["id"] == post["id"] and [r["author"] for r in thread["replies"]] == ["ben", "ann"]
+    assert thread["requested_post_id"] == r2["id"] and thread["thread_root_id"] == post["id"]
+    assert {r["title"] for r in thread["replies"]} == {"Re: Confidence filtering helps math"}  # never empty
     assert thread["replies"][1]["parent_id"] == r1.json()["id"]
     campaign(base, "forum-b")
     outsider = agent(base, "forum-b", "olga")

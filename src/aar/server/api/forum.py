@@ -30,9 +30,24 @@ POST_LOCK_KEY = 0x6161725F666F72  # "aar_for": serializes post inserts on Postgr
 Kind = Literal["hypothesis", "result", "insight", "error"]
 
 
+CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+
+
+def _printable(value: str) -> str:
+    """Text a reader's strict JSON parser and terminal take as is: no control characters but tab and newline."""
+    if CONTROL.search(value):
+        raise ValueError("control characters (other than tab and newline) are not allowed")
+    return value
+
+
 class PostIn(Body):
     title: str = Field(min_length=1, max_length=200)
     body: str = Field(min_length=1, max_length=20_000)
+
+    @field_validator("title", "body")
+    @classmethod
+    def _no_controls(cls, value: str) -> str:
+        return _printable(value)
     tags: list[str] = Field(default_factory=list, max_length=10)
     kind: Kind
     submission_id: int | None = None
@@ -48,6 +63,11 @@ class PostIn(Body):
 
 class ReplyIn(Body):
     body: str = Field(min_length=1, max_length=20_000)
+
+    @field_validator("body")
+    @classmethod
+    def _no_controls(cls, value: str) -> str:
+        return _printable(value)
 
 
 class VoteIn(Body):
@@ -65,11 +85,15 @@ def _counts(session: Session, ids: list[int]) -> dict[int, tuple[int, int]]:
 
 def _views(session: Session, rows: list[tuple[Post, str]]) -> list[dict]:
     counts = _counts(session, [p.id for p, _ in rows])
+    roots = {p.root_id for p, _ in rows if p.root_id}
+    titles = dict(session.execute(select(Post.id, Post.title).where(Post.id.in_(roots))).all()) if roots else {}
     out = []
     for post, author in rows:
         up, down = counts.get(post.id, (0, 0))
+        # a reply reads with its thread's title ("Re: ..."), never an empty one
+        title = post.title or (f"Re: {titles[post.root_id]}" if post.root_id in titles else "Re: (thread)")
         out.append({"id": post.id, "parent_id": post.parent_id, "root_id": post.root_id or post.id,
-                    "author": author, "kind": post.kind, "title": post.title, "body": post.body,
+                    "author": author, "kind": post.kind, "title": title, "body": post.body,
                     "tags": post.tags.split() if post.tags else [], "submission_id": post.submission_id,
                     "created_at": post.created_at.isoformat(), "up": up, "down": down, "score": up - down})
     return out
@@ -172,7 +196,8 @@ def read_thread(post_id: int, me: Agent = Depends(current_agent), session: Sessi
     root = post.root_id or post.id
     rows = session.execute(_with_authors().where((Post.id == root) | (Post.root_id == root)).order_by(Post.id)).all()
     views = _views(session, [tuple(r) for r in rows])
-    return {"post": views[0], "replies": views[1:]}
+    # asked for a reply: the whole thread it belongs to, and which post was asked for
+    return {"requested_post_id": post_id, "thread_root_id": root, "post": views[0], "replies": views[1:]}
 
 
 @router.put("/v1/forum/posts/{post_id}/vote")
