@@ -51,7 +51,7 @@ def test_identities_are_enforced(server) -> None:
     me = agent.get("/v1/me").json()  # its own standing, nobody else's
     assert me["agent"] == "alice" and me["campaign"] == "idents" and me["dev_evaluations"]["left"] == 50
     assert set(me) == {"agent", "campaign", "state", "dev_evaluations", "submissions", "usd", "tokens", "compute_s",
-                       "verification_seeds", "policy"}
+                       "verification_seeds", "policy", "llm_usage"}
     assert me["policy"] == {"allow_zero_shot": True, "allow_text_reading": False}  # the campaign's, by default
     assert agent.post("/v1/evaluations", json=body).status_code == 200
     assert agent.get("/v1/me").json()["dev_evaluations"] == {"budget": 50, "used": 1, "left": 49}
