@@ -13,6 +13,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from tests.helpers.monitored import run_monitored
 from tests.helpers.serverkit import TASK, agent, campaign, method_archive, wait_for
 
 from aar.execution.failure import PUBLIC_EXCEPTION_TYPES, parse_child_error, public_text, public_type
@@ -214,30 +215,14 @@ def test_the_audit_witness_sees_other_routes_and_ctypes_cannot_start_programs(tm
     """The same forbidden actions through other routes: an item with a comment on every line and statements
     joined by ';', libc's ``system`` through ctypes, ``os.environb``. Each is recorded; and with the seccomp
     filter no program starts (``system`` returns 127, subprocess raises PermissionError)."""
-    import os
-    import subprocess
-    import sys
-
-    from aar.sandbox.audit import verify_stream
-
-    script = tmp_path / "monitored.py"
-    script.write_text(MONITORED_ROUTES)
-    read, write = os.pipe()
-    key = os.urandom(32)
-    run = subprocess.run([sys.executable, str(script), str(write), key.hex()], capture_output=True, text=True,
-                         timeout=120, pass_fds=(write,))
-    os.close(write)
-    with os.fdopen(read, "rb") as f:
-        stream = f.read()
-    assert run.returncode == 0, run.stderr
+    run, audit = run_monitored(MONITORED_ROUTES, tmp_path)
     assert "contained True" in run.stdout and "system 32512" in run.stdout and "PermissionError" in run.stdout
-    audit = verify_stream(stream, key, expected_checkpoints=1)
     assert audit.complete and audit.problem is None, audit
     for kind in ("item_execution", "native", "secret_env", "process"):
         assert audit.counts.get(kind, 0) > 0, (kind, audit.counts)
     natives = [e for e in audit.events if e["kind"] == "native"]
     assert any(e["what"] == "system" for e in natives), natives
-    assert all(e["caller"] == str(script) for e in natives), natives
+    assert all(e["caller"] == str(tmp_path / "monitored.py") for e in natives), natives
     assert not [e for e in audit.events if e["kind"] == "secret_env" and e["key"] != "OPENAI_API_KEY"]
 
 

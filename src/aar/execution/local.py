@@ -75,8 +75,7 @@ class LocalExecutor:
                 channels.finish()
             audit = channels.audit(len(job.seeds) if run.ok else None)
             if run.limit:
-                raise MethodFailed(f"method killed: {run.output.rsplit('[killed: ', 1)[-1].rstrip(']')}",
-                                   run.output, audit, "exited")
+                raise MethodFailed(f"method killed: {run.limit_detail}", run.output, audit, "exited")
             if run.timed_out:
                 raise MethodFailed(f"method timed out after {job.timeout_s:.0f} s", run.output, audit, "timeout")
             if run.returncode != 0:

@@ -160,8 +160,9 @@ def random_queries(evaluations: list[EvaluationRecord], references: dict[str, di
             continue
         # among the coin-like queries, keep those that also agree with about half of the others (a constant or
         # a repeated vector agrees with its copies completely)
-        matrix = np.array([v for _, v in coin])
-        agreement = (matrix[:, None, :] == matrix[None, :, :]).mean(axis=2)
+        # pairwise agreement as two products (k x k memory, not k x k x n: a campaign may hold thousands)
+        ones = np.array([v for _, v in coin], dtype=np.float64)
+        agreement = (ones @ ones.T + (1 - ones) @ (1 - ones).T) / n
         np.fill_diagonal(agreement, 0.5)
         typical = np.median(agreement, axis=1)
         flagged = [ev for (ev, _), a in zip(coin, typical, strict=True) if abs(float(a) - 0.5) <= band]

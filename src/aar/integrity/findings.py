@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from aar.fsio import sha256_json
+from aar.results.findings import finding_fingerprint
 
 # critical and warning flag (quarantine until reviewed); notice is shown but does not quarantine (for
 # example a teacher-independent method, legitimate for unsupervised elicitation).
@@ -31,5 +31,4 @@ class Finding:
         return self.severity in FLAGGING
 
     def fingerprint(self) -> str:
-        return sha256_json({"detector": self.detector, "agent": self.agent, "submission": self.submission_id,
-                            "task": self.task})
+        return finding_fingerprint(self.detector, self.agent, self.submission_id, self.task)

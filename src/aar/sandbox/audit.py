@@ -177,21 +177,19 @@ def install(fd: int, key: bytes, lines: ItemLines, allowed: tuple[str, ...],
         under a borrowed file name."""
         if not filename.startswith(library):
             return False
-        try:
-            with read_source(filename) as f:
-                return line in normalize_source(f.read().decode("utf-8", "replace"))
-        except OSError:
-            return False
+        if filename not in library_statements:  # read and normalized once per file, not once per shared line
+            try:
+                with read_source(filename) as f:
+                    library_statements[filename] = normalize_source(f.read().decode("utf-8", "replace"))
+            except OSError:
+                return False
+        return line in library_statements[filename]
     normalize_source = statement_normalizer()
+    library_statements: dict[str, set[str]] = {}  # library files are read-only in the sandbox: safe to keep
     executed = item_matcher(lines, in_library)
-    ctypes_dir = os.path.dirname(os.__file__) + os.sep + "ctypes" + os.sep
-
-    def native_caller() -> str:
-        """The file of the first frame outside the ctypes package (its own plumbing raises the events)."""
-        frame = getframe(3)
-        while frame is not None and frame.f_code.co_filename.startswith(ctypes_dir):
-            frame = frame.f_back
-        return frame.f_code.co_filename if frame is not None else ""
+    # the file of the first frame outside the ctypes package (its own plumbing raises the events); frames: 0 this,
+    # 1 observe, 2 the hook, 3 whoever raised the event
+    native_caller = caller_outside((os.path.dirname(os.__file__) + os.sep + "ctypes" + os.sep,), 3)
     counts: dict[str, int] = {}
     state = {"seq": 0, "mac": "", "busy": False, "closed": False}
 
@@ -288,16 +286,26 @@ def install(fd: int, key: bytes, lines: ItemLines, allowed: tuple[str, ...],
     _watch_environ()
 
 
+def caller_outside(plumbing: tuple[str, ...], depth: int):
+    """A function that names the file of the first frame, ``depth`` frames above it, whose file does not start
+    with one of ``plumbing`` (the frames of the machinery that raised an event). Built as a closure over
+    ``sys._getframe`` captured now, so nothing a method replaces later changes what it calls."""
+    getframe = sys._getframe
+
+    def caller() -> str:
+        frame = getframe(depth)
+        while frame is not None and frame.f_code.co_filename.startswith(plumbing):
+            frame = frame.f_back
+        return frame.f_code.co_filename if frame is not None else ""
+
+    return caller
+
+
 def _watch_environ() -> None:
     """Reads of ``os.environ`` raise an audit event naming the file that asked (past ``os`` and ``Mapping``
     plumbing); the wrapper holds no reference to the hook."""
-    audit, base, getframe, plumbing = sys.audit, type(os.environ), sys._getframe, ENV_PLUMBING
-
-    def reader() -> str:
-        frame = getframe(2)
-        while frame is not None and frame.f_code.co_filename in plumbing:
-            frame = frame.f_back
-        return frame.f_code.co_filename if frame is not None else ""
+    audit, base = sys.audit, type(os.environ)
+    reader = caller_outside(ENV_PLUMBING, 2)  # frames: 0 this, 1 the wrapper's method, 2 whoever asked
 
     class WatchedEnviron(base):  # type: ignore[misc, valid-type]
         def __getitem__(self, key):

@@ -17,9 +17,9 @@ links). Run as a normal user, bubblewrap's unprivileged user namespace is used a
 user's (non-zero) uid: identities then share the process limit, and the memory watch below is off.
 
 While the command runs, a watch (every ``heartbeat_every_s``) sums the resident memory of every process of
-the identity's uid and kills the run past ``total_memory_bytes`` (RLIMIT_AS caps each process, not their
-sum: one experiment held 9.5 GiB across its processes), and sums the workspace's size and kills it past
-``workspace_bytes`` (RLIMIT_FSIZE caps each file, not their total).
+the identity's uid (sandboxes with an identity only) and kills the run past ``total_memory_bytes``
+(RLIMIT_AS caps each process, not their sum: one experiment held 9.5 GiB across its processes), and sums the
+workspace's size and kills it past ``workspace_bytes`` (RLIMIT_FSIZE caps each file, not their total).
 
 Descriptors in ``pass_fds`` are inherited by the command: the execution layer's result and audit
 channels (:mod:`aar.execution`), opened by the parent before any untrusted code runs.
@@ -69,6 +69,7 @@ class SandboxResult:
     timed_out: bool
     sandboxed: bool
     limit: str | None = None  # "memory" or "workspace": the watch killed the run past that limit
+    limit_detail: str = ""  # what the watch saw, in a sentence (also the last line of ``output``)
 
     @property
     def ok(self) -> bool:
@@ -180,10 +181,12 @@ class Sandbox:
             after = resource.getrusage(resource.RUSAGE_CHILDREN)
             out.seek(0)
             output = _head_tail(out.read(), policy.output_bytes)
+        detail = watch.describe(limit) if limit else ""
         if limit:
-            output += f"\n[killed: {watch.describe(limit)}]"
+            output += f"\n[killed: {detail}]"
         cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
-        return SandboxResult(proc.returncode, output, time.monotonic() - start, cpu, timed_out, self.isolated, limit)
+        return SandboxResult(proc.returncode, output, time.monotonic() - start, cpu, timed_out, self.isolated, limit,
+                             detail)
 
 
 class _Watch:
@@ -193,7 +196,10 @@ class _Watch:
     walk every few seconds, not every tick."""
 
     def __init__(self, policy: SandboxPolicy, by_uid: bool):
-        self.policy, self.by_uid = policy, by_uid and policy.total_memory_bytes is not None
+        # only a sandbox with an identity has a uid of its own: without one (uid 65534) the sum would count every
+        # other anonymous sandbox running at the time (the gauntlet runs several) against this run's cap
+        self.policy = policy
+        self.by_uid = by_uid and bool(policy.identity) and policy.total_memory_bytes is not None
         self.memory = self.workspace = 0
         self.next_walk = 0.0
 

@@ -11,7 +11,7 @@ shell never starts), threads and ``os.fork`` work.
 The filter is a hand-assembled classic BPF program (a dozen instructions), installed with ``prctl`` through
 ctypes, so no library is needed. ``no_new_privs`` is set first (the kernel requires it; the sandbox's
 ``setpriv`` sets it too). On another architecture or kernel the call reports False and the child goes on
-(the rest of the sandbox still holds); the audit record says so.
+(the rest of the sandbox still holds; nothing records that the filter is missing).
 """
 
 from __future__ import annotations

@@ -121,9 +121,11 @@ class LeaseQueue:
 
     def finish(self, s: Session, job_id: int, status: str, **values: Any) -> None:
         """Write the final status and ``values`` in ``s`` (the caller commits, with whatever else belongs to
-        the outcome); LeaseLost, rolled back, when another worker holds the row now: its outcome wins."""
+        the outcome); LeaseLost, rolled back, when another worker holds the row now: its outcome wins. A move to
+        the failed status also sets ``on_fail``, as the sweep's failures do."""
+        extra = self.states.on_fail if status == self.states.failed else {}
         owned = s.execute(update(self.model).where(*self.held(job_id))
-                          .values(status=status, finished_at=utcnow(), lease_until=None, **values)).rowcount
+                          .values(status=status, finished_at=utcnow(), lease_until=None, **extra, **values)).rowcount
         if owned != 1:
             s.rollback()
             raise LeaseLost()

@@ -190,10 +190,9 @@ class Worker:
     def _finish(self, sub_id: int, status: Status, error: str | None = None, verified=None,
                 reason: str | None = None) -> str:
         with self.sessions() as s:
-            released = {"dedupe_key": None} if status == Status.FAILED else {}  # the same code may come again
             self.submissions.finish(s, sub_id, transition(Status.RUNNING, status), error=error,
                                     result=verified.result.to_json() if verified else None,
-                                    quarantine_reason=reason[:3900] if reason else None, **released)
+                                    quarantine_reason=reason[:3900] if reason else None)
             if verified is not None:
                 s.add_all(SeedPrediction(submission_id=sub_id, seed=seed, split=split, predictions=probs)
                           for seed, splits in verified.predictions.items() for split, probs in splits.items())

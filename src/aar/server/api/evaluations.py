@@ -124,16 +124,16 @@ async def evaluate(request: Request, authorization: Annotated[str | None, Header
     scorer = request.app.state.scorer
     try:  # validate before spending
         await _load(scorer, body.task)
+        order_sha256, order_ids = scorer.canonical_order(body.task)
         if body.predictions is not None:
             values = scorer.vector(body.task, body.predictions)
         else:
             assert body.experiment_id is not None
             values = await run_in_threadpool(_experiment_vectors, request, agent_id, body.task, body.experiment_id,
-                                             scorer.canonical_order(body.task)[1])
+                                             order_ids)
         scored = scorer.score_vector(body.task, values)
     except AarError as exc:
         raise HTTPException(422, str(exc)) from None
-    order_sha256, order_ids = scorer.canonical_order(body.task)
     seeds = 1 if values.ndim == 1 else len(values)
     vector = vectors.encode(values if values.ndim == 1 else values.mean(axis=0))  # the log: the seeds' mean
     pending = PendingEvaluation(

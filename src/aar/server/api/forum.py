@@ -18,7 +18,7 @@ from sqlalchemy import case, delete, func, literal, select, text, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from aar.fsio import sha256_json
+from aar.results.findings import finding_fingerprint
 from aar.server.api import Body
 from aar.server.auth import current_agent, db
 from aar.server.forum_guard import refusal
@@ -131,9 +131,7 @@ def _guard(session: Session, me: Agent, title: str, body: str) -> None:
         return
     detector, reason = refused
     if detector == "forum_label_payload":
-        # the fingerprint is aar.integrity.findings.Finding's (detector, agent, submission, task), so a scan's
-        # upsert and this one meet on the same row
-        key = sha256_json({"detector": detector, "agent": me.name, "submission": None, "task": None})
+        key = finding_fingerprint(detector, me.name, None, None)  # the scan's key: both upsert on one row
         row = session.scalar(select(IntegrityFinding).where(IntegrityFinding.campaign_id == me.campaign_id,
                                                             IntegrityFinding.fingerprint == key))
         attempts = (row.evidence.get("attempts", 0) if row is not None else 0) + 1
