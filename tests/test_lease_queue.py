@@ -27,7 +27,8 @@ def _queue(tmp_path: Path, jobs: int, agents: int = 1):
         owners = [Agent(campaign_id=campaign.id, name=f"a{i}", token_sha256=f"{i:064d}") for i in range(agents)]
         s.add_all(owners)
         s.flush()
-        s.add_all(Experiment(campaign_id=campaign.id, agent_id=owners[j % agents].id, task="t", entry="vanilla",
+        s.add_all(Experiment(campaign_id=campaign.id, agent_id=owners[j % agents].id, number=j + 1,
+                             task="t", entry="vanilla",
                              params={}, seeds=[0], status=STATES.queued, attempts=0, compute_s=0.0)
                   for j in range(jobs))
         s.commit()

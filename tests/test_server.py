@@ -290,6 +290,7 @@ def test_experiments_run_on_the_server_for_their_agent_only(server, tmp_path: Pa
     second = mine.post("/v1/experiments", json={"task": TASK, "entry": "soft", "seeds": [0]})
     third = mine.post("/v1/experiments", json={"task": TASK, "entry": "soft", "seeds": [1]})
     assert second.status_code == 202 and third.status_code == 429 and "at most 2" in third.text
+    assert (exp["id"], second.json()["id"]) == (1, 2)  # numbered per agent: the agent's own count
     deadline, view = time.time() + 600, exp
     while view["status"] not in ("done", "failed") and time.time() < deadline:
         time.sleep(0.5)
@@ -330,6 +331,9 @@ def test_experiments_run_on_the_server_for_their_agent_only(server, tmp_path: Pa
                             (mine, {}, 422)):
         r = who.post("/v1/evaluations", json={"task": TASK, "split": "dev", **body})
         assert r.status_code == code, (body, r.text)
+    theirs = other.post("/v1/experiments", json={"task": TASK, "entry": "soft", "seeds": [3]}).json()
+    assert theirs["id"] == 1 and other.get("/v1/experiments/1").json()["entry"] == "soft"  # their own first one
+    assert mine.get("/v1/experiments/1").json()["entry"] == "vanilla"
 
 
 def test_migrations_build_exactly_the_models(tmp_path: Path) -> None:
@@ -379,8 +383,9 @@ def test_jobs_of_a_dead_local_worker_are_requeued_without_waiting_out_the_lease(
         s.add_all([agent_row, Snapshot(sha256="f" * 64, size=1, data=b"x")])
         s.flush()
         lease = utcnow() + timedelta(hours=1)
-        for who, worker in owners.items():
-            s.add(Experiment(campaign_id=campaign_row.id, agent_id=agent_row.id, task=who, entry="vanilla",
+        for number, (who, worker) in enumerate(owners.items(), start=1):
+            s.add(Experiment(campaign_id=campaign_row.id, agent_id=agent_row.id, number=number, task=who,
+                             entry="vanilla",
                              params={}, seeds=[0], status="running", attempts=1, compute_s=0.0, worker=worker,
                              lease_until=lease))
             s.add(Submission(campaign_id=campaign_row.id, agent_id=agent_row.id, task=who, entry="m.py:M",

@@ -55,7 +55,7 @@ class SubmissionRecord:
 class ExperimentRecord:
     """An experiment the server ran for an agent, with the audit counts its sandbox recorded (server-side:
     nothing the agent reports)."""
-    id: int
+    id: int  # the agent's own experiment number, the one its replies showed it
     agent: str
     task: str
     audit: dict[str, int]

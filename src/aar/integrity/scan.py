@@ -69,7 +69,7 @@ def load_records(session: Session, campaign: Campaign) -> tuple[list, list, list
         calls.append(ToolCallRecord(names[agent_id], event.seq, str(data.get("name", "")),
                                     data.get("arguments") or {}, str(data.get("result", ""))))
     budgets = {names[a]: campaign.dev_budget for a in names}
-    experiments = [ExperimentRecord(e.id, names[e.agent_id], e.task, dict((e.result or {}).get("audit") or {}))
+    experiments = [ExperimentRecord(e.number, names[e.agent_id], e.task, dict((e.result or {}).get("audit") or {}))
                    for e in session.scalars(select(Experiment).where(Experiment.campaign_id == campaign.id)
                                             .order_by(Experiment.id))]
     return evaluations, submissions, calls, experiments, budgets

@@ -144,7 +144,8 @@ class ExperimentArgs(Args):
 
 
 class ExperimentStatusArgs(Args):
-    experiment_id: int = Field(ge=1)
+    experiment_id: int = Field(ge=1, description="your own experiment number (1, 2, 3 ... in the order you started "
+                                                 "them), as run_experiment returned it")
 
 
 class EvaluateArgs(Args):

@@ -176,7 +176,9 @@ class Experiment(Base):
     this table, claimed and leased like submissions (:mod:`aar.server.experiment_jobs`)."""
 
     __tablename__ = "experiments"
+    __table_args__ = (UniqueConstraint("agent_id", "number", name="uq_experiments_agent_number"),)
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    number: Mapped[int] = mapped_column(Integer)  # the agent's own count: the id the agent sees and passes back
     campaign_id: Mapped[int] = mapped_column(ForeignKey("campaigns.id", ondelete="CASCADE"), index=True)
     agent_id: Mapped[int] = mapped_column(ForeignKey("agents.id", ondelete="CASCADE"), index=True)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)

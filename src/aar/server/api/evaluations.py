@@ -61,12 +61,10 @@ class EvaluationIn(Body):
 
 def _experiment_vectors(request: Request, agent_id: int, task: str, exp_id: int, ids: list[str]) -> np.ndarray:
     """The (seeds x items) dev predictions of one of the agent's finished experiments, in canonical order."""
-    from aar.server.models import Experiment
+    from aar.server.api.experiments import own
 
     with request.app.state.sessions() as session:
-        exp = session.get(Experiment, exp_id)
-        if exp is None or exp.agent_id != agent_id:
-            raise HTTPException(404, f"no experiment {exp_id} of yours")
+        exp = own(session, agent_id, exp_id)
         if exp.task != task:
             raise HTTPException(422, f"experiment {exp_id} ran on {exp.task!r}, not {task!r}")
         if exp.status != "done" or not exp.result:

@@ -15,6 +15,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, HTTPException, Response
 from pydantic import Field, field_validator
 from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from aar.methods.registry import available
@@ -49,7 +50,7 @@ class ExperimentIn(Body):
 
 def summary(exp: Experiment) -> dict:
     """An experiment in the owner's list: what ran and where it stands, without output or predictions."""
-    return {"id": exp.id, "task": exp.task, "entry": exp.entry, "params": exp.params, "seeds": exp.seeds,
+    return {"id": exp.number, "task": exp.task, "entry": exp.entry, "params": exp.params, "seeds": exp.seeds,
             "status": exp.status, "progress": exp.progress, "compute_s": exp.compute_s}
 
 
@@ -103,12 +104,19 @@ def start(body: ExperimentIn, response: Response, me: Agent = Depends(current_ag
     if active >= MAX_ACTIVE:
         raise HTTPException(429, f"{active} of your experiments are queued or running (at most {MAX_ACTIVE}); "
                                  f"wait for one to finish")
-    exp = Experiment(campaign_id=campaign.id, agent_id=me.id, task=body.task, entry=body.entry, params=body.params,
-                     seeds=body.seeds, snapshot_sha256=sha, status=QUEUED, attempts=0, compute_s=0.0,
-                     progress="queued")
-    session.add(exp)
-    session.commit()
-    return view(exp, _queued_ahead(session, exp))
+    for _ in range(5):  # two concurrent starts by one agent may draw the same number: the loser draws again
+        number = (session.scalar(select(func.max(Experiment.number)).where(Experiment.agent_id == me.id)) or 0) + 1
+        exp = Experiment(campaign_id=campaign.id, agent_id=me.id, number=number, task=body.task, entry=body.entry,
+                         params=body.params, seeds=body.seeds, snapshot_sha256=sha, status=QUEUED, attempts=0,
+                         compute_s=0.0, progress="queued")
+        session.add(exp)
+        try:
+            session.commit()
+        except IntegrityError:
+            session.rollback()
+            continue
+        return view(exp, _queued_ahead(session, exp))
+    raise HTTPException(409, "could not number the experiment (too many concurrent starts); try again")
 
 
 @router.get("/v1/experiments")
@@ -120,11 +128,19 @@ def mine(me: Agent = Depends(current_agent), session: Session = Depends(db)) -> 
     return {"experiments": [summary(e) for e in rows]}
 
 
+def own(session: Session, agent_id: int, number: int) -> Experiment:
+    """The agent's experiment by its own number; another agent's experiments do not exist for this one."""
+    exp = session.scalar(select(Experiment).where(Experiment.agent_id == agent_id, Experiment.number == number))
+    if exp is None:
+        raise HTTPException(404, f"no experiment {number} of yours (your experiments are numbered 1, 2, 3 ...; "
+                                 f"GET /v1/experiments lists them)")
+    return exp
+
+
 @router.get("/v1/experiments/{exp_id}")
 def get(exp_id: int, me: Agent = Depends(current_agent), session: Session = Depends(db)) -> dict:
-    exp = session.get(Experiment, exp_id)
-    if exp is None or exp.agent_id != me.id:  # another agent's experiment does not exist for this one
-        raise HTTPException(404, f"no experiment {exp_id} of yours")
+    """One of the agent's experiments by the number it was given (``id`` in every reply: the agent's own count)."""
+    exp = own(session, me.id, exp_id)
     return view(exp, _queued_ahead(session, exp) if exp.status == QUEUED else None)
 
 
