@@ -281,7 +281,12 @@ def test_the_tools_over_mcp(live_server: str, tmp_path: Path) -> None:
     brief = out["instructions"]
     for needed in (f"`{TASK}`: pairs", "train_unlabel", "vanilla", "class Confident(Method)", "ctx.fit(",
                    "dev evaluations: 50 (50 left)", "submissions: 10 (10 left)", "Never try to obtain labels",
-                   "a dev reply is pgr on ", "noise sd ", "costs nothing"):
+                   "a dev reply is pgr on ", "noise sd ", "costs nothing",
+                   # the models and the column layout a method gets, and what it may call
+                   "weak (teacher) model `glove-50d`", "strong (student) model `minilm-l6`",
+                   "`ctx.strong_x` (384 columns): 0-383 minilm-l6: `first` minus `second`",
+                   "`ctx.strong_views['first']` (384 columns)", 'get_encoder("minilm-l6"',
+                   "confident_teacher_agreement"):
         assert needed in brief, needed
     assert out["prompts"] == ["brief"] and out["prompt"].messages[0].content.text == brief
     assert out["resources"] == ["aar://brief"] and out["resource"].contents[0].text == brief

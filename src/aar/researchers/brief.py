@@ -23,9 +23,32 @@ def describe_task(name: str, info: dict) -> str:
     sizes = ", ".join(f"{split} {count}" for split, count in info["public_splits"].items())
     rule = info["dev_rule"]
     what = f" ({info['description']})" if info.get("description") else ""
-    return (f"- `{name}`: {FORMATS[info['format']]}{what} ({sizes} items); a dev reply is {rule['metric']} on "
+    line = (f"- `{name}`: {FORMATS[info['format']]}{what} ({sizes} items); a dev reply is {rule['metric']} on "
             f"{rule['items_scored']} of {rule['dev_items']} dev items, rounded to {rule['resolution']:g}, "
             f"noise sd {rule['noise_sd']:g}")
+    models = info.get("models")
+    return line if not models else line + "\n" + describe_models(models)
+
+
+def _model_line(role: str, model: dict) -> str:
+    encoders = " + ".join(f"{e['name']} ({e['width']} wide)" for e in model["encoders"]) or model["kind"]
+    return f"  - {role} model `{model['name']}`: {encoders}; head: {model['head']}"
+
+
+def _columns(block: dict) -> str:
+    return "; ".join(f"{c['columns'][0]}-{c['columns'][1]} {c['what']}" for c in block["columns"])
+
+
+def describe_models(models: dict) -> str:
+    """The task's weak and strong model and the column layout of ``ctx.strong_x`` / ``ctx.strong_views``."""
+    layout = models["layout"]
+    lines = [_model_line("weak (teacher)", models["weak"]), _model_line("strong (student)", models["strong"]),
+             f"  - `ctx.strong_x` ({layout['strong_x']['width']} columns): {_columns(layout['strong_x'])}"]
+    lines += [f"  - `ctx.strong_views[{view!r}]` ({block['width']} columns): {_columns(block)}"
+              for view, block in layout["strong_views"].items()]
+    if models.get("teacher_inside_student"):
+        lines.append(f"  - note: {models['teacher_inside_student']}")
+    return "\n".join(lines)
 
 
 def describe_policy(policy: dict | None) -> str:

@@ -90,6 +90,11 @@ class DevScorer:
                 self._tasks[task] = (ids, labels, weak, ceiling)
             return self._tasks[task]
 
+    def models(self, task: str) -> tuple[str, str]:
+        """The weak and strong model this server scores ``task`` with (the task's defaults where not set)."""
+        config = TestbedConfig(task=task, **{k: v for k, v in (("weak", self.weak), ("strong", self.strong)) if v})
+        return config.weak, config.strong
+
     def dev_ids(self, task: str) -> set[str]:
         return set(self._load(task)[0])
 

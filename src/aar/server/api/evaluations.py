@@ -22,6 +22,7 @@ from pydantic import Field, ValidationError, field_validator, model_validator
 from starlette.concurrency import run_in_threadpool
 
 from aar.errors import AarError
+from aar.models.layout import task_models
 from aar.server import vectors
 from aar.server.api import Body
 from aar.server.auth import TASK, agent_identity
@@ -92,8 +93,9 @@ async def _load(scorer, task: str) -> None:
 async def task_info(task: Annotated[str, Path(pattern=TASK)], request: Request,
                     authorization: Annotated[str | None, Header()] = None) -> dict:
     """What a researcher may know about a task before spending anything: its format, the sizes of the
-    public splits, and how a dev reply is made (metric, subsample, rounding, the fixed noise level). Nothing
-    here depends on any prediction or label; a researcher's process needs no labelled copy of the task."""
+    public splits, how a dev reply is made (metric, subsample, rounding, the fixed noise level), the weak and
+    strong model and the column layout of the features a method gets. Nothing here depends on any prediction
+    or label; a researcher's process needs no labelled copy of the task."""
     await agent_identity(request, authorization)
     scorer = request.app.state.scorer
     try:
@@ -102,8 +104,10 @@ async def task_info(task: Annotated[str, Path(pattern=TASK)], request: Request,
         stored = await run_in_threadpool(manifest, task)
     except AarError as exc:
         raise HTTPException(422, str(exc)) from None
+    weak, strong = scorer.models(task)
     return {"task": task, "format": stored["format"], "description": stored.get("source", {}).get("description", ""),
             "public_splits": {split: stored["counts"][split] for split in PUBLIC_SPLITS},
+            "models": task_models(stored["format"], weak, strong),
             "dev_rule": {"metric": metric, "dev_items": len(scorer.canonical_order(task)[1]), "items_scored": items,
                          "resolution": step, "noise_sd": scorer.noise_sd(task),
                          "repeats": "decisions evaluated before in this campaign, by any agent, get the earlier "
