@@ -185,3 +185,56 @@ def test_campaign_with_llm_researchers(backend: str, tmp_path: Path) -> None:
     assert len(result["submissions"]) == 2 and all(s["status"] == "verified" for s in result["submissions"])
     assert [f for f in result["integrity"] if f["severity"] != "notice"] == []
     assert result["cost_usd"] == pytest.approx(sum(a["cost_usd"] for a in result["agents"]))
+
+
+def test_a_campaign_continues_from_an_earlier_one() -> None:
+    """`aar run --continue-from`: the second campaign starts with the first's verified methods (queued and
+    re-verified on its own seeds, authored by stand-ins named after the earlier campaign) and its forum (marked
+    inherited); its researcher reads them; its results and report say which results are new."""
+    common = ["--agents", "1", "--task", "chat-sample", "--dev-evals", "1", "--verify-seeds", "1", "--no-transfer"]
+    elder = subprocess.run([sys.executable, "-m", "aar.cli", "run", "--name", "elder", *common], capture_output=True,
+                           text=True, timeout=1200)
+    assert elder.returncode == 0, elder.stdout[-3000:] + elder.stderr[-3000:]
+    home = Path(os.environ["AAR_HOME"]) / "campaigns"
+    with sqlite3.connect(home / "elder" / "aar.db") as con:  # a thread on elder's forum, as its researcher posts
+        (author,) = con.execute("SELECT id FROM agents ORDER BY id LIMIT 1").fetchone()
+        con.execute("INSERT INTO posts (campaign_id, agent_id, kind, title, body, tags, created_at) VALUES "
+                    "(1, ?, 'result', 'soft labels help', 'dev PGR 0.4 with soft', 'chat', '2026-01-01')", (author,))
+        con.execute("INSERT INTO posts (campaign_id, agent_id, parent_id, root_id, kind, title, body, tags, "
+                    "created_at) VALUES (1, ?, 1, 1, 'insight', '', 'confirmed on 3 seeds', '', '2026-01-01')",
+                    (author,))
+    missing = subprocess.run([sys.executable, "-m", "aar.cli", "run", "--name", "orphan", "--continue-from",
+                              "no-such-campaign", *common], capture_output=True, text=True, timeout=120)
+    assert missing.returncode == 2 and "no campaign 'no-such-campaign'" in missing.stderr
+    heir = subprocess.run([sys.executable, "-m", "aar.cli", "run", "--name", "heir", "--continue-from", "elder",
+                           *common], capture_output=True, text=True, timeout=1200)
+    assert heir.returncode == 0, heir.stdout[-3000:] + heir.stderr[-3000:]
+    assert "inherited from elder: 1 verified method(s)" in heir.stdout
+    before = json.loads((home / "elder" / "results.json").read_text())
+    after = json.loads((home / "heir" / "results.json").read_text())
+    (elder_sub,) = [s for s in before["submissions"] if s["status"] == "verified"]
+    inherited = [s for s in after["submissions"] if s.get("inherited")]
+    assert len(inherited) == 1 and inherited[0]["status"] == "verified"  # re-verified here, on heir's seeds
+    origin = inherited[0]["inherited"]
+    assert (origin["campaign"], origin["submission"], origin["agent"]) == ("elder", elder_sub["id"],
+                                                                           elder_sub["agent"])
+    assert inherited[0]["agent"] == f"elder~{elder_sub['agent']}" and inherited[0]["entry"] == elder_sub["entry"]
+    new = [s for s in after["submissions"] if not s.get("inherited")]
+    assert len(new) == 1 and new[0]["agent"] != inherited[0]["agent"]
+    with sqlite3.connect(home / "elder" / "aar.db") as con:
+        elder_posts = [(t, b) for t, b in con.execute("SELECT title, body FROM posts ORDER BY id")]
+    with sqlite3.connect(home / "heir" / "aar.db") as con:
+        carried = [(t, b, json.loads(o)) for t, b, o in con.execute(
+            "SELECT title, body, origin FROM posts WHERE origin IS NOT NULL ORDER BY id")]
+    assert elder_posts and [(t, b) for t, b, _ in carried] == elder_posts
+    assert all(o["campaign"] == "elder" for _, _, o in carried)
+    researcher = next(a["name"] for a in after["agents"] if a["state"] != "inherited")
+    transcript = (home / "heir" / "agents" / researcher / "transcript.jsonl").read_text()
+    assert '"inherited_methods"' in transcript and f"elder~{elder_sub['agent']}" in transcript
+    headline = after["tasks"]["chat-sample"]  # the best says whether it is new; "best_new" only when it is not
+    if headline["best"]["inherited_from"] == "elder":
+        assert headline["best_new"] is None or headline["best_new"]["inherited_from"] is None
+    else:
+        assert headline["best"]["inherited_from"] is None and headline["best_new"] is None
+    report = (home / "heir" / "report.html").read_text()
+    assert "(inherited from elder)" in report

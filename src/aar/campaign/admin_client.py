@@ -12,6 +12,7 @@ from aar.errors import AarError
 from aar.results.campaign import AgentRow, SubmissionRow
 
 SUBMISSION_PAGE = 1000
+HERITAGE_POST_PAGE = 100
 
 
 class AdminClient:
@@ -50,3 +51,21 @@ class AdminClient:
     def submissions(self, campaign: str) -> list[SubmissionRow]:
         page = self.call("GET", "/v1/admin/submissions", params={"campaign": campaign, "limit": SUBMISSION_PAGE})
         return [SubmissionRow.model_validate(s) for s in page["submissions"]]
+
+    def heritage(self, campaign: str) -> dict:
+        """What a later campaign inherits from ``campaign`` (aar.server.heritage), as the server sent it."""
+        return dict(self.call("GET", f"/v1/admin/campaigns/{campaign}/heritage"))
+
+    def inherit(self, campaign: str, heritage: dict) -> dict[str, int]:
+        """Import ``heritage`` into ``campaign`` in parts under the server's body limit (a method per request,
+        posts a page at a time, in thread order); the server adds each item once, so a retry is safe."""
+        source = heritage["source"]
+        parts = [{"source": source, "methods": [m], "posts": []} for m in heritage.get("methods", [])]
+        posts = heritage.get("posts", [])
+        parts += [{"source": source, "methods": [], "posts": posts[i:i + HERITAGE_POST_PAGE]}
+                  for i in range(0, len(posts), HERITAGE_POST_PAGE)]
+        total = {"methods": 0, "posts": 0, "methods_left_out": 0}
+        for part in parts or [{"source": source}]:
+            added = self.call("POST", f"/v1/admin/campaigns/{campaign}/heritage", json=part)
+            total = {k: total[k] + int(added.get(k, 0)) for k in total}
+        return total

@@ -50,6 +50,8 @@ def run_campaign(spec: CampaignSpec, resume: bool = False, console: Console | No
                       highlight=False)
         if not resume:
             create(spec, client, pool or DIRECTIONS)
+        if spec.continue_from:  # again on a resume: the server adds only what is missing
+            inherit(spec, client, console)
         supervisor.run()
         wait_for_verification(spec, client, console)
         findings = scan_integrity(spec, console)
@@ -95,6 +97,31 @@ def create(spec: CampaignSpec, client: AdminClient, pool: list[Direction]) -> No
         token = client.create_agent(spec.name, name)
         (spec.folder() / "agents" / name).mkdir(parents=True, exist_ok=True)
         _secret_file(spec.folder() / "agents" / name / "token", token)
+
+
+def inherit(spec: CampaignSpec, client: AdminClient, console: Console) -> None:
+    """The earlier campaign's best verified methods (re-verified on this campaign's seeds: the bar the new
+    results must beat) and its forum, read from that campaign's own database (aar.server.heritage)."""
+    from aar.server.db import make_engine, session_factory, upgrade
+    from aar.server.heritage import export_heritage
+    from aar.server.models import Campaign
+
+    assert spec.continue_from is not None
+    earlier = CampaignSpec.load(spec.continue_from)
+    upgrade(earlier.db_url())  # a campaign run by an older version: its tables brought to this schema first
+    engine = make_engine(earlier.db_url())
+    try:
+        with session_factory(engine)() as session:
+            campaign = session.scalar(select(Campaign).where(Campaign.name == earlier.name))
+            if campaign is None:
+                raise AarError(f"campaign {earlier.name!r} has no record in its database {earlier.db_url()}")
+            heritage = export_heritage(session, campaign).model_dump()
+    finally:
+        engine.dispose()
+    added = client.inherit(spec.name, heritage)
+    console.print(f"inherited from {earlier.name}: {len(heritage['methods'])} verified method(s) as baselines "
+                  f"to beat (re-verified here), {len(heritage['posts'])} forum post(s) "
+                  f"(added now: {added['methods']} and {added['posts']})", highlight=False)
 
 
 def wait_for_verification(spec: CampaignSpec, client: AdminClient, console: Console,

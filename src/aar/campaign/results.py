@@ -37,8 +37,10 @@ def compute_results(campaign: str, tasks: list[str], submissions: list[Submissio
                         key=lambda s: rank_key(s.result.pgr.mean, s.id))
         w2s = [s for s in ranked if attribution_class(s.result) in HEADLINE_CLASSES]
         zero_shot = [s for s in ranked if attribution_class(s.result) == AttributionClass.ZERO_SHOT]
+        new = [s for s in w2s if s.inherited is None]
         per_task[task] = TaskRow(vanilla_pgr=ranked[0].result.vanilla_pgr if ranked else None,
                                  best=BestRow.of(w2s[0]) if w2s else None,
+                                 best_new=BestRow.of(new[0]) if new and new[0] is not w2s[0] else None,
                                  best_zero_shot=BestRow.of(zero_shot[0]) if zero_shot else None,
                                  verified_submissions=len(ranked))
     return CampaignResults(campaign=campaign, wall_s=wall_s, cost_usd=sum(a.cost_usd for a in agents),

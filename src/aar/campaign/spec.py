@@ -41,6 +41,7 @@ class CampaignSpec:
     transfer_seeds: int = 5  # how many fresh seeds (aar.seeds.transfer_seeds)
     allow_zero_shot: bool = True  # attribution policy (aar.results.attribution.AttributionPolicy)
     allow_text_reading: bool = False
+    continue_from: str | None = None  # an earlier campaign whose best methods and forum start this one
 
     def folder(self) -> Path:
         return paths.home() / "campaigns" / self.name

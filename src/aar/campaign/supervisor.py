@@ -72,6 +72,8 @@ class Supervisor:
             table.add_column(column)
         directions = dict(zip(agent_names(self.spec), self.spec.directions, strict=True))
         for a in agents:
+            if a.name not in directions:  # an earlier campaign's author (inherited): not a researcher here
+                continue
             state = a.state + (f" ({a.stop_reason})" if a.stop_reason else "")
             table.add_row(a.name, directions[a.name]["key"], state, str(a.dev_evals_used),
                           "-" if a.best_dev_pgr is None else f"{a.best_dev_pgr:.2f}", str(a.submissions_used),

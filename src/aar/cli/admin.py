@@ -45,6 +45,9 @@ def create(
     compute_hours: Annotated[float, typer.Option(min=0, help="experiment compute per agent, hours")] = 2.0,
     allow_zero_shot: Annotated[bool, typer.Option(help="rank zero-shot results (listed apart)")] = True,
     allow_text_reading: Annotated[bool, typer.Option(help="rank results that read the raw text")] = False,
+    continue_from: Annotated[str | None, typer.Option(help="an earlier campaign on this server: its best "
+                                                      "verified methods (re-verified here, the bar to beat) and "
+                                                      "its forum start this one")] = None,
     admin_token_file: AdminTokenFile = None,
     as_json: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
@@ -54,11 +57,17 @@ def create(
         "name": name, "dev_budget": dev_budget, "submit_budget": submit_budget,
         "verify_seeds": list(range(1000, 1000 + verify_seeds)), "agent_compute_s_budget": compute_hours * 3600,
         "allow_zero_shot": allow_zero_shot, "allow_text_reading": allow_text_reading})
+    if continue_from:
+        created["inherited"] = {"source": continue_from, **client.inherit(name, client.heritage(continue_from))}
     if as_json:
         print(json.dumps(created))
         return
     console.print(f"campaign [bold]{name}[/] created: {dev_budget} dev evaluations and {submit_budget} "
                   f"submissions per agent, {verify_seeds} verification seeds, {compute_hours:g} h compute")
+    if continue_from:
+        got = created["inherited"]
+        console.print(f"inherited from {continue_from}: {got['methods']} verified method(s), queued for "
+                      f"re-verification here, and {got['posts']} forum post(s)")
 
 
 def add_agent(

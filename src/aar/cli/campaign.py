@@ -24,6 +24,9 @@ from aar.errors import AarError
 def run_cmd(
     name: Annotated[str | None, typer.Option(help="campaign name (default run-<date>-<time>)")] = None,
     resume: Annotated[str | None, typer.Option(help="resume this campaign after a crash or kill")] = None,
+    continue_from: Annotated[str | None, typer.Option(help="an earlier campaign: its best verified methods "
+                                                      "(re-verified here, the bar to beat) and its forum start "
+                                                      "this one")] = None,
     agents: Annotated[int, typer.Option(min=1, max=64, help="researchers in parallel")] = 4,
     task: TaskList = None,
     backend: Annotated[str, typer.Option(help="heuristic | anthropic | openai")] = "heuristic",
@@ -73,6 +76,8 @@ def run_cmd(
         campaign_name = name or _time.strftime("run-%Y%m%d-%H%M%S")
         if (CampaignSpec(name=campaign_name).folder() / "spec.json").exists():
             raise AarError(f"campaign {campaign_name!r} exists; resume it with `aar run --resume {campaign_name}`")
+        if continue_from:
+            CampaignSpec.load(continue_from)  # a clear error now, before anything is built
         pool = load_directions(directions) if directions else DIRECTIONS
         tasks = task or list(DEFAULT_TASKS)
         for t in tasks:
@@ -83,7 +88,8 @@ def run_cmd(
                             verify_seeds=verification_seeds(verify_seeds), wall_minutes=wall_minutes,
                             seed=seed, db=db, unsafe_sandbox=unsafe_sandbox, ray_address=address,
                             transfer=transfer, transfer_top_k=transfer_top_k, transfer_seeds=transfer_seeds,
-                            allow_zero_shot=allow_zero_shot, allow_text_reading=allow_text_reading)
+                            allow_zero_shot=allow_zero_shot, allow_text_reading=allow_text_reading,
+                            continue_from=continue_from)
         if workers:
             spec.workers = workers
         if directions:

@@ -22,10 +22,10 @@ def campaign_table(result: CampaignResults) -> Table:
         vanilla = format_interval(row.vanilla_pgr)
         if row.best is None:  # no weak-to-strong result: say so, even when a zero-shot one follows
             table.add_row(task, "w2s", vanilla, "none verified", "-", "-", "-", "-", "-")
-        for best in (row.best, row.best_zero_shot):
+        for best, label in ((row.best, ""), (row.best_new, " (new)"), (row.best_zero_shot, "")):
             if best is not None:
                 teacher = format_interval(best.teacher_pgr_interval) if best.teacher_pgr is not None else "-"
-                table.add_row(task, best.attribution_class, vanilla, format_interval(best.pgr), teacher,
+                table.add_row(task, best.attribution_class + label, vanilla, format_interval(best.pgr), teacher,
                               format_p(best.p_vs_vanilla), format_p(best.p_holm), f"{best.dev_test_gap:+.2f}",
-                              best.agent)
+                              best.by)
     return table

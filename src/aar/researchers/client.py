@@ -76,6 +76,9 @@ class AgentClient:
     def submissions(self) -> list[dict]:
         return self._call("GET", "/v1/submissions")["submissions"]
 
+    def inherited(self) -> dict:
+        return self._call("GET", "/v1/inherited")
+
     def leaderboard(self, task: str | None = None) -> list[dict]:
         return self._call("GET", "/v1/leaderboard", params={"task": task} if task else {})["entries"]
 

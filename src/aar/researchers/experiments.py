@@ -22,6 +22,7 @@ from aar.researchers.client import AgentClient
 from aar.researchers.workspace import Workspace
 from aar.snapshots import MAX_FILE_BYTES, MAX_FILES, pack_files
 
+INHERITED = "inherited:"  # an earlier campaign's method, run from the code the server holds
 POLL_S = (0.1, 1.0)  # first and longest wait between polls
 WAIT_S = 3600.0  # the longest a blocking run_experiment waits before handing back the id to poll
 
@@ -33,7 +34,7 @@ class ServerExperiments:
     def code(self, method: str) -> bytes | None:
         """The workspace's Python files as a snapshot archive, read without following links (None for a
         built-in method)."""
-        if ":" not in method:
+        if ":" not in method or method.startswith(INHERITED):  # built-in or inherited: the server has the code
             return None
         names = self.workspace.python_files()
         if len(names) > MAX_FILES:

@@ -186,6 +186,9 @@ class HeuristicResearcher:
             for post in data.get("posts", []):
                 self._learn(post)
             self.forum_since = data.get("next_since", self.forum_since)
+        elif kind == "inherited":
+            for method in data.get("methods", []):
+                self._inherit(method)
         elif kind == "post" and isinstance(data.get("id"), int):
             self.own_posts.append(data["id"])
         elif kind == "submit":
@@ -258,10 +261,27 @@ class HeuristicResearcher:
         if cand is not None:
             state.forum.append([asdict(cand), gain])
 
+    def _inherit(self, method: dict) -> None:
+        """An earlier campaign's verified method: a candidate to screen, and its verified gain over vanilla (test
+        PGR, re-verified in this campaign, when it is done) as a second-hand observation."""
+        try:
+            state = self._state(method["task"])
+        except StopIteration:
+            return
+        config = method_config((method.get("files") or {}).get(str(method.get("entry", "")).partition(":")[0], ""))
+        if config is None:
+            return
+        cand = from_params(state.name, config[0], config[1], f"inherited:{method['id']}")
+        pgr, vanilla = (method.get("pgr") or {}).get("mean"), (method.get("vanilla_pgr") or {}).get("mean")
+        if cand is not None:
+            gain = float(pgr) - float(vanilla) if pgr is not None and vanilla is not None else 0.0
+            state.forum.append([asdict(cand), gain])
+
     # --- deciding ----------------------------------------------------------------------------------------
     def _plan(self) -> None:
         if self.phase == "start":
             self.queue += [("notebook_read", {}, "notebook", None),
+                           ("inherited_methods", {}, "inherited", None),
                            ("forum_read", {"since": self.forum_since}, "forum", None)]
             self.phase = "research"
             return
@@ -457,6 +477,35 @@ def novelty_code(new: str, evaluated: dict[str, str]) -> str:
             "    old = json.load(open(path))\n"
             "    out[key] = sum((new[i] > 0.5) != (old[i] > 0.5) for i in new) / max(1, len(new))\n"
             "print(json.dumps(out))\n")
+
+
+def method_config(code: str) -> tuple[str, dict] | None:
+    """The built-in and parameters of a method file as :func:`method_file` writes it (an inherited heuristic
+    method), read as a syntax tree, never executed; None for any other code."""
+    import ast
+
+    from aar.methods.registry import available, get_method
+
+    try:
+        tree = ast.parse(code)
+    except SyntaxError:
+        return None
+    base = next((node for node in tree.body if isinstance(node, ast.ImportFrom) and node.names
+                 and node.names[0].asname == "_Base"), None)
+    if base is None:
+        return None
+    method = next((name for name in available() if get_method(name).__name__ == base.names[0].name
+                   and get_method(name).__module__ == base.module), None)
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Assign) and any(isinstance(t, ast.Name) and t.id == "defaults" for t in node.targets):
+            value = node.value
+            if isinstance(value, ast.Dict) and value.keys and value.keys[-1] is None:  # {**_Base.defaults, **{...}}
+                try:
+                    params = ast.literal_eval(value.values[-1])
+                except ValueError:
+                    return None
+                return (method, params) if method and isinstance(params, dict) else None
+    return None
 
 
 def method_file(cand: Candidate, class_name: str) -> str:

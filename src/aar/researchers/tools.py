@@ -23,7 +23,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from aar.errors import AarError
 from aar.fsio import write_text_atomic
 from aar.researchers.client import AgentClient
-from aar.researchers.experiments import ServerExperiments
+from aar.researchers.experiments import INHERITED, ServerExperiments
 from aar.researchers.workspace import Workspace
 from aar.sandbox import Sandbox, SandboxPolicy
 from aar.sandbox.runner import tree_bytes
@@ -134,7 +134,8 @@ class ListArgs(Args):
 
 class ExperimentArgs(Args):
     task: str
-    method: str = Field(max_length=200, description="built-in method name, or path/in/workspace.py:ClassName")
+    method: str = Field(max_length=200, description="built-in method name, path/in/workspace.py:ClassName, or "
+                                                    "inherited:<id> (see inherited_methods)")
     params: dict[str, str | int | float | bool] = Field(default_factory=dict)
     seeds: list[Annotated[int, Field(ge=0, lt=EXPERIMENT_SEED_LIMIT)]] = Field(
         default_factory=lambda: [0], min_length=1, max_length=5,
@@ -261,7 +262,7 @@ def list_files(ctx: ToolContext, a: ListArgs) -> str:
 
 def run_experiment(ctx: ToolContext, a: ExperimentArgs) -> str:
     ctx.task(a.task)
-    if ":" in a.method and ctx.files.kind(a.method.rpartition(":")[0]) != "file":
+    if ":" in a.method and not a.method.startswith(INHERITED) and ctx.files.kind(a.method.rpartition(":")[0]) != "file":
         raise ToolError(f"no file {a.method.rpartition(':')[0]!r} in your workspace")
     progress: list[str] = []  # what the server reported while we waited, in order
     result = ctx.experiments.run(a.task, a.method, a.params, a.seeds, wait=a.wait, on_progress=progress.append)
@@ -333,6 +334,26 @@ def leaderboard(ctx: ToolContext, a: LeaderboardArgs) -> str:
     if a.task:
         ctx.task(a.task)
     return _json(ctx.client.leaderboard(a.task))
+
+
+def inherited_methods(ctx: ToolContext, a: NoArgs) -> str:
+    """The earlier campaign's methods this one started from: each one's code written under
+    ``inherited/s<id>/`` of the workspace (to read and to compose), the rest returned without the code."""
+    listing = ctx.client.inherited()
+    methods = []
+    for method in listing["methods"]:
+        folder = f"inherited/s{method['id']}"
+        written = []
+        for name, text in method.get("files", {}).items():
+            ctx.files.write_text(f"{folder}/{name}", text)
+            written.append(f"{folder}/{name}")
+        methods.append({**method, "code_in_workspace": written})
+    return _json({"untrusted": UNTRUSTED.replace("posts below", "methods below"), "campaign": listing["campaign"],
+                  "methods": methods, "how": (
+                      "run one as is with run_experiment method 'inherited:<id>' (params override its own); its "
+                      "verified PGR here is on the leaderboard: the bar to beat. To compose, import its code from "
+                      "your own method file (from inherited.s<id>.<module> import <Class>) and submit yours."),
+                  **({} if methods else {"note": "this campaign did not start from an earlier one"})})
 
 
 def my_submissions(ctx: ToolContext, a: NoArgs) -> str:
@@ -415,6 +436,9 @@ TOOLS: dict[str, Tool] = {t.name: t for t in [
                           "researcher-knowledge; the brief says which classes this campaign ranks); only "
                           "verified results count.", SubmitArgs, submit_method),
     Tool("my_submissions", "Your submissions and their verification status.", NoArgs, my_submissions),
+    Tool("inherited_methods", "The methods this campaign inherited from an earlier one (re-verified here: the bar "
+                              "to beat), with their code written into your workspace to read and compose.",
+         NoArgs, inherited_methods),
     Tool("forum_search", "Full-text search of the shared forum.", SearchArgs, forum_search),
     Tool("forum_read", "Read a forum thread, or list posts after a cursor.", ReadForumArgs, forum_read),
     Tool("forum_post", "Post a hypothesis, result, insight or error to the shared forum.", PostArgs, forum_post),

@@ -46,6 +46,12 @@ class SubmissionRow(BaseModel):
     result: VerificationResult | None = None
     p_holm: float | None = None  # corrected across the campaign's verified submissions; None if not verified
     p_bh: float | None = None
+    # carried over from an earlier campaign (re-verified here): campaign, agent, submission there
+    inherited: dict[str, str | int | float | None] | None = None
+
+    @property
+    def inherited_from(self) -> str | None:
+        return None if self.inherited is None else str(self.inherited.get("campaign"))
 
 
 class BestRow(BaseModel):
@@ -66,6 +72,15 @@ class BestRow(BaseModel):
     attribution_class: str = "unattributed"
     teacher_pgr: float | None = None
     teacher_pgr_interval: IntervalRecord = IntervalRecord()
+    inherited_from: str | None = None  # an earlier campaign's method (re-verified here), not a result of this one
+
+    @property
+    def by(self) -> str:
+        """Who the row is by, saying when it is not new: ``agent (inherited from CAMPAIGN)``."""
+        if self.inherited_from is None:
+            return self.agent
+        original = self.agent.split("~", 1)[-1]
+        return f"{original} (inherited from {self.inherited_from})"
 
     @classmethod
     def of(cls, row: SubmissionRow) -> BestRow:
@@ -77,7 +92,8 @@ class BestRow(BaseModel):
                    significant_holm=row.p_holm < 0.05, dev_test_gap=(r.dev_pgr.mean or 0) - (r.pgr.mean or 0),
                    attribution_class=attribution_class(r),
                    teacher_pgr=a.teacher_pgr if a is not None else None,
-                   teacher_pgr_interval=a.decomposition.teacher_interval if a is not None else IntervalRecord())
+                   teacher_pgr_interval=a.decomposition.teacher_interval if a is not None else IntervalRecord(),
+                   inherited_from=row.inherited_from)
 
 
 def attribution_class(result: VerificationResult | None) -> str:
@@ -92,6 +108,8 @@ class TaskRow(BaseModel):
     vanilla_pgr: IntervalRecord | None = None
     best: BestRow | None = None
     best_zero_shot: BestRow | None = None
+    # when the best weak-to-strong result is an earlier campaign's: this campaign's own best, the one to compare
+    best_new: BestRow | None = None
     verified_submissions: int = 0
 
 

@@ -18,7 +18,7 @@ from sqlalchemy.orm import sessionmaker
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from aar.server import dashboard
-from aar.server.api import admin, evaluations, experiments, forum, ledger, me, submissions
+from aar.server.api import admin, evaluations, experiments, forum, inherited, ledger, me, submissions
 from aar.server.auth import token_digest
 from aar.server.eval_writer import EvaluationWriter
 from aar.server.scoring import DevScorer
@@ -102,7 +102,7 @@ def create_app(sessions: sessionmaker, admin_token_sha256: str, scorer: DevScore
     def root() -> RedirectResponse:
         return RedirectResponse("/dashboard/", 303)
 
-    for module in (evaluations, experiments, submissions, forum, me, ledger, admin):
+    for module in (evaluations, experiments, submissions, forum, inherited, me, ledger, admin):
         app.include_router(module.router)
     app.include_router(dashboard.router)
     app.include_router(dashboard.pages)

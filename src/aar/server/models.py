@@ -157,6 +157,8 @@ class Submission(Base):
     quarantine_reason: Mapped[str | None] = mapped_column(Text, nullable=True)
     # agent, code, entry, task, params: unique while not failed (parallel identical submissions make one row)
     dedupe_key: Mapped[str | None] = mapped_column(String(64), nullable=True, unique=True, index=True)
+    # set on a method carried over from an earlier campaign (aar.server.heritage): campaign, agent, submission
+    origin: Mapped[dict | None] = mapped_column(JSON, nullable=True)
 
     @property
     def verification(self) -> VerificationResult | None:
@@ -229,6 +231,7 @@ class Post(Base):
     tags: Mapped[str] = mapped_column(String(400))  # space-separated; searchable as text
     submission_id: Mapped[int | None] = mapped_column(ForeignKey("submissions.id", ondelete="SET NULL"),
                                                       nullable=True)
+    origin: Mapped[dict | None] = mapped_column(JSON, nullable=True)  # a post carried over: campaign, post, author
 
 
 class Vote(Base):

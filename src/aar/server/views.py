@@ -72,7 +72,9 @@ def public_view(sub: Submission, agent_name: str, digits: int, owner: bool) -> d
     view = {"id": sub.id, "agent": agent_name, "task": sub.task, "entry": sub.entry, "params": sub.params,
             "snapshot_sha256": sub.snapshot_sha256, "status": sub.status, "seeds": len(sub.seeds),
             "submitted_at": sub.created_at.isoformat(),
-            "finished_at": sub.finished_at.isoformat() if sub.finished_at else None}
+            "finished_at": sub.finished_at.isoformat() if sub.finished_at else None,
+            # carried over from an earlier campaign (a baseline to beat), re-verified on this campaign's seeds
+            "inherited": sub.origin}
     r = sub.verification
     if r is not None:
         view.update(pgr=_interval(r.pgr, digits), dev_pgr=_interval(r.dev_pgr, digits),

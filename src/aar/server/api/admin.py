@@ -28,6 +28,7 @@ from aar.server.auth import (
     require_admin,
     token_digest,
 )
+from aar.server.heritage import Heritage, export_heritage, import_heritage
 from aar.server.models import (
     Agent,
     Campaign,
@@ -137,6 +138,24 @@ def create_agent(campaign: str, body: AgentIn, session: Session = Depends(db)) -
     return {"campaign": owner.name, "agent": body.name, "token": token}  # shown once, stored hashed
 
 
+@router.get("/campaigns/{campaign}/heritage")
+def export_campaign_heritage(campaign: str, session: Session = Depends(db)) -> Heritage:
+    """What a later campaign inherits from this one: its best allowed verified methods per task (with their
+    code) and its forum (aar.server.heritage)."""
+    return export_heritage(session, campaign_by_name(session, campaign))
+
+
+@router.post("/campaigns/{campaign}/heritage")
+def import_campaign_heritage(campaign: str, body: Heritage, session: Session = Depends(db)) -> dict:
+    """Start this campaign from an earlier one's methods (queued for re-verification on this campaign's seeds)
+    and forum; idempotent per source campaign."""
+    try:
+        return {"campaign": campaign, "source": body.source,
+                **import_heritage(session, campaign_by_name(session, campaign), body)}
+    except ValueError as exc:
+        raise HTTPException(422, str(exc)) from None
+
+
 @router.get("/campaigns/{campaign}")
 def campaign_status(campaign: str, session: Session = Depends(db)) -> dict:
     owner = campaign_by_name(session, campaign)
@@ -182,7 +201,7 @@ def _queue_row(sub: Submission, agent: str, campaign: str) -> dict:
             "submitted_at": sub.created_at.isoformat(),
             "finished_at": sub.finished_at.isoformat() if sub.finished_at else None,
             "error": sub.error, "result": sub.verification.to_json() if sub.result else None,
-            "quarantine_reason": sub.quarantine_reason}
+            "quarantine_reason": sub.quarantine_reason, "inherited": sub.origin}
 
 
 @router.get("/submissions")

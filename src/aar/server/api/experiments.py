@@ -21,6 +21,7 @@ from sqlalchemy.orm import Session
 from aar.methods.registry import available
 from aar.seeds import EXPERIMENT_SEED_LIMIT
 from aar.server.api import Body, Params, decode_archive, store_snapshot
+from aar.server.api.inherited import PREFIX, inherited_submission
 from aar.server.auth import TASK, current_agent, db
 from aar.server.experiment_jobs import ACTIVE, DONE, FAILED, MAX_ACTIVE, QUEUED
 from aar.server.models import Agent, Campaign, Experiment
@@ -34,7 +35,8 @@ MAX_SEEDS = 5
 
 class ExperimentIn(Body):
     task: str = Field(pattern=TASK)
-    entry: str = Field(max_length=200, description="a built-in method, or path/in/snapshot.py:ClassName")
+    entry: str = Field(max_length=200, description="a built-in method, path/in/snapshot.py:ClassName, or "
+                                                   "inherited:<id> (GET /v1/inherited)")
     params: Params = Field(default_factory=dict, max_length=50)
     seeds: list[Annotated[int, Field(ge=0, lt=EXPERIMENT_SEED_LIMIT)]] = Field(min_length=1, max_length=MAX_SEEDS)
     archive: str | None = Field(default=None, max_length=(MAX_ARCHIVE_BYTES * 4) // 3 + 8,
@@ -73,10 +75,16 @@ def start(body: ExperimentIn, response: Response, me: Agent = Depends(current_ag
           session: Session = Depends(db)) -> dict:
     if body.task not in known_tasks():
         raise HTTPException(422, f"unknown task {body.task!r}")
-    if ":" in body.entry:
+    if body.entry.startswith(PREFIX):  # an earlier campaign's method, its code and parameters as stored
+        if body.archive is not None:
+            raise HTTPException(422, "an inherited method takes no archive")
+        origin = inherited_submission(session, me.campaign_id, body.entry)
+        body = body.model_copy(update={"entry": origin.entry, "params": {**origin.params, **body.params}})
+        sha: str | None = origin.snapshot_sha256
+    elif ":" in body.entry:
         if body.archive is None:
             raise HTTPException(422, f"entry {body.entry!r} names a file: send the code as `archive`")
-        sha: str | None = store_snapshot(session, decode_archive(body.archive, body.entry))
+        sha = store_snapshot(session, decode_archive(body.archive, body.entry))
     elif body.entry in available():
         if body.archive is not None:
             raise HTTPException(422, "a built-in method takes no archive")

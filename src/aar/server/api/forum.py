@@ -95,7 +95,9 @@ def _views(session: Session, rows: list[tuple[Post, str]]) -> list[dict]:
         out.append({"id": post.id, "parent_id": post.parent_id, "root_id": post.root_id or post.id,
                     "author": author, "kind": post.kind, "title": title, "body": post.body,
                     "tags": post.tags.split() if post.tags else [], "submission_id": post.submission_id,
-                    "created_at": post.created_at.isoformat(), "up": up, "down": down, "score": up - down})
+                    "created_at": post.created_at.isoformat(), "up": up, "down": down, "score": up - down,
+                    # carried over from an earlier campaign: where it was written, by whom, with its votes there
+                    **({"inherited": post.origin} if post.origin else {})})
     return out
 
 
@@ -103,13 +105,13 @@ def _with_authors():
     return select(Post, Agent.name).join(Agent, Agent.id == Post.agent_id)
 
 
-def _lock_post_ids(session: Session) -> None:
+def lock_post_ids(session: Session) -> None:
     if session.get_bind().dialect.name == "postgresql":
         session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": POST_LOCK_KEY})
 
 
 def _insert(session: Session, post: Post) -> dict:
-    _lock_post_ids(session)
+    lock_post_ids(session)
     session.add(post)
     session.commit()
     author = session.scalar(select(Agent.name).where(Agent.id == post.agent_id))
