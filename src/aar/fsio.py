@@ -65,7 +65,7 @@ def write_jsonl_atomic(path: Path, rows: Iterable[dict[str, Any]]) -> None:
 
 def save_arrays_atomic(path: Path, **arrays: np.ndarray) -> None:
     buf = io.BytesIO()
-    np.savez(buf, **arrays)
+    np.savez(buf, **arrays)  # type: ignore[arg-type]  # numpy's stub types **kwds as its bool option
     write_bytes_atomic(path, buf.getvalue())
 
 

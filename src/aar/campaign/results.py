@@ -25,20 +25,21 @@ HEADLINE_CLASSES = (AttributionClass.W2S, "unattributed")
 
 def compute_results(campaign: str, tasks: list[str], submissions: list[SubmissionRow], agents: list[AgentRow],
                     findings: list[FindingRow], wall_s: float) -> CampaignResults:
-    verified = [s for s in submissions if s.status == SubmissionStatus.VERIFIED and s.result is not None]
-    pvalues = [1.0 if s.result.p_vs_vanilla is None else s.result.p_vs_vanilla for s in verified]
-    corrected = {s.id: (p_holm, p_bh) for s, p_holm, p_bh in
+    verified = [(s, s.result) for s in submissions if s.status == SubmissionStatus.VERIFIED and s.result is not None]
+    pvalues = [1.0 if r.p_vs_vanilla is None else r.p_vs_vanilla for _, r in verified]
+    corrected = {s.id: (p_holm, p_bh) for (s, _), p_holm, p_bh in
                  zip(verified, holm(pvalues), benjamini_hochberg(pvalues), strict=True)}
+    results = {s.id: r for s, r in verified}
     rows = [s.model_copy(update=dict(zip(("p_holm", "p_bh"), corrected[s.id], strict=True))) if s.id in corrected
             else s for s in submissions]
     per_task = {}
     for task in tasks:
         ranked = sorted((s for s in rows if s.id in corrected and s.task == task),
-                        key=lambda s: rank_key(s.result.pgr.mean, s.id))
+                        key=lambda s: rank_key(results[s.id].pgr.mean, s.id))
         w2s = [s for s in ranked if attribution_class(s.result) in HEADLINE_CLASSES]
         zero_shot = [s for s in ranked if attribution_class(s.result) == AttributionClass.ZERO_SHOT]
         new = [s for s in w2s if s.inherited is None]
-        per_task[task] = TaskRow(vanilla_pgr=ranked[0].result.vanilla_pgr if ranked else None,
+        per_task[task] = TaskRow(vanilla_pgr=results[ranked[0].id].vanilla_pgr if ranked else None,
                                  best=BestRow.of(w2s[0]) if w2s else None,
                                  best_new=BestRow.of(new[0]) if new and new[0] is not w2s[0] else None,
                                  best_zero_shot=BestRow.of(zero_shot[0]) if zero_shot else None,

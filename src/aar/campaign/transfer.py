@@ -27,6 +27,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Literal
 
 import numpy as np
 
@@ -101,7 +102,7 @@ def default_pairs() -> list[Pair]:
 @dataclass(frozen=True)
 class Environment:
     key: str
-    kind: str  # holdout | task | pair
+    kind: Literal["holdout", "task", "pair"]
     task: str
     pair: Pair
 
@@ -111,7 +112,7 @@ class Subject:
     """A method under test: a verified submission (runs sandboxed) or a built-in baseline (runs trusted)."""
 
     key: str
-    kind: str  # submission | baseline
+    kind: Literal["submission", "baseline"]
     task: str  # the home task: where it was developed (a baseline: the task of its row)
     entry: str
     params: dict

@@ -5,6 +5,7 @@ the child could have made. Used by experiments, verification, the teacher ablati
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Protocol
 
 from aar.execution.job import Job, JobResult, MethodFailed
@@ -13,7 +14,7 @@ from aar.execution.job import Job, JobResult, MethodFailed
 class Executor(Protocol):
     name: str
 
-    def run(self, job: Job, heartbeat=None) -> JobResult: ...
+    def run(self, job: Job, heartbeat: Callable[[], None] | None = None) -> JobResult: ...
 
 
 def executor_for(ray_address: str | None = None, unsafe_sandbox: bool | None = None) -> Executor:

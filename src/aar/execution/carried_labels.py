@@ -61,8 +61,8 @@ def tables_in_text(name: str, text: str) -> list[Table]:
             found.append(Table(name, np.array(values, dtype=float)))
     pairs = ID_VALUE.findall(text)
     if len(pairs) >= MIN_ITEMS:
-        ids, values = zip(*((k, _number(v)) for k, v in pairs), strict=True)
-        found.append(Table(name, np.array(values, dtype=float), tuple(ids)))
+        found.append(Table(name, np.array([_number(v) for _, v in pairs], dtype=float),
+                           tuple(k for k, _ in pairs)))
     return found
 
 

@@ -15,6 +15,7 @@ import secrets
 import tempfile
 import threading
 import zipfile
+from typing import BinaryIO
 
 import numpy as np
 
@@ -103,11 +104,11 @@ class Channels:
     def __enter__(self) -> Channels:
         return self
 
-    def __exit__(self, *exc) -> None:
+    def __exit__(self, *exc: object) -> None:
         self.close()
 
 
-def _bounded(f, limit: int) -> bytes:
+def _bounded(f: BinaryIO, limit: int) -> bytes:
     """Up to ``limit + 1`` bytes of one of our anonymous files, from the start."""
     f.seek(0)
     return f.read(limit + 1)

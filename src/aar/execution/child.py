@@ -48,7 +48,11 @@ def _run(bundle: Path, code_dir: Path, entry: str, params: dict, result_fd: int,
     else:  # a built-in or installed method, by name
         cls = get_method(entry)
     backend = get_backend(spec["backend"])
-    if spec.get("prompts") is not None:
+    if spec.get("prompts") is not None:  # only the causal-LM backend reads prompts (a bundle built for it)
+        from aar.models.hf_lm import CausalLMBackend
+
+        if not isinstance(backend, CausalLMBackend):
+            raise AarError(f"backend {spec['backend']!r} takes no prompt table")
         backend.use_prompt_table(spec["prompts"], spec["format"])
     first = spec["contexts"][0]
     if cls.needs_vectors and not backend.vectors:
@@ -65,7 +69,7 @@ def _run(bundle: Path, code_dir: Path, entry: str, params: dict, result_fd: int,
         sys.audit("aar.checkpoint", position)
         print(f"seed #{position + 1} done", flush=True)
     with os.fdopen(result_fd, "wb", closefd=False) as f:
-        np.savez(f, **out)
+        np.savez(f, **out)  # type: ignore[arg-type]  # numpy's stub types **kwds as its bool option
     sys.audit("aar.end")
 
 

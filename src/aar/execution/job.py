@@ -64,5 +64,5 @@ class MethodFailed(AarError):
     def public(self) -> str:
         return public_text(self.kind, self.exception_type)
 
-    def __reduce__(self):  # crosses process boundaries (Ray) with every field
+    def __reduce__(self) -> tuple[type[MethodFailed], tuple]:  # crosses process boundaries (Ray) with every field
         return (MethodFailed, (str(self), self.output, self.audit, self.kind, self.exception_type))

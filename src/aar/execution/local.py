@@ -9,6 +9,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 
 from aar.execution.channel import Channels
@@ -59,12 +60,12 @@ class LocalExecutor:
                                           else (str(job.bundle), str(code)))
             threads = {"OMP_NUM_THREADS": str(job.threads), "MKL_NUM_THREADS": str(job.threads)} if job.threads else {}
             mounts, model_env, gpu = sandbox_needs(job.backend) if job.backend else ([], {}, False)
-            gpu_limits = {"devices": gpu_devices(), "memory_bytes": None} if gpu else {}
-            policy = SandboxPolicy(workspace=scratch, read_only={job.bundle: inside_bundle, code: inside_code,
-                                                                 **{m: m for m in mounts}},
+            read_only: dict[Path, str | Path] = {job.bundle: inside_bundle, code: inside_code, **{m: m for m in mounts}}
+            policy = SandboxPolicy(workspace=scratch, read_only=read_only,
                                    wall_s=job.timeout_s, cpu_s=int(job.timeout_s * (os.cpu_count() or 1)) + 60,
-                                   output_bytes=OUTPUT_BYTES, env={**threads, **model_env}, identity=job.identity,
-                                   **gpu_limits)
+                                   output_bytes=OUTPUT_BYTES, env={**threads, **model_env}, identity=job.identity)
+            if gpu:  # device nodes bound in; no address-space limit (CUDA reserves far more than it uses)
+                policy = replace(policy, devices=gpu_devices(), memory_bytes=None)
             result_fd, error_fd, audit_fd = channels.fds
             cmd = [sys.executable, "-I", "-m", "aar.execution.child", inside_bundle, inside_code, job.entry,
                    json.dumps(job.params), str(result_fd), str(error_fd), str(audit_fd)]

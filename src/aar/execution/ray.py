@@ -101,7 +101,7 @@ class RayExecutor:
         return value
 
 
-def _await(ref, heartbeat: Callable[[], None] | None, deadline_s: float):
+def _await(ref: Any, heartbeat: Callable[[], None] | None, deadline_s: float) -> Any:
     """Wait for one task, calling ``heartbeat`` meanwhile; if it raises (lease lost), cancel the task."""
     import ray
 

@@ -134,7 +134,7 @@ def _attribute_stored(session: Session, campaign: Campaign, sub: SubmissionRecor
                              float(campaign.verify_timeout_s), campaign.policy, sub.test_predictions,
                              sub.result.audit)
     if record is not None:
-        row.result = {**row.result, "attribution": record.model_dump(mode="json")}
+        row.result = {**(row.result or {}), "attribution": record.model_dump(mode="json")}
         session.flush()
     return record
 

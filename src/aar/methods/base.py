@@ -34,12 +34,14 @@ class MethodContext:
     groups: list[str]
     unlabeled: list[Example]
     antisymmetric: bool
-    backend: Backend = field(repr=False, default=None)  # type: ignore[assignment]
+    backend: Backend | None = field(repr=False, default=None)  # None inside a bundle: the child sets it
 
     def fit(self, targets: np.ndarray, weights: np.ndarray | None = None, loss: LossConfig = LossConfig(),
             rows: np.ndarray | None = None, seed: int | None = None) -> Predictor:
         """Train the student (head or adapter) on (a subset of) the unlabelled pool with these targets;
         ``seed`` (default: the context's) lets a method fit several students, e.g. a seed ensemble."""
+        if self.backend is None:
+            raise AarError("this context has no student backend to fit (a bundle's context before the child sets it)")
         x = self.strong_x if rows is None else self.strong_x[rows]
         return self.backend.fit(x, np.asarray(targets, dtype=np.float32), seed=self.seed if seed is None else seed,
                                 weights=weights,

@@ -11,12 +11,13 @@ from importlib.metadata import entry_points
 from pathlib import Path
 
 from aar.errors import AarError
+from aar.methods.base import Method
 
-_REGISTRY: dict[str, type] = {}
+_REGISTRY: dict[str, type[Method]] = {}
 NAME = re.compile(r"^[a-z][a-z0-9_]{0,39}$")
 
 
-def register(cls: type) -> type:
+def register(cls: type[Method]) -> type[Method]:
     if not NAME.match(getattr(cls, "name", "")):
         raise AarError(f"method class {cls.__name__} needs a lowercase name matching {NAME.pattern}")
     _REGISTRY[cls.name] = cls
@@ -27,7 +28,8 @@ def _load_builtins() -> None:
     from aar.methods.baselines import BUILTINS
     from aar.methods.recipe import Recipe
 
-    for cls in (*BUILTINS, Recipe):
+    builtins: tuple[type[Method], ...] = (*BUILTINS, Recipe)
+    for cls in builtins:
         _REGISTRY.setdefault(cls.name, cls)
 
     for ep in entry_points(group="aar.methods"):
@@ -35,7 +37,7 @@ def _load_builtins() -> None:
             register(ep.load())
 
 
-def _load_file(spec: str) -> type:
+def _load_file(spec: str) -> type[Method]:
     path_text, _, cls_name = spec.rpartition(":")
     path = Path(path_text)
     if not path.is_file() or path.suffix != ".py":
@@ -57,7 +59,7 @@ def _load_file(spec: str) -> type:
     return cls
 
 
-def get_method(spec: str) -> type:
+def get_method(spec: str) -> type[Method]:
     _load_builtins()
     if ":" in spec and spec.rpartition(":")[0].endswith(".py"):
         return _load_file(spec)
@@ -66,12 +68,12 @@ def get_method(spec: str) -> type:
     return _REGISTRY[spec]
 
 
-def available() -> dict[str, type]:
+def available() -> dict[str, type[Method]]:
     _load_builtins()
     return dict(sorted(_REGISTRY.items()))
 
 
-def source_hash(cls: type) -> str:
+def source_hash(cls: type[Method]) -> str:
     """Version of a method's code, for the artifact cache: the hash of its module's source file."""
     try:
         source = Path(inspect.getsourcefile(cls) or "").read_bytes()

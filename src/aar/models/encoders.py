@@ -12,6 +12,7 @@ import re
 import sys
 from abc import ABC, abstractmethod
 from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 
@@ -85,8 +86,8 @@ class SentenceEncoder(Encoder):
         self.subdir = subdir
         self.max_length = max_length
         self.batch_size = batch_size
-        self._model = None
-        self._tokenizer = None
+        self._model: Any = None  # transformers objects, loaded on first use
+        self._tokenizer: Any = None
 
     @property
     def id(self) -> str:

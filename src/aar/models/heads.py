@@ -100,6 +100,7 @@ class AdamW:
 
 
 def _net(dim: int, hidden: int, antisymmetric: bool) -> torch.nn.Module:
+    net: torch.nn.Module
     if hidden:
         net = torch.nn.Sequential(torch.nn.Linear(dim, hidden), torch.nn.GELU(), torch.nn.Linear(hidden, 1))
     else:

@@ -24,6 +24,7 @@ import logging
 import os
 import shutil
 from pathlib import Path
+from typing import Any, cast
 from urllib.parse import parse_qsl
 
 import numpy as np
@@ -119,7 +120,7 @@ def parse_spec(spec: str) -> tuple[str, str | None, LoRAConfig]:
                 changes[key] = float(raw) if kind == "float" else int(raw)
         except ValueError:
             raise AarError(f"LoRA setting {key}={raw!r} in {spec!r} is not a {kind}") from None
-    return model, gguf or None, LoRAConfig(**changes)
+    return model, gguf or None, LoRAConfig(**cast(dict[str, Any], changes))  # each value parsed as its kind
 
 
 def sandbox_needs(spec: str) -> tuple[list[Path], dict[str, str], bool]:
@@ -153,6 +154,7 @@ def sandbox_needs(spec: str) -> tuple[list[Path], dict[str, str], bool]:
 
 
 def _gguf_source(model: str, gguf_file: str) -> Path | None:
+    source: Path | None
     if Path(model).is_dir():
         source = Path(model) / gguf_file
     else:

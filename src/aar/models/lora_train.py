@@ -100,7 +100,9 @@ def split_by_tokens(rows: np.ndarray, lengths: np.ndarray, budget: int) -> list[
     """``rows`` cut into consecutive groups whose padded size (rows x longest) stays within ``budget``; a
     single row longer than the budget still forms its own group."""
     ordered = rows[np.argsort(lengths[rows], kind="stable")]
-    groups, current, longest = [], [], 0
+    groups: list[np.ndarray] = []
+    current: list[int] = []
+    longest = 0
     for row in ordered:
         size = max(longest, int(lengths[row]))
         if current and size * (len(current) + 1) > budget:

@@ -21,7 +21,7 @@ from aar.report.plots import png_data_uri
 from aar.report.templating import environment
 from aar.report.transfer import section_context
 from aar.results.campaign import CampaignResults
-from aar.results.transfer import load_transfer
+from aar.results.transfer import TransferResult, load_transfer
 
 
 def _load_log(db_url: str, campaign: str) -> tuple[list, list, list]:
@@ -80,8 +80,9 @@ def _plots(result: CampaignResults, evaluations: list, posts: list) -> dict[str,
 
     fig, ax = plt.subplots(figsize=(4.5, 4))
     for task in tasks:
-        rows = [s.result for s in result.verified if s.task == task and s.result.dev_pgr.mean is not None]
-        ax.scatter([r.dev_pgr.mean for r in rows], [r.pgr.mean for r in rows], label=task)
+        points = [(s.result.dev_pgr.mean, s.result.pgr.mean) for s in result.verified if s.task == task and s.result
+                  and s.result.dev_pgr.mean is not None and s.result.pgr.mean is not None]
+        ax.scatter([d for d, _ in points], [t for _, t in points], label=task)
     lims = ax.get_xlim() + ax.get_ylim()
     lo, hi = min(lims), max(lims)
     ax.plot([lo, hi], [lo, hi], color="grey", lw=0.5)
@@ -114,10 +115,11 @@ def _plots(result: CampaignResults, evaluations: list, posts: list) -> dict[str,
 
 
 def render(result: CampaignResults, evaluations: list, posts: list, findings: list[dict] | None = None,
-           transfer: dict | None = None) -> str:
+           transfer: TransferResult | None = None) -> str:
     """The self-contained report (Jinja, autoescaped): headline, leaderboard, plots, agents, integrity, transfer."""
     board = sorted((s for s in result.submissions if s.result is not None),
-                   key=lambda s: (s.task, -(s.result.pgr.mean if s.result.pgr.mean is not None else -9)))
+                   key=lambda s: (s.task, -(s.result.pgr.mean if s.result and s.result.pgr.mean is not None
+                                            else -9)))
     return environment().get_template("campaign.html").render(
         r=result, board=board, plots=_plots(result, evaluations, posts), findings=findings or [],
         **section_context(transfer))

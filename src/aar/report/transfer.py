@@ -8,8 +8,8 @@ from rich.table import Table
 
 from aar.report.plots import png_data_uri
 from aar.report.templating import environment
-from aar.results.intervals import format_interval, format_p
-from aar.results.transfer import MARK, TransferResult, header, rows
+from aar.results.intervals import IntervalRecord, format_interval, format_p
+from aar.results.transfer import MARK, TransferCell, TransferResult, header, rows
 
 
 def terminal_table(result: TransferResult) -> Table:
@@ -63,7 +63,7 @@ def forest_plot(result: TransferResult) -> str:
     fig, ax = plt.subplots(figsize=(9, 0.55 * len(subjects) * (len(envs) + 1) ** 0.5 + 1.5))
     for row, subject in enumerate(subjects):
         y0 = len(subjects) - row
-        series = [("lab (test)", subject.lab.pgr, None)]
+        series: list[tuple[str, IntervalRecord | None, TransferCell | None]] = [("lab (test)", subject.lab.pgr, None)]
         for e in envs:
             cell = index.get((subject.key, e.key))
             series.append((e.title, cell.pgr if cell else None, cell))

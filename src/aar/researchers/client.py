@@ -84,7 +84,7 @@ class AgentClient:
 
     def post(self, title: str, body: str, kind: str, tags: list[str] | None = None,
              submission_id: int | None = None) -> dict:
-        payload = {"title": title, "body": body, "kind": kind, "tags": tags or []}
+        payload: dict[str, object] = {"title": title, "body": body, "kind": kind, "tags": tags or []}
         if submission_id is not None:
             payload["submission_id"] = submission_id
         return self._call("POST", "/v1/forum/posts", json=payload)

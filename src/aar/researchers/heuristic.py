@@ -204,10 +204,10 @@ class HeuristicResearcher:
             return
         anchor = state.anchor()
         cand.screen = screen(cand.signals, anchor.signals if anchor is not None and anchor is not cand else {})
-        evaluated = [c for c in state.evaluated() if c.predictions_path]
+        evaluated = {c.key: path for c in state.evaluated() if (path := c.predictions_path)}
         if not cand.screen and evaluated:
-            self.queue.insert(0, ("run_python", {"code": novelty_code(cand.predictions_path, {
-                c.key: c.predictions_path for c in evaluated}), "timeout_s": 60}, "novelty", key))
+            self.queue.insert(0, ("run_python", {"code": novelty_code(cand.predictions_path, evaluated),
+                                                 "timeout_s": 60}, "novelty", key))
 
     def _novelty(self, key: list, content: str) -> None:
         cand = self._candidate(key)
@@ -295,8 +295,9 @@ class HeuristicResearcher:
             if open_tasks:
                 values = {t.name: self._value(t) for t in open_tasks}
                 state = max(open_tasks, key=lambda t: values[t.name][0])
-                if values[state.name][0] >= MIN_VALUE:
-                    self._research_step(state, values[state.name][1])
+                value, candidate = values[state.name]
+                if value >= MIN_VALUE and candidate is not None:
+                    self._research_step(state, candidate)
                     return
         self._wrap_up()
 
@@ -317,13 +318,13 @@ class HeuristicResearcher:
     def _beliefs(self, state: TaskState) -> Beliefs:
         beliefs = Beliefs(direction_prior(self.direction), state.noise_sd)
         for cand in state.evaluated():
-            beliefs.observe(cand, cand.pgr - (state.anchor_pgr or 0.0))
+            beliefs.observe(cand, cand.dev_pgr - (state.anchor_pgr or 0.0))
         for cand, gain in state.forum:
             beliefs.observe(Candidate(**cand), gain, extra_noise=FORUM_NOISE)
         return beliefs
 
     def _best_gain(self, state: TaskState) -> float:
-        return max([0.0] + [c.pgr - (state.anchor_pgr or 0.0) for c in state.evaluated()])
+        return max([0.0] + [c.dev_pgr - (state.anchor_pgr or 0.0) for c in state.evaluated()])
 
     def _value(self, state: TaskState) -> tuple[float, Candidate | None]:
         """The expected improvement one evaluation on this task can still bring, and the candidate to get it
@@ -338,7 +339,7 @@ class HeuristicResearcher:
         pool = list(ready)
         if len(ready) < 2 and state.since_eval < PROPOSALS_PER_EVAL:
             tried = {c.key for c in state.candidates}
-            bases = [c for c in state.evaluated() if is_anchor(c) or c.pgr >= (state.anchor_pgr or 0.0)]
+            bases = [c for c in state.evaluated() if is_anchor(c) or c.dev_pgr >= (state.anchor_pgr or 0.0)]
             pool += [c for c in all_candidates(state.name, state.format == "pair") if c.key not in tried
                      and (not c.is_recipe or any(distance(c, b) <= 2 for b in bases if b.is_recipe))]
             forum = [Candidate(**c) for c, _ in state.forum]
@@ -372,8 +373,8 @@ class HeuristicResearcher:
     def _evaluate(self, state: TaskState, cand: Candidate) -> None:
         # by experiment: each seed scored on its own and averaged, as verification will score the submission (the
         # mean file is a seed ensemble and reads higher)
-        source = ({"experiment_id": cand.experiment_id} if cand.experiment_id is not None
-                  else {"predictions_path": cand.predictions_path})
+        source: dict[str, int | str | None] = ({"experiment_id": cand.experiment_id} if cand.experiment_id is not None
+                                               else {"predictions_path": cand.predictions_path})
         self.queue.append(("evaluate", {"task": state.name, **source}, "evaluate", [state.name, cand.key]))
 
     def _choice(self, state: TaskState) -> Candidate | None:
@@ -388,7 +389,7 @@ class HeuristicResearcher:
             return None
         mean, _ = self._beliefs(state).predict(evaluated)
         anchor = state.anchor_pgr or 0.0
-        scores = [0.5 * (c.pgr - anchor) + 0.5 * m for c, m in zip(evaluated, mean, strict=True)]
+        scores = [0.5 * (c.dev_pgr - anchor) + 0.5 * m for c, m in zip(evaluated, mean, strict=True)]
         return evaluated[int(np.argmax(scores))]
 
     def _wrap_up(self) -> None:

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, Protocol, cast
 
 from aar.errors import AarError
 
@@ -77,8 +77,10 @@ class AnthropicBackend:
                       for t in tools]
         if wire_tools:
             wire_tools[-1]["cache_control"] = {"type": "ephemeral"}
+        # our wire dicts follow the Messages API's JSON; the SDK's TypedDicts only restate it
         response = self.client.messages.create(
-            model=self.model, max_tokens=self.max_tokens, tools=wire_tools, messages=self.wire_messages(messages),
+            model=self.model, max_tokens=self.max_tokens, tools=cast(Any, wire_tools),
+            messages=cast(Any, self.wire_messages(messages)),
             system=[{"type": "text", "text": system, "cache_control": {"type": "ephemeral"}}])
         text = "".join(b.text for b in response.content if b.type == "text")
         calls = [{"id": b.id, "name": b.name, "arguments": dict(b.input or {})} for b in response.content
@@ -120,13 +122,15 @@ class OpenAIBackend:
 
     def complete(self, system: str, messages: list[dict], tools: list[dict]) -> LLMResponse:
         response = self.client.chat.completions.create(
-            model=self.model, max_tokens=self.max_tokens, messages=self.wire_messages(system, messages),
-            tools=[{"type": "function", "function": t} for t in tools])
+            model=self.model, max_tokens=self.max_tokens, messages=cast(Any, self.wire_messages(system, messages)),
+            tools=cast(Any, [{"type": "function", "function": t} for t in tools]))
         if not response.choices:
             raise AarError("the model returned no choices")
         message = response.choices[0].message
         calls = []
         for c in message.tool_calls or []:
+            if c.type != "function":  # a custom (free-text) tool call: ours are all functions
+                continue
             try:
                 arguments = json.loads(c.function.arguments or "{}")
             except ValueError:

@@ -67,6 +67,13 @@ class Candidate:
     pgr: float | None = None  # dev PGR reply, when evaluated
 
     @property
+    def dev_pgr(self) -> float:
+        """The dev PGR reply of an evaluated candidate (an error on one not evaluated yet)."""
+        if self.pgr is None:
+            raise ValueError(f"candidate {self.key} has not been evaluated")
+        return self.pgr
+
+    @property
     def is_recipe(self) -> bool:
         """A composition of recipe stages (otherwise a geometry built-in, which has no stages)."""
         return self.method == RECIPE

@@ -215,7 +215,7 @@ def _sandboxed(ctx: ToolContext, command: list[str], timeout_s: int, stdin: byte
     # over its quota (files written before a smaller quota), a workspace may shrink but not grow: the cap is
     # what it holds now, so `rm` runs and a new write past it is killed
     cap = max(ctx.workspace_bytes, tree_bytes(ctx.workspace))
-    policy = SandboxPolicy(workspace=ctx.workspace, read_only=dict(ctx.read_only), wall_s=timeout_s,
+    policy = SandboxPolicy(workspace=ctx.workspace, read_only={**ctx.read_only}, wall_s=timeout_s,
                            identity=ctx.identity, workspace_bytes=cap)
     result = ctx.sandbox.run(policy, command, stdin=stdin)
     ctx.on_compute(result.wall_s)  # compute seconds: wall time of the sandboxed process

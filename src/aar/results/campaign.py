@@ -89,7 +89,8 @@ class BestRow(BaseModel):
         a = r.attribution
         return cls(submission=row.id, agent=row.agent, entry=row.entry, pgr=r.pgr, dev_pgr=r.dev_pgr,
                    p_vs_vanilla=r.p_vs_vanilla, p_holm=row.p_holm, p_bh=row.p_bh,
-                   significant_holm=row.p_holm < 0.05, dev_test_gap=(r.dev_pgr.mean or 0) - (r.pgr.mean or 0),
+                   **{"significant_holm_0.05": row.p_holm < 0.05},
+                   dev_test_gap=(r.dev_pgr.mean or 0) - (r.pgr.mean or 0),
                    attribution_class=attribution_class(r),
                    teacher_pgr=a.teacher_pgr if a is not None else None,
                    teacher_pgr_interval=a.decomposition.teacher_interval if a is not None else IntervalRecord(),

@@ -30,6 +30,8 @@ import re
 import sys
 from collections import Counter
 from dataclasses import dataclass, field
+from types import FrameType
+from typing import Any
 
 from aar.process_env import SECRET_WORDS
 from aar.sandbox.policy import python_roots
@@ -191,7 +193,7 @@ def install(fd: int, key: bytes, lines: ItemLines, allowed: tuple[str, ...],
     # 1 observe, 2 the hook, 3 whoever raised the event
     native_caller = caller_outside((os.path.dirname(os.__file__) + os.sep + "ctypes" + os.sep,), 3)
     counts: dict[str, int] = {}
-    state = {"seq": 0, "mac": "", "busy": False, "closed": False}
+    state: dict[str, Any] = {"seq": 0, "mac": "", "busy": False, "closed": False}
 
     def plain(value, depth: int = 0) -> str:
         """Text of an event argument without running any code the method defined (no __str__, no
@@ -293,7 +295,7 @@ def caller_outside(plumbing: tuple[str, ...], depth: int):
     getframe = sys._getframe
 
     def caller() -> str:
-        frame = getframe(depth)
+        frame: FrameType | None = getframe(depth)
         while frame is not None and frame.f_code.co_filename.startswith(plumbing):
             frame = frame.f_back
         return frame.f_code.co_filename if frame is not None else ""

@@ -62,7 +62,7 @@ def python_roots() -> list[Path]:
 @dataclass
 class SandboxPolicy:
     workspace: Path
-    read_only: dict[Path, Path] = field(default_factory=dict)  # host path -> path inside the sandbox
+    read_only: dict[Path, str | Path] = field(default_factory=dict)  # host path -> path inside the sandbox
     wall_s: float = 600.0
     cpu_s: int = 1200
     memory_bytes: int | None = 8 * 1024**3  # RLIMIT_AS; None only for GPU jobs (CUDA reserves far more)

@@ -295,7 +295,7 @@ class _Mounts:
     no earlier mount provides are made 0755 first."""
 
     def __init__(self, args: list[str]):
-        self.args, self.dirs, self.binds = args, {"/", "/tmp", "/etc"}, set()
+        self.args, self.dirs, self.binds = args, {"/", "/tmp", "/etc"}, set[str]()
 
     def bind(self, flag: str, host: str, inside: str) -> None:
         for parent in reversed(Path(inside).parents):

@@ -225,6 +225,7 @@ class EvaluationWriter:
         from psycopg.types.json import Json
 
         raw = conn.connection.driver_connection
+        assert raw is not None  # an open connection has its driver's
         campaign_ids = sorted({p.campaign_id for p in batch})
         agent_ids = sorted({p.agent_id for p in batch})
         with raw.pipeline():

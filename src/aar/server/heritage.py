@@ -22,7 +22,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import secrets
-from typing import Annotated
+from typing import Annotated, cast
 
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import case, func, select
@@ -98,10 +98,12 @@ def export_heritage(session: Session, campaign: Campaign) -> Heritage:
                 "class": str(result.attribution.kind) if result.attribution is not None else "unattributed"})
             methods.append(InheritedMethod(id=sub.id, task=task, entry=sub.entry, params=sub.params,
                                            archive=base64.b64encode(bytes(snapshot.data)).decode(), origin=origin))
-    votes = dict((pid, (int(up or 0), int(down or 0))) for pid, up, down in session.execute(
+    tallies = session.execute(
         select(Vote.post_id, func.sum(case((Vote.value > 0, 1), else_=0)), func.sum(case((Vote.value < 0, 1),
                                                                                          else_=0)))
-        .join(Post, Post.id == Vote.post_id).where(Post.campaign_id == campaign.id).group_by(Vote.post_id)))
+        .join(Post, Post.id == Vote.post_id).where(Post.campaign_id == campaign.id).group_by(Vote.post_id)).all()
+    votes = {pid: (int(up or 0), int(down or 0))
+             for pid, up, down in cast(list[tuple[int, int | None, int | None]], tallies)}
     posts = []
     for post, author in session.execute(select(Post, Agent.name).join(Agent, Agent.id == Post.agent_id)
                                         .where(Post.campaign_id == campaign.id).order_by(Post.id)

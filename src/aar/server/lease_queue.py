@@ -16,9 +16,9 @@ import os
 import socket
 from dataclasses import dataclass, field
 from datetime import timedelta
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import or_, select, update
+from sqlalchemy import CursorResult, or_, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from aar.server.models import utcnow
@@ -124,8 +124,8 @@ class LeaseQueue:
         the outcome); LeaseLost, rolled back, when another worker holds the row now: its outcome wins. A move to
         the failed status also sets ``on_fail``, as the sweep's failures do."""
         extra = self.states.on_fail if status == self.states.failed else {}
-        owned = s.execute(update(self.model).where(*self.held(job_id))
-                          .values(status=status, finished_at=utcnow(), lease_until=None, **extra, **values)).rowcount
+        owned = cast(CursorResult, s.execute(update(self.model).where(*self.held(job_id)).values(
+            status=status, finished_at=utcnow(), lease_until=None, **extra, **values))).rowcount
         if owned != 1:
             s.rollback()
             raise LeaseLost()

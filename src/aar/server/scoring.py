@@ -83,7 +83,7 @@ class DevScorer:
                 # the canonical order (sorted ids): logged vectors use it too (see aar.server.vectors)
                 dev = sorted(bed.task.splits["dev"], key=lambda e: e.id)
                 ids = [e.id for e in dev]
-                labels = np.array([int(e.label) for e in dev], dtype=bool)
+                labels = np.array([e.y for e in dev], dtype=np.bool_)
                 y = bed.labels["dev"]
                 weak = float(np.mean([((bed.weak_run(s)["dev"] > 0.5) == y).mean() for s in REFERENCE_SEEDS]))
                 ceiling = float(np.mean([((bed.ceiling_run(s)["dev"] > 0.5) == y).mean() for s in REFERENCE_SEEDS]))
@@ -159,6 +159,7 @@ class DevScorer:
         metric, step, m = self.rule(task)
         rng = np.random.default_rng(secrets.randbits(128))
         sampled = float(correct[:, rng.choice(len(ids), size=m, replace=False)].mean())
-        value = pgr_value(weak, ceiling, sampled) if metric == "pgr" else sampled  # a "pgr" task has a real gap
+        gap_value = pgr_value(weak, ceiling, sampled) if metric == "pgr" else None  # a "pgr" task has a real gap
+        value = gap_value if gap_value is not None else sampled
         reported = round(round(value / step) * step, 4)
         return DevScore(accuracy, pgr, metric, reported, step, m)

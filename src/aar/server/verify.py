@@ -18,7 +18,13 @@ from aar.execution import Executor, executor_for
 from aar.execution.attribution import attribute
 from aar.execution.trusted_run import RunRequest, paired_with_vanilla, run_method
 from aar.results.attribution import AttributionPolicy
-from aar.results.verification import IntervalRecord, PairedRecord, VerificationResult
+from aar.results.verification import (
+    AuditSummary,
+    ExecutionPlace,
+    IntervalRecord,
+    PairedRecord,
+    VerificationResult,
+)
 from aar.seeds import EXPERIMENT_SEED_LIMIT
 from aar.stats.bootstrap import finite
 from aar.w2s import Testbed, TestbedConfig
@@ -68,7 +74,8 @@ def verify(task: str, entry: str, params: dict, seeds: list[int], snapshot: byte
         ceiling_acc=IntervalRecord.of(test.ceiling_acc), dev_pgr=IntervalRecord.of(dev.pgr),
         vanilla_pgr=IntervalRecord.of(vanilla.summary("test").pgr),
         vs_vanilla=PairedRecord(diff=IntervalRecord.of(paired.diff), p_value=finite(paired.p_value)),
-        audit=ran.audit.as_json(),  # what the method tried inside its sandbox (integrity detectors)
-        executed_on=ran.executed_on, attribution=attribution)
+        # what the method tried inside its sandbox (integrity detectors), and where it ran
+        audit=AuditSummary.model_validate(ran.audit.as_json()),
+        executed_on=ExecutionPlace.model_validate(ran.executed_on), attribution=attribution)
     ids = {s: [e.id for e in bed.task.splits[s]] for s in LAB_SPLITS}
     return Verified(result, ran.by_id(request.seeds, ids))

@@ -21,6 +21,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 from aar.stats.bootstrap import Interval, Resampler, _check, _interval
 from aar.stats.pgr import pgr
@@ -35,8 +36,9 @@ class Parts:
     researcher: Interval
 
 
-def split_pgr(p, t, x, n):
-    """The three parts (teacher, strong prior, researcher) of PGR ``p``, elementwise."""
+def split_pgr(p: ArrayLike, t: ArrayLike, x: ArrayLike, n: ArrayLike) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The three parts (teacher, strong prior, researcher) of PGR ``p``, elementwise (numbers or arrays)."""
+    p, t, x, n = (np.asarray(v, dtype=np.float64) for v in (p, t, x, n))
     total = np.maximum(p, 0.0)
     survives = np.clip(t, 0.0, total)
     from_text = np.clip(p - x, 0.0, survives)

@@ -71,7 +71,7 @@ class ProbeResult:
 
 
 def _labels(rows: list[Example]) -> np.ndarray:
-    return np.array([int(e.label) for e in rows])
+    return np.array([e.y for e in rows])
 
 
 def _oriented(score_train: np.ndarray, y_train: np.ndarray, score_test: np.ndarray) -> np.ndarray:
@@ -118,7 +118,7 @@ def _copy_by_key(task: TaskData, key: Callable[[Example], list[tuple[str, int]]]
     known: dict[str, int] = {}
     for e in task.splits["train_label"]:
         for k, sign in key(e):
-            known.setdefault(k, int(e.label) if sign > 0 else 1 - int(e.label))
+            known.setdefault(k, e.y if sign > 0 else 1 - e.y)
     majority = int(_labels(task.splits["train_label"]).mean() >= 0.5)
     out = []
     for e in task.splits["test"]:
@@ -149,7 +149,7 @@ def _regenerated(task: TaskData) -> np.ndarray:
                 os.environ.pop("AAR_HOME", None)
             else:
                 os.environ["AAR_HOME"] = previous
-    seen = {repr(sorted(e.inputs.items())): int(e.label) for rows in rebuilt.values() for e in rows}
+    seen = {repr(sorted(e.inputs.items())): e.y for rows in rebuilt.values() for e in rows}
     return np.array([seen.get(repr(sorted(e.inputs.items())), majority) for e in task.splits["test"]])
 
 

@@ -28,6 +28,13 @@ class Example:
     inputs: dict[str, str]
     label: int | None = None
 
+    @property
+    def y(self) -> int:
+        """The label of a labelled example (a clear error on a public one, which has none)."""
+        if self.label is None:
+            raise ValueError(f"example {self.id!r} has no label (a public copy)")
+        return int(self.label)
+
     def public(self) -> Example:
         """The same example without its label: what methods and agents may see."""
         return Example(id=self.id, group=self.group, inputs=self.inputs, label=None)

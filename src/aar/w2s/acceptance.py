@@ -72,7 +72,7 @@ class TaskReport:
 def _single_seed(run: RunResult, i: int) -> RunResult:
     pick = {k: {s: v[s][i : i + 1] for s in v} for k, v in (("weak", run.weak), ("ceiling", run.ceiling),
                                                                ("student", run.student))}
-    return replace(run, seeds=[run.seeds[i]], **pick)
+    return replace(run, seeds=[run.seeds[i]], weak=pick["weak"], ceiling=pick["ceiling"], student=pick["student"])
 
 
 def _private(bed: Testbed) -> tuple[bool, str]:

@@ -21,7 +21,7 @@ import numpy as np
 
 from aar.secret_keys import installation_key
 from aar.tasks.schema import Example
-from aar.w2s.pipeline import LAB_SPLITS
+from aar.w2s.pipeline import LAB_SPLITS, Testbed
 
 
 def seed_key() -> bytes:
@@ -103,7 +103,7 @@ def hide_text(examples: list[Example], groups: list[str], rng: np.random.Generat
     return hidden, [opaque(g, "g") for g in groups]
 
 
-def write_bundle(testbed, seeds: list[int], path: Path, splits: tuple[str, ...] = LAB_SPLITS,
+def write_bundle(testbed: Testbed, seeds: list[int], path: Path, splits: tuple[str, ...] = LAB_SPLITS,
                  options: BundleOptions = REAL) -> dict[str, int]:
     """Write the bundle for ``seeds``; returns the number of items of each split to predict. The backend
     travels by id and is rebuilt in the child. ``splits``: what the method predicts; only the transfer gauntlet
@@ -117,8 +117,8 @@ def write_bundle(testbed, seeds: list[int], path: Path, splits: tuple[str, ...] 
     fresh = np.random.default_rng(secrets.randbits(64))  # nothing here may be reproducible by the method
     if options.text == "hidden":
         key = fresh.bytes(16)
-        contexts = {seed: replace(ctx, **dict(zip(("unlabeled", "groups"),
-                                                  hide_text(ctx.unlabeled, ctx.groups, fresh, key), strict=True)))
+        hidden = {seed: hide_text(ctx.unlabeled, ctx.groups, fresh, key) for seed, ctx in contexts.items()}
+        contexts = {seed: replace(ctx, unlabeled=hidden[seed][0], groups=hidden[seed][1])
                     for seed, ctx in contexts.items()}
     if options.features == "noise":
         if not testbed.strong_backend.vectors:
@@ -134,6 +134,9 @@ def write_bundle(testbed, seeds: list[int], path: Path, splits: tuple[str, ...] 
     prompts = None
     if not testbed.strong_backend.vectors:  # an LM student's inputs are row ids: ship those rows' prompts only
         ids = np.concatenate([ctx.strong_x for ctx in contexts.values()] + list(eval_x.values()))
+        from aar.models.hf_lm import CausalLMBackend
+
+        assert isinstance(testbed.strong_backend, CausalLMBackend)  # the only backend without vectors
         prompts = testbed.strong_backend.prompt_table(ids)
     with path.open("wb") as f:
         pickle.dump({"backend": testbed.config.strong, "contexts": list(contexts.values()), "eval_x": eval_x,

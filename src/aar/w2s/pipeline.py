@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 
 from aar.errors import AarError, NotApplicable
-from aar.methods.base import MethodContext
+from aar.methods.base import Method, MethodContext
 from aar.methods.registry import get_method, source_hash
 from aar.models.base import Backend, get_backend
 from aar.models.defaults import DEFAULT_WEAK, default_strong
@@ -131,7 +131,7 @@ class Testbed:
             backend=self.strong_backend,
         )
 
-    def check_method(self, method: str) -> type:
+    def check_method(self, method: str) -> type[Method]:
         """Resolve a method and check it can run on this task and backend (clear error otherwise)."""
         cls = get_method(method)
         if cls.needs_vectors and not self.strong_backend.vectors:
@@ -142,7 +142,8 @@ class Testbed:
                            f"{self.task.name!r} is a {self.task.format} task")
         return cls
 
-    def method_run(self, method: str | type, seed: int, params: dict[str, Any] | None = None) -> dict[str, np.ndarray]:
+    def method_run(self, method: str | type[Method], seed: int,
+                   params: dict[str, Any] | None = None) -> dict[str, np.ndarray]:
         """``method``: a name or file spec, or a class already checked by :meth:`check_method`."""
         cls = method if isinstance(method, type) else self.check_method(method)
         resolved = cls.resolve_params(params)

@@ -200,7 +200,7 @@ def _queue_row(sub: Submission, agent: str, campaign: str) -> dict:
             "lease_until": sub.lease_until.isoformat() if sub.lease_until else None,
             "submitted_at": sub.created_at.isoformat(),
             "finished_at": sub.finished_at.isoformat() if sub.finished_at else None,
-            "error": sub.error, "result": sub.verification.to_json() if sub.result else None,
+            "error": sub.error, "result": verified.to_json() if (verified := sub.verification) else None,
             "quarantine_reason": sub.quarantine_reason, "inherited": sub.origin}
 
 

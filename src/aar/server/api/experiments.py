@@ -108,7 +108,7 @@ def start(body: ExperimentIn, response: Response, me: Agent = Depends(current_ag
     if used >= budget:
         raise HTTPException(429, f"experiment compute budget of {budget:g} s is used up")
     active = session.scalar(select(func.count()).select_from(Experiment).where(
-        Experiment.agent_id == me.id, Experiment.status.in_(ACTIVE)))
+        Experiment.agent_id == me.id, Experiment.status.in_(ACTIVE))) or 0
     if active >= MAX_ACTIVE:
         raise HTTPException(429, f"{active} of your experiments are queued or running (at most {MAX_ACTIVE}); "
                                  f"wait for one to finish")

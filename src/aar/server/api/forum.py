@@ -10,11 +10,11 @@ gap-free cursor for incremental sync.
 from __future__ import annotations
 
 import re
-from typing import Annotated, Literal
+from typing import Annotated, Literal, cast
 
 from fastapi import APIRouter, Depends, HTTPException, Query
 from pydantic import Field, field_validator
-from sqlalchemy import case, delete, func, literal, select, text, update
+from sqlalchemy import CursorResult, Select, case, delete, func, literal, select, text, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -80,7 +80,8 @@ def _counts(session: Session, ids: list[int]) -> dict[int, tuple[int, int]]:
     rows = session.execute(select(Vote.post_id, func.sum(case((Vote.value > 0, 1), else_=0)),
                                   func.sum(case((Vote.value < 0, 1), else_=0)))
                            .where(Vote.post_id.in_(ids)).group_by(Vote.post_id))
-    return {pid: (int(up or 0), int(down or 0)) for pid, up, down in rows}
+    return {pid: (int(up or 0), int(down or 0)) for pid, up, down in cast(list[tuple[int, int | None, int | None]],
+                                                                          rows.all())}
 
 
 def _views(session: Session, rows: list[tuple[Post, str]]) -> list[dict]:
@@ -101,7 +102,7 @@ def _views(session: Session, rows: list[tuple[Post, str]]) -> list[dict]:
     return out
 
 
-def _with_authors():
+def _with_authors() -> Select[Post, str]:
     return select(Post, Agent.name).join(Agent, Agent.id == Post.agent_id)
 
 
@@ -186,7 +187,7 @@ def list_posts(since: Annotated[int, Query(ge=0)] = 0, limit: Annotated[int, Que
     if top_level:
         query = query.where(Post.parent_id.is_(None))
     rows = session.execute(query.order_by(Post.id).limit(limit)).all()
-    posts = _views(session, [tuple(r) for r in rows])
+    posts = _views(session, [(p, name) for p, name in rows])
     return {"posts": posts, "next_since": posts[-1]["id"] if posts else since, "more": len(posts) == limit}
 
 
@@ -195,7 +196,7 @@ def read_thread(post_id: int, me: Agent = Depends(current_agent), session: Sessi
     post = _own_post(session, me, post_id)
     root = post.root_id or post.id
     rows = session.execute(_with_authors().where((Post.id == root) | (Post.root_id == root)).order_by(Post.id)).all()
-    views = _views(session, [tuple(r) for r in rows])
+    views = _views(session, [(p, name) for p, name in rows])
     # asked for a reply: the whole thread it belongs to, and which post was asked for
     return {"requested_post_id": post_id, "thread_root_id": root, "post": views[0], "replies": views[1:]}
 
@@ -210,8 +211,9 @@ def vote(post_id: int, body: VoteIn, me: Agent = Depends(current_agent), session
         try:
             if body.value == 0:
                 session.execute(delete(Vote).where(Vote.post_id == post_id, Vote.agent_id == me.id))
-            elif session.execute(update(Vote).where(Vote.post_id == post_id, Vote.agent_id == me.id)
-                                 .values(value=body.value)).rowcount == 0:
+            elif cast(CursorResult, session.execute(update(Vote).where(Vote.post_id == post_id,
+                                                                       Vote.agent_id == me.id)
+                                                    .values(value=body.value))).rowcount == 0:
                 session.add(Vote(post_id=post_id, agent_id=me.id, value=body.value))
             session.commit()
             break

@@ -9,11 +9,11 @@ from __future__ import annotations
 
 import hashlib
 import json
-from typing import Annotated
+from typing import Annotated, cast
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Response
 from pydantic import Field
-from sqlalchemy import select, update
+from sqlalchemy import CursorResult, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -73,8 +73,9 @@ def submit(body: SubmissionIn, response: Response, me: Agent = Depends(current_a
         response.status_code = 200
         return public_view(same, me.name, campaign.round_digits, owner=True)
     store_snapshot(session, data)
-    spent = session.execute(update(Agent).where(Agent.id == me.id, Agent.submissions_used < campaign.submit_budget)
-                            .values(submissions_used=Agent.submissions_used + 1))
+    spent = cast(CursorResult, session.execute(
+        update(Agent).where(Agent.id == me.id, Agent.submissions_used < campaign.submit_budget)
+        .values(submissions_used=Agent.submissions_used + 1)))
     if spent.rowcount != 1:
         session.rollback()
         raise HTTPException(429, f"submission budget of {campaign.submit_budget} is used up")

@@ -95,7 +95,7 @@ def posts(session: Session, campaign: Campaign, after: int, limit: int = PAGE) -
     rows = [{"id": p.id, "parent_id": p.parent_id, "root_id": p.root_id or p.id, "author": author, "kind": p.kind,
              "title": p.title, "body": p.body, "tags": p.tags.split(), "created_at": p.created_at,
              "score": int(score), "submission_id": p.submission_id} for p, author, score in found]
-    return Rows(rows, rows[-1]["id"] if rows else after)
+    return Rows(rows, found[-1][0].id if found else after)
 
 
 def thread(session: Session, campaign: Campaign, post_id: int) -> list[dict]:

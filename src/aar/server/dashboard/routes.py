@@ -63,9 +63,9 @@ def login_form(request: Request) -> HTMLResponse:
 @router.post("/login", response_model=None)
 def login(request: Request, token: Annotated[str, Form(max_length=200)]) -> Response:
     if not hmac.compare_digest(token_digest(token.strip()), request.app.state.admin_digest):
-        response = _page(request, "login.html", error="That is not the admin token.")
-        response.status_code = 403
-        return response
+        refused = _page(request, "login.html", error="That is not the admin token.")
+        refused.status_code = 403
+        return refused
     response = RedirectResponse("/dashboard/", 303)
     response.set_cookie(COOKIE, session_value(request.app.state.admin_digest), httponly=True, samesite="strict",
                         path="/dashboard", max_age=7 * 86400, secure=request.url.scheme == "https")

@@ -60,7 +60,7 @@ def balance(items: list[Example], stratum: Callable[[Example], Hashable], r: ran
     ruler can read is a leak, not weak-to-strong generalisation."""
     by: dict[Hashable, dict[int, list[Example]]] = {}
     for e in items:
-        by.setdefault(stratum(e), {0: [], 1: []})[int(e.label)].append(e)
+        by.setdefault(stratum(e), {0: [], 1: []})[e.y].append(e)
     kept: list[Example] = []
     for key in sorted(by, key=repr):
         neg, pos = by[key][0], by[key][1]

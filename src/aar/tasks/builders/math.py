@@ -26,13 +26,16 @@ N_PROBLEMS = 8000  # about 5,000 survive de-duplication and length balancing
 FLAWS = ("operation", "quantity")
 
 Step = tuple[str, str, int, int, int]  # (sentence template, op, left, right, result)
+# an operand of a planned step: a number, "s<k>" (step k's value) or None (the previous step's value)
+Operand = int | str | None
+PlanStep = tuple[str, str, Operand, Operand]  # (sentence template, op, left, right)
 
 
 def _apply(op: str, a: int, b: int) -> int:
     return {"+": a + b, "-": a - b, "*": a * b}[op]
 
 
-def _problem_buy_give(r: random.Random) -> tuple[str, list[tuple[str, str, int, int]]]:
+def _problem_buy_give(r: random.Random) -> tuple[str, list[PlanStep]]:
     name, item = r.choice(NAMES), r.choice(ITEMS)
     a, packs, per, give = r.randint(5, 60), r.randint(2, 9), r.randint(3, 12), r.randint(2, 20)
     q = (f"{name} has {a} {item}. {name} buys {packs} packs with {per} {item} in each pack, then gives "
@@ -42,7 +45,7 @@ def _problem_buy_give(r: random.Random) -> tuple[str, list[tuple[str, str, int, 
                ("After giving some away, {name} has {l} - {r} = {v} {item}.", "-", None, give)]
 
 
-def _problem_share(r: random.Random) -> tuple[str, list[tuple[str, str, int, int]]]:
+def _problem_share(r: random.Random) -> tuple[str, list[PlanStep]]:
     name, item = r.choice(NAMES), r.choice(ITEMS)
     friends = r.randint(2, 8)
     each = r.randint(3, 15)
@@ -53,7 +56,7 @@ def _problem_share(r: random.Random) -> tuple[str, list[tuple[str, str, int, int
                ("In total {name} made {l} + {r} = {v} {item}.", "+", None, extra)]
 
 
-def _problem_price(r: random.Random) -> tuple[str, list[tuple[str, str, int, int]]]:
+def _problem_price(r: random.Random) -> tuple[str, list[PlanStep]]:
     name = r.choice(NAMES)
     n1, p1, n2, p2 = r.randint(2, 9), r.randint(2, 15), r.randint(2, 9), r.randint(2, 15)
     paid = (n1 * p1 + n2 * p2) + r.randint(1, 40)
@@ -65,7 +68,7 @@ def _problem_price(r: random.Random) -> tuple[str, list[tuple[str, str, int, int
                ("The change is {l} - {r} = ${v}.", "-", paid, None)]
 
 
-def _problem_speed(r: random.Random) -> tuple[str, list[tuple[str, str, int, int]]]:
+def _problem_speed(r: random.Random) -> tuple[str, list[PlanStep]]:
     name = r.choice(NAMES)
     speed, hours, back = r.randint(20, 70), r.randint(2, 6), r.randint(5, 40)
     q = (f"{name} drives at {speed} miles per hour for {hours} hours, then drives {back} miles back "
@@ -74,7 +77,7 @@ def _problem_speed(r: random.Random) -> tuple[str, list[tuple[str, str, int, int
                ("After driving back, {name} is {l} - {r} = {v} miles from home.", "-", None, back)]
 
 
-TEMPLATES: list[Callable[[random.Random], tuple[str, list[tuple[str, str, int, int]]]]] = [
+TEMPLATES: list[Callable[[random.Random], tuple[str, list[PlanStep]]]] = [
     _problem_buy_give, _problem_share, _problem_price, _problem_speed,
 ]
 

@@ -7,14 +7,17 @@ Revises: 0002
 
 import sqlalchemy as sa
 from alembic import op
+from sqlalchemy.types import TypeEngine
 
 revision = "0003"
 down_revision = "0002"
 
-BUDGETS = (("agent_usd_budget", sa.Float, "5.0"), ("agent_token_budget", sa.BigInteger, "5000000"),
+Column = tuple[str, type[TypeEngine], str]  # name, type, server default
+BUDGETS: tuple[Column, ...] = (("agent_usd_budget", sa.Float, "5.0"), ("agent_token_budget", sa.BigInteger, "5000000"),
            ("agent_compute_s_budget", sa.Float, "7200"), ("agent_wall_s_budget", sa.Float, "7200"),
            ("campaign_usd_budget", sa.Float, "50.0"))
-TOTALS = (("llm_calls", sa.Integer, "0"), ("input_tokens", sa.BigInteger, "0"), ("output_tokens", sa.BigInteger, "0"),
+TOTALS: tuple[Column, ...] = (("llm_calls", sa.Integer, "0"), ("input_tokens", sa.BigInteger, "0"),
+                              ("output_tokens", sa.BigInteger, "0"),
           ("cached_tokens", sa.BigInteger, "0"), ("cost_usd", sa.Float, "0"), ("compute_s", sa.Float, "0"))
 
 

@@ -6,6 +6,8 @@ Revision ID: 0013
 Revises: 0012
 """
 
+from typing import cast
+
 import sqlalchemy as sa
 from alembic import op
 
@@ -21,8 +23,9 @@ def upgrade() -> None:
     counts: dict[int, int] = {}
     for row_id, agent_id in bind.execute(sa.select(experiments.c.id, experiments.c.agent_id)
                                          .order_by(experiments.c.id)).all():
-        counts[agent_id] = counts.get(agent_id, 0) + 1
-        bind.execute(experiments.update().where(experiments.c.id == row_id).values(number=counts[agent_id]))
+        owner = int(cast(int, agent_id))
+        counts[owner] = counts.get(owner, 0) + 1
+        bind.execute(experiments.update().where(experiments.c.id == row_id).values(number=counts[owner]))
     with op.batch_alter_table("experiments") as batch:
         batch.alter_column("number", existing_type=sa.Integer(), nullable=False)
         batch.create_unique_constraint("uq_experiments_agent_number", ["agent_id", "number"])
