@@ -119,6 +119,8 @@ def test_kill_9_then_resume_finishes_with_nothing_lost_or_doubled(tmp_path: Path
     resumed = subprocess.run([sys.executable, "-m", "aar.cli", "run", "--resume", "crashy"], capture_output=True,
                              text=True, timeout=1200)
     assert resumed.returncode == 0, resumed.stdout[-3000:] + resumed.stderr[-3000:]
+    headline = resumed.stdout[resumed.stdout.index("campaign crashy:"):]  # the headline and gauntlet tables
+    assert "…" not in headline and all(line.count("[") == line.count("]") for line in headline.splitlines())
     result = json.loads((folder / "results.json").read_text())
     agents = result["agents"]
     assert [a["state"] for a in agents] == ["stopped", "stopped"]

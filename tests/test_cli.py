@@ -28,10 +28,23 @@ def test_baseline_json_has_pgr_with_ci_and_p_values() -> None:
     assert 0 < rows[1]["p_vs_vanilla"] <= 1
 
 
-def test_rich_table_is_printed() -> None:
-    done = aar("baseline", "--task", "chat-sample", "--method", "vanilla", "--seeds", "1")
+def whole_tables(text: str) -> None:
+    """Every table row in ``text`` printed whole: nothing cut with "…" and no interval split over lines."""
+    assert "…" not in text, text
+    for line in text.splitlines():
+        assert line.count("[") == line.count("]"), line
+
+
+def test_rich_table_is_printed_whole_in_a_pipe() -> None:
+    """In a pipe (CI, logs) the table is printed at its natural width, not cut to 80 columns."""
+    env = {k: v for k, v in os.environ.items() if k != "COLUMNS"}
+    done = subprocess.run([sys.executable, "-m", "aar.cli", "baseline", "--task", "chat-sample", "--method",
+                           "vanilla,aux_conf,knn_consistency", "--seeds", "1"], capture_output=True, text=True,
+                          env=env, timeout=900)
     assert done.returncode == 0, done.stderr
     assert "PGR [95% CI]" in done.stdout and "ceiling minilm-l6" in done.stdout
+    whole_tables(done.stdout)
+    assert max(len(line) for line in done.stdout.splitlines()) > 80  # wider than the old cut
 
 
 def in_process(args: tuple[str, ...], capsys: pytest.CaptureFixture, monkeypatch: pytest.MonkeyPatch

@@ -150,7 +150,7 @@ except ImportError:
 
 def test_fallback_is_refused_unless_unsafe(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr("aar.sandbox.runner.shutil.which", lambda _name: None)
-    with pytest.raises(AarError, match="--unsafe-sandbox"):
+    with pytest.raises(AarError, match="--allow-unsandboxed"):
         Sandbox()
     monkeypatch.setenv("OPENAI_API_KEY", "sk-openai-secret")
     r = Sandbox(unsafe=True).run(SandboxPolicy(workspace=tmp_path / "ws"), ["/usr/bin/env"])

@@ -72,6 +72,12 @@ def test_verification_leaderboard_and_quarantine(server, tmp_path: Path) -> None
     queue = admin(base).get("/v1/admin/submissions", params={"campaign": "verify"}).json()
     assert queue["counts"] == {"verified": 1, "failed": 1}
     assert queue["submissions"][-1]["result"]["vs_vanilla"]["p_value"] is not None
+    assert queue["more"] is False and queue["next_before_id"] is None
+    first = admin(base).get("/v1/admin/submissions", params={"campaign": "verify", "limit": 1}).json()
+    rest = admin(base).get("/v1/admin/submissions", params={"campaign": "verify", "limit": 1,
+                                                            "before_id": first["next_before_id"]}).json()
+    assert first["more"] is True and rest["more"] is False  # paged, and says so: nothing left out silently
+    assert [r["id"] for r in first["submissions"] + rest["submissions"]] == [r["id"] for r in queue["submissions"]]
 
     assert bo.post(f"/v1/admin/submissions/{sub['id']}/quarantine", json={"reason": "x"}).status_code == 403
     q = admin(base).post(f"/v1/admin/submissions/{sub['id']}/quarantine", json={"reason": "label probing"})

@@ -49,8 +49,15 @@ class AdminClient:
         return {str(k): int(v) for k, v in counts.items()}
 
     def submissions(self, campaign: str) -> list[SubmissionRow]:
-        page = self.call("GET", "/v1/admin/submissions", params={"campaign": campaign, "limit": SUBMISSION_PAGE})
-        return [SubmissionRow.model_validate(s) for s in page["submissions"]]
+        """Every submission of the campaign, newest first, read page by page (none left out)."""
+        rows: list[SubmissionRow] = []
+        params: dict[str, str | int] = {"campaign": campaign, "limit": SUBMISSION_PAGE}
+        while True:
+            page = self.call("GET", "/v1/admin/submissions", params=params)
+            rows += [SubmissionRow.model_validate(s) for s in page["submissions"]]
+            if not page.get("more"):
+                return rows
+            params["before_id"] = int(page["next_before_id"])
 
     def heritage(self, campaign: str) -> dict:
         """What a later campaign inherits from ``campaign`` (aar.server.heritage), as the server sent it."""

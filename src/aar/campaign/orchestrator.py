@@ -25,6 +25,7 @@ from aar.campaign.spec import CampaignSpec
 from aar.campaign.supervisor import Supervisor, agent_names
 from aar.errors import AarError
 from aar.fsio import write_text_atomic
+from aar.report.console import output_console
 from aar.report.html import write_report
 from aar.report.terminal import campaign_table
 from aar.results.campaign import CampaignResults, FindingRow
@@ -35,7 +36,7 @@ VERIFICATION_TIMEOUT_S = 7200
 
 def run_campaign(spec: CampaignSpec, resume: bool = False, console: Console | None = None,
                  pool: list[Direction] | None = None) -> CampaignResults:
-    console = console or Console()
+    console = console or output_console()
     started = time.time()
     if not resume and (spec.folder() / "spec.json").exists():
         raise AarError(f"campaign {spec.name!r} exists; resume it with `aar run --resume {spec.name}`")

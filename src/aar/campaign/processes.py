@@ -41,7 +41,7 @@ def start_server(spec: CampaignSpec, admin_token: str, log_path: Path) -> tuple[
     cmd = [sys.executable, "-m", "aar.cli", "serve", "--port", str(port), "--db", spec.db_url(),
            "--workers", str(spec.workers)]
     if spec.unsafe_sandbox:
-        cmd.append("--unsafe-sandbox")
+        cmd.append("--allow-unsandboxed")
     if spec.ray_address:
         cmd += ["--executor", "ray", "--ray-address", spec.ray_address]
     with log_path.open("ab") as log:

@@ -56,7 +56,7 @@ class Supervisor:
             if value:
                 cmd += [flag, value]
         if spec.unsafe_sandbox:
-            cmd.append("--unsafe-sandbox")
+            cmd.append("--allow-unsandboxed")
         threads = str(max(1, (os.cpu_count() or 1) // max(1, len(spec.directions))))
         # the researcher's LLM credentials and its own ledger token (usage, state, transcript mirror: that agent
         # only; never the admin token); N researchers share the cores instead of oversubscribing them

@@ -200,7 +200,7 @@ def call(
     if direction:
         args += ["--direction", direction]
     if unsafe_sandbox:
-        args.append("--unsafe-sandbox")
+        args.append("--allow-unsandboxed")
     text, is_error = anyio.run(_call_over_mcp, args, token, tool, parsed)
     print(text)
     if is_error:

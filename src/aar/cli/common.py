@@ -8,17 +8,20 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
 
 from aar.errors import AarError
+from aar.report.console import output_console
 
-console = Console()
-err_console = Console(stderr=True)
+console = output_console()  # whole tables in pipes and logs (aar.report.console)
+err_console = output_console(stderr=True)
 
 AsJson = Annotated[bool, typer.Option("--json", help="machine-readable output")]
 TaskSpec = Annotated[str, typer.Option(help="task name, comma list, or 'all'")]
 TaskList = Annotated[list[str] | None, typer.Option(help="task (repeatable; default all three)")]
-UnsafeSandbox = Annotated[bool, typer.Option(help="run agent code without bubblewrap (UNSAFE)")]
+UnsafeSandbox = Annotated[bool, typer.Option(
+    "--allow-unsandboxed", "--unsafe-sandbox",
+    help="where bubblewrap is missing, run agent and method code without a sandbox instead of refusing (no "
+         "isolation: trusted code only; --unsafe-sandbox is the old, deprecated name)")]
 Executor = Annotated[str, typer.Option(help="where verification (and experiments) run: local | ray")]
 RayAddress = Annotated[str | None, typer.Option(help="Ray cluster address for --executor ray "
                                                 "(e.g. 10.0.0.5:6379, or 'auto')")]
@@ -68,7 +71,7 @@ def resolve_ray_address(executor: str, address: str | None) -> str | None:
 
 
 def sandbox_mode(unsafe: bool) -> None:
-    """Fail fast when agent code could not be sandboxed; remember an explicit --unsafe-sandbox for children."""
+    """Fail fast when agent code could not be sandboxed; remember an explicit --allow-unsandboxed for children."""
     from aar.sandbox.runner import default_sandbox
 
     if unsafe:

@@ -55,7 +55,7 @@ def bubblewrap_available() -> bool:
 
 
 def default_sandbox() -> Sandbox:
-    """The sandbox for this process: unsafe only when the operator said so (``--unsafe-sandbox`` sets
+    """The sandbox for this process: unsafe only when the operator said so (``--allow-unsandboxed`` sets
     ``AAR_UNSAFE_SANDBOX=1`` for the processes it starts)."""
     return Sandbox(unsafe=os.environ.get("AAR_UNSAFE_SANDBOX") == "1")
 
@@ -84,7 +84,7 @@ class Sandbox:
         self.bwrap = shutil.which("bwrap")
         if self.bwrap is None and not unsafe:
             raise AarError("bubblewrap (bwrap) is not installed, so agent code cannot be sandboxed; install the "
-                           "Debian package 'bubblewrap' (make does) or pass --unsafe-sandbox to run unsandboxed")
+                           "Debian package 'bubblewrap' (make does) or pass --allow-unsandboxed to run unsandboxed")
         if self.bwrap is None:
             log.warning(UNSAFE_WARNING)
 

@@ -207,8 +207,10 @@ def _queue_row(sub: Submission, agent: str, campaign: str) -> dict:
 @router.get("/submissions")
 def submission_queue(campaign: Annotated[str | None, Query(pattern=NAME.pattern)] = None,
                      status: Annotated[str | None, Query(pattern=r"^[a-z]{1,16}$")] = None,
-                     limit: Annotated[int, Query(ge=1, le=1000)] = 200, session: Session = Depends(db)) -> dict:
-    """Queue state: counts by status and the rows (newest first), with full unrounded results."""
+                     limit: Annotated[int, Query(ge=1, le=1000)] = 200,
+                     before_id: Annotated[int | None, Query(ge=1)] = None, session: Session = Depends(db)) -> dict:
+    """Queue state: counts by status and a page of the rows (newest first), with full unrounded results;
+    ``more`` says whether older rows follow (ask again with ``before_id`` = ``next_before_id``)."""
     scope = [Submission.campaign_id == campaign_by_name(session, campaign).id] if campaign else []
     counts = dict(session.execute(select(Submission.status, func.count()).where(*scope)
                                   .group_by(Submission.status)).all())
@@ -216,8 +218,12 @@ def submission_queue(campaign: Annotated[str | None, Query(pattern=NAME.pattern)
              .join(Campaign, Campaign.id == Submission.campaign_id).where(*scope))
     if status:
         query = query.where(Submission.status == status)
-    rows = session.execute(query.order_by(Submission.id.desc()).limit(limit)).all()
-    return {"counts": counts, "submissions": [_queue_row(s, a, c) for s, a, c in rows]}
+    if before_id is not None:
+        query = query.where(Submission.id < before_id)
+    rows = session.execute(query.order_by(Submission.id.desc()).limit(limit + 1)).all()
+    page, more = rows[:limit], len(rows) > limit
+    return {"counts": counts, "submissions": [_queue_row(s, a, c) for s, a, c in page], "more": more,
+            "next_before_id": page[-1][0].id if more else None}
 
 
 def _submission(session: Session, submission_id: int) -> Submission:
