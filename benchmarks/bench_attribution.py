@@ -21,7 +21,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from aar.execution import executor_for
+from aar.execution import ExecutionSettings, executor_for
 from aar.integrity.ablation import findings_of
 from aar.results.attribution import AttributionPolicy
 from aar.server.verify import campaign_seeds, verify
@@ -86,7 +86,7 @@ def main() -> int:
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
     seeds = campaign_seeds(1, [1000, 1001, 1002, 1003, 1004])
-    executor = executor_for()
+    executor = executor_for(ExecutionSettings.from_environment())
     print("| task | method | PGR (5 seeds) | PGR, first 3 seeds | without teacher | without text "
           "| without strong model | teacher-dependent PGR | class | allowed | findings | attribution s |")
     print("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")

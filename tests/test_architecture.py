@@ -58,3 +58,25 @@ def test_no_module_import_cycles() -> None:
     edges = {m: set(graph.find_modules_directly_imported_by(m)) for m in graph.modules}
     assert len(edges) > 100  # the whole package was read
     assert _cycles(edges) == []
+
+
+def test_no_module_writes_the_process_environment() -> None:
+    """Settings travel as values (aar.execution_settings) and child environments are built as dicts: no module
+    of src/ assigns to, updates or deletes from ``os.environ`` (a setdefault of the offline flags at the CLI's
+    entry is the one allowed write: it only fills what the user left unset)."""
+    import ast
+    from pathlib import Path
+
+    import aar
+
+    offenders = []
+    for path in sorted(Path(aar.__file__).parent.rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text())):
+            targets = (node.targets if isinstance(node, ast.Assign) else [node.target]
+                       if isinstance(node, ast.AugAssign) else node.targets if isinstance(node, ast.Delete) else [])
+            writes = [t for t in targets if isinstance(t, ast.Subscript) and ast.unparse(t.value) == "os.environ"]
+            calls = (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)
+                     and ast.unparse(node.func.value) == "os.environ" and node.func.attr in ("update", "pop", "clear"))
+            if writes or calls or (isinstance(node, ast.Call) and ast.unparse(node.func) == "os.putenv"):
+                offenders.append(f"{path.name}:{node.lineno}")
+    assert offenders == []

@@ -14,7 +14,7 @@ import pytest
 from tests.helpers.methods import ANCHORS, READER, TRUSTING
 from tests.helpers.serverkit import TASK, agent, campaign, method_archive, wait_for
 
-from aar.execution import executor_for
+from aar.execution import ExecutionSettings, executor_for
 from aar.execution.attribution import classify
 from aar.execution.carried_labels import carried_labels
 from aar.results.attribution import (
@@ -34,7 +34,7 @@ SEEDS = [5_000_001, 5_000_002, 5_000_003]
 
 def _verify(task: str, entry: str, files: dict[str, str]):
     snapshot = pack_files({k: v.encode() for k, v in files.items()})
-    return verify(task, entry, {}, SEEDS, snapshot, 600, executor=executor_for()).result
+    return verify(task, entry, {}, SEEDS, snapshot, 600, executor=executor_for(ExecutionSettings())).result
 
 
 # --- the pieces ---------------------------------------------------------------------------------------------------

@@ -15,7 +15,6 @@ import time
 from pathlib import Path
 
 from rich.console import Console
-from sqlalchemy import select
 
 from aar.campaign.admin_client import AdminClient
 from aar.campaign.directions import DIRECTIONS, Direction, draw
@@ -24,6 +23,7 @@ from aar.campaign.results import compute_results
 from aar.campaign.spec import CampaignSpec
 from aar.campaign.supervisor import Supervisor, agent_names
 from aar.errors import AarError
+from aar.execution_settings import ExecutionSettings
 from aar.fsio import write_text_atomic
 from aar.report.console import output_console
 from aar.report.html import write_report
@@ -103,22 +103,13 @@ def create(spec: CampaignSpec, client: AdminClient, pool: list[Direction]) -> No
 def inherit(spec: CampaignSpec, client: AdminClient, console: Console) -> None:
     """The earlier campaign's best verified methods (re-verified on this campaign's seeds: the bar the new
     results must beat) and its forum, read from that campaign's own database (aar.server.heritage)."""
-    from aar.server.db import make_engine, session_factory, upgrade
+    from aar.server.db import open_campaign
     from aar.server.heritage import export_heritage
-    from aar.server.models import Campaign
 
     assert spec.continue_from is not None
     earlier = CampaignSpec.load(spec.continue_from)
-    upgrade(earlier.db_url())  # a campaign run by an older version: its tables brought to this schema first
-    engine = make_engine(earlier.db_url())
-    try:
-        with session_factory(engine)() as session:
-            campaign = session.scalar(select(Campaign).where(Campaign.name == earlier.name))
-            if campaign is None:
-                raise AarError(f"campaign {earlier.name!r} has no record in its database {earlier.db_url()}")
-            heritage = export_heritage(session, campaign).model_dump()
-    finally:
-        engine.dispose()
+    with open_campaign(earlier.db_url(), earlier.name) as (session, campaign):
+        heritage = export_heritage(session, campaign).model_dump()
     added = client.inherit(spec.name, heritage)
     console.print(f"inherited from {earlier.name}: {len(heritage['methods'])} verified method(s) as baselines "
                   f"to beat (re-verified here), {len(heritage['posts'])} forum post(s) "
@@ -144,16 +135,11 @@ def scan_integrity(spec: CampaignSpec, console: Console) -> list[FindingRow]:
     results until an admin clears them (`aar integrity review`). The best method per task gets a teacher
     ablation."""
     from aar.integrity.scan import scan
-    from aar.server.db import make_engine, session_factory
-    from aar.server.models import Campaign
+    from aar.server.db import open_campaign
 
-    engine = make_engine(spec.db_url())
-    try:
-        with session_factory(engine)() as session:
-            campaign = session.scalar(select(Campaign).where(Campaign.name == spec.name))
-            findings, counts = scan(session, campaign, ablation=True, ablate_top=1)
-    finally:
-        engine.dispose()
+    settings = ExecutionSettings(ray_address=spec.ray_address, allow_unsandboxed=spec.unsafe_sandbox)
+    with open_campaign(spec.db_url(), spec.name) as (session, campaign):
+        findings, counts = scan(session, campaign, ablation=True, ablate_top=1, settings=settings)
     console.print(f"integrity: {len(findings)} finding(s), quarantined {counts['quarantined'] or 'none'}"
                   f" (details: `aar integrity review {spec.name}`)", highlight=False)
     return [FindingRow(detector=f.detector, severity=f.severity, agent=f.agent, task=f.task,

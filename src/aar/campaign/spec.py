@@ -44,7 +44,7 @@ class CampaignSpec:
     continue_from: str | None = None  # an earlier campaign whose best methods and forum start this one
 
     def folder(self) -> Path:
-        return paths.home() / "campaigns" / self.name
+        return paths.campaign_dir(self.name)
 
     def db_url(self) -> str:
         return self.db or f"sqlite:///{self.folder() / 'aar.db'}"
@@ -55,7 +55,7 @@ class CampaignSpec:
 
     @classmethod
     def load(cls, name: str) -> CampaignSpec:
-        path = paths.home() / "campaigns" / name / "spec.json"
+        path = paths.campaign_dir(name) / "spec.json"
         if not path.exists():
             known = sorted(p.parent.name for p in path.parent.parent.glob("*/spec.json"))
             raise AarError(f"no campaign {name!r} under {path.parent.parent}"

@@ -32,7 +32,7 @@ from typing import Literal
 import numpy as np
 
 from aar.errors import AarError, NotApplicable
-from aar.execution import MethodFailed, executor_for
+from aar.execution import ExecutionSettings, MethodFailed, executor_for
 from aar.execution.trusted_run import RunRequest, run_cached, write_request_bundle
 from aar.models.defaults import DEFAULT_STRONG, DEFAULT_WEAK
 from aar.results.intervals import format_interval, format_p
@@ -163,7 +163,7 @@ class Gauntlet:
     def __init__(self, spec: GauntletSpec, tasks: list[str], log: Callable[[str], None] = print):
         self.spec, self.tasks, self.log = spec, tasks, log
         self.cache = ArtifactCache()
-        self.executor = executor_for(spec.ray_address, spec.unsafe_sandbox)
+        self.executor = executor_for(ExecutionSettings(spec.ray_address, spec.unsafe_sandbox))
         self._beds: dict[tuple[str, Pair], Testbed] = {}
         self._vanilla: dict[Environment, tuple[RunResult, IntervalRecord]] = {}  # every cell of an env pairs with it
 

@@ -78,10 +78,10 @@ def _baseline_subjects(gauntlet: Gauntlet, tasks: list[str], baselines: list[str
 def run_transfer(name: str, db_url: str | None = None, spec: GauntletSpec | None = None,
                  tasks: list[str] | None = None, log: Callable[[str], None] = print) -> TransferResult:
     """Run the gauntlet for campaign ``name`` and write ``<AAR_HOME>/campaigns/NAME/transfer.json``."""
-    from aar.server.db import make_engine, session_factory
-    from aar.server.models import Campaign, Submission
+    from aar.server.db import open_campaign
+    from aar.server.models import Submission
 
-    folder = paths.home() / "campaigns" / name
+    folder = paths.campaign_dir(name)
     if db_url is None:
         if not (folder / "spec.json").exists():
             raise AarError(f"no campaign {name!r} under {folder.parent}; give its database with --db")
@@ -91,22 +91,15 @@ def run_transfer(name: str, db_url: str | None = None, spec: GauntletSpec | None
         db_url, tasks = saved.db_url(), tasks or saved.tasks
     spec = spec or GauntletSpec()
     started = time.time()
-    engine = make_engine(db_url)
-    try:
-        with session_factory(engine)() as session:
-            campaign = session.scalar(select(Campaign).where(Campaign.name == name))
-            if campaign is None:
-                raise AarError(f"campaign {name!r} is not in {db_url.split('@')[-1]}")
-            spec.check(list(campaign.verify_seeds))
-            verify_seeds = campaign_seeds(campaign.id, list(campaign.verify_seeds))  # what verification used
-            spec.check(verify_seeds)
-            tasks = tasks or sorted(set(session.scalars(select(Submission.task)
-                                                        .where(Submission.campaign_id == campaign.id))))
-            if not tasks:
-                raise AarError(f"campaign {name!r} has no tasks to transfer from (no submissions)")
-            submissions = _submission_subjects(session, campaign, spec.top_k)
-    finally:
-        engine.dispose()
+    with open_campaign(db_url, name) as (session, campaign):
+        spec.check(list(campaign.verify_seeds))
+        verify_seeds = campaign_seeds(campaign.id, list(campaign.verify_seeds))  # what verification used
+        spec.check(verify_seeds)
+        tasks = tasks or sorted(set(session.scalars(select(Submission.task)
+                                                    .where(Submission.campaign_id == campaign.id))))
+        if not tasks:
+            raise AarError(f"campaign {name!r} has no tasks to transfer from (no submissions)")
+        submissions = _submission_subjects(session, campaign, spec.top_k)
     gauntlet = Gauntlet(spec, tasks, log)
     subjects = [s for s in submissions if s.task in tasks]
     subjects += _baseline_subjects(gauntlet, tasks, spec.baselines, verify_seeds)

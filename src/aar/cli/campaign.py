@@ -136,7 +136,7 @@ def transfer_cmd(
     console.print(view.terminal_table(result))
     if markdown:
         print(view.markdown(result))
-    console.print(f"transfer: {paths.home() / 'campaigns' / campaign / TRANSFER_FILE}")
+    console.print(f"transfer: {paths.campaign_dir(campaign) / TRANSFER_FILE}")
 
 
 def report_cmd(

@@ -3,13 +3,13 @@ that must fail before anything starts (sandbox, Ray cluster, database URL)."""
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
 from aar.errors import AarError
+from aar.execution_settings import ExecutionSettings
 from aar.report.console import output_console
 
 console = output_console()  # whole tables in pipes and logs (aar.report.console)
@@ -70,13 +70,15 @@ def resolve_ray_address(executor: str, address: str | None) -> str | None:
     return address
 
 
-def sandbox_mode(unsafe: bool) -> None:
-    """Fail fast when agent code could not be sandboxed; remember an explicit --allow-unsandboxed for children."""
+def sandbox_mode(unsafe: bool, ray_address: str | None = None) -> ExecutionSettings:
+    """The execution settings of this command; fails fast when agent code could not be sandboxed. They are
+    passed on explicitly (to executors, and to child processes as flags or their environment), never written
+    into this process's environment."""
     from aar.sandbox.runner import default_sandbox
 
-    if unsafe:
-        os.environ["AAR_UNSAFE_SANDBOX"] = "1"
-    default_sandbox()  # raises with instructions when bubblewrap is missing and unsafe was not asked for
+    settings = ExecutionSettings(ray_address=ray_address, allow_unsandboxed=unsafe)
+    default_sandbox(settings)  # raises with instructions when bubblewrap is missing and unsafe was not asked for
+    return settings
 
 
 def migrated_db(db: str | None) -> str:

@@ -10,25 +10,17 @@ from rich.table import Table
 from sqlalchemy import select
 
 from aar.cli.common import console
-from aar.errors import AarError
 
 app = typer.Typer(help="Detect evaluation gaming; quarantine and review flagged submissions.",
                             no_args_is_help=True)
 
 
-def _session(campaign: str, db: str | None):
+def _open(campaign: str, db: str | None):
+    """The campaign's database and row (aar.server.db.open_campaign), from its folder unless ``--db`` says."""
     from aar.campaign.spec import CampaignSpec
-    from aar.server.db import make_engine, session_factory, upgrade
-    from aar.server.models import Campaign
+    from aar.server.db import open_campaign
 
-    url = db or CampaignSpec.load(campaign).db_url()
-    upgrade(url)
-    session = session_factory(make_engine(url))()
-    row = session.scalar(select(Campaign).where(Campaign.name == campaign))
-    if row is None:
-        session.close()
-        raise AarError(f"no campaign {campaign!r} in {url.split('@')[-1]}")
-    return session, row
+    return open_campaign(db or CampaignSpec.load(campaign).db_url(), campaign)
 
 
 def findings_table(rows, title: str) -> Table:
@@ -61,8 +53,7 @@ def scan_cmd(
     """Run every detector, store the findings and quarantine flagged submissions until reviewed."""
     from aar.integrity.scan import scan
 
-    session, row = _session(campaign, db)
-    with session:
+    with _open(campaign, db) as (session, row):
         findings, counts = scan(session, row, ablation=ablation, ablate_top=ablate_top)
         if as_json:
             print(json.dumps({"counts": counts, "findings": [vars(f) for f in findings]}, default=str))
@@ -82,8 +73,7 @@ def review_cmd(
     """List findings; clear or confirm them. A submission leaves quarantine when all its findings are cleared."""
     from aar.integrity.scan import review
 
-    session, row = _session(campaign, db)
-    with session:
+    with _open(campaign, db) as (session, row):
         for finding_id in clear or []:
             review(session, row, finding_id, "cleared")
         for finding_id in confirm or []:

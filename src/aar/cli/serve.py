@@ -16,6 +16,7 @@ from aar.cli.common import (
     resolve_ray_address,
     sandbox_mode,
 )
+from aar.execution_settings import ExecutionSettings
 
 
 def serve(
@@ -40,9 +41,9 @@ def serve(
     from aar.server.db import make_engine, session_factory
     from aar.server.worker import WorkerPool
 
-    url, address = _prepare(db, unsafe_sandbox, executor, ray_address)
+    url, settings = _prepare(db, unsafe_sandbox, executor, ray_address)
     app_ = create_app(session_factory(make_engine(url)), admin_token_digest())
-    pool = WorkerPool(url, workers, lease_s, ray_address=address)
+    pool = WorkerPool(url, workers, lease_s, settings)
     pool.start()
     console.print(f"[green]aar serve[/] on http://{host}:{port} (db {url.split('@')[-1]}, {workers} worker(s))")
     try:
@@ -65,17 +66,17 @@ def worker(
     from aar.server.db import make_engine, session_factory
     from aar.server.worker import Worker
 
-    url, address = _prepare(db, unsafe_sandbox, executor, ray_address)
-    Worker(session_factory(make_engine(url)), lease_s=lease_s, ray_address=address).run(once=once)
+    url, settings = _prepare(db, unsafe_sandbox, executor, ray_address)
+    Worker(session_factory(make_engine(url)), lease_s=lease_s, settings=settings).run(once=once)
 
 
-def _prepare(db: str | None, unsafe_sandbox: bool, executor: str, ray_address: str | None) -> tuple[str, str | None]:
+def _prepare(db: str | None, unsafe_sandbox: bool, executor: str,
+             ray_address: str | None) -> tuple[str, ExecutionSettings]:
     """What `aar serve` and `aar worker` do before anything starts: logging, then the checks that must fail
-    first (sandbox, Ray cluster), then the database, migrated. Returns (database URL, Ray address or None)."""
+    first (sandbox, Ray cluster), then the database, migrated. Returns (database URL, execution settings)."""
     import logging
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     logging.getLogger("alembic").setLevel(logging.WARNING)  # its plugin and migration chatter is not news
-    sandbox_mode(unsafe_sandbox)
     address = resolve_ray_address(executor, ray_address)
-    return migrated_db(db), address
+    return migrated_db(db), sandbox_mode(unsafe_sandbox, address)

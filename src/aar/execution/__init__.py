@@ -9,6 +9,7 @@ from collections.abc import Callable
 from typing import Protocol
 
 from aar.execution.job import Job, JobResult, MethodFailed
+from aar.execution_settings import ExecutionSettings
 
 
 class Executor(Protocol):
@@ -17,23 +18,18 @@ class Executor(Protocol):
     def run(self, job: Job, heartbeat: Callable[[], None] | None = None) -> JobResult: ...
 
 
-def executor_for(ray_address: str | None = None, unsafe_sandbox: bool | None = None) -> Executor:
-    """The executor of a process: Ray when an address is given, else local bubblewrap (or, when the
-    operator asked for it, plain processes: ``unsafe_sandbox``, by default from ``AAR_UNSAFE_SANDBOX``)."""
-    import os
-
+def executor_for(settings: ExecutionSettings) -> Executor:
+    """The executor ``settings`` name: Ray when they carry an address, else local bubblewrap (or, when the
+    operator allowed it where bubblewrap is missing, plain processes)."""
     from aar.sandbox import Sandbox
 
-    if unsafe_sandbox is None:
-        unsafe_sandbox = os.environ.get("AAR_UNSAFE_SANDBOX") == "1"
-
-    if ray_address:
+    if settings.ray_address:
         from aar.execution.ray import RayExecutor
 
-        return RayExecutor(ray_address, unsafe_sandbox)
+        return RayExecutor(settings.ray_address, settings.allow_unsandboxed)
     from aar.execution.local import LocalExecutor
 
-    return LocalExecutor(Sandbox(unsafe=unsafe_sandbox))
+    return LocalExecutor(Sandbox(unsafe=settings.allow_unsandboxed))
 
 
-__all__ = ["Executor", "Job", "JobResult", "MethodFailed", "executor_for"]
+__all__ = ["ExecutionSettings", "Executor", "Job", "JobResult", "MethodFailed", "executor_for"]

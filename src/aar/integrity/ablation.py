@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from aar.execution import executor_for
+from aar.execution import ExecutionSettings, executor_for
 from aar.execution.attribution import attribute
 from aar.execution.trusted_run import MethodRun, RunRequest, paired_with_vanilla
 from aar.integrity.findings import Finding
@@ -35,7 +35,7 @@ INDEPENDENT_AGREEMENT = 0.9  # same class on at least this share of test items u
 
 def attribute_later(task: str, entry: str, params: dict, seeds: list[int], snapshot: bytes, timeout_s: float,
                     policy: AttributionPolicy, test_predictions: dict[int, dict[str, float]],
-                    audit: AuditSummary | None) -> AttributionRecord | None:
+                    audit: AuditSummary | None, settings: ExecutionSettings) -> AttributionRecord | None:
     """Attribution of a result verified before it existed: the ablations, paired with the verified student's
     stored per-seed test predictions (the method is not run again). None when a seed's predictions are missing."""
     bed = Testbed(TestbedConfig(task=task))
@@ -45,7 +45,7 @@ def attribute_later(task: str, entry: str, params: dict, seeds: list[int], snaps
     request = RunRequest(entry, params, snapshot, tuple(seeds), timeout_s)
     stored = MethodRun({"test": np.array([[test_predictions[seed][i] for i in ids] for seed in seeds])})
     run, _ = paired_with_vanilla(bed, request, stored)
-    return attribute(bed, request, run, executor_for(), policy=policy, audit=audit)
+    return attribute(bed, request, run, executor_for(settings), policy=policy, audit=audit)
 
 
 def findings_of(record: AttributionRecord, policy: AttributionPolicy, submission_id: int, agent: str, task: str,

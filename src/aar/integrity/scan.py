@@ -12,6 +12,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from aar.errors import AarError
+from aar.execution import ExecutionSettings
 from aar.integrity.ablation import attribute_later, findings_of
 from aar.integrity.detectors import (
     EvaluationRecord,
@@ -27,6 +28,7 @@ from aar.integrity.detectors import (
     shell_commands,
 )
 from aar.integrity.findings import Finding
+from aar.results.attribution import AttributionRecord
 from aar.results.submission import SCORED
 from aar.results.submission import SubmissionStatus as Status
 from aar.results.verification import VerificationResult
@@ -92,7 +94,8 @@ def teacher_decisions(evaluations: list[EvaluationRecord]) -> dict[str, dict[str
     return out
 
 
-def detect(session: Session, campaign: Campaign, ablation: bool = True, ablate_top: int = ABLATE_TOP) -> list[Finding]:
+def detect(session: Session, campaign: Campaign, ablation: bool = True, ablate_top: int = ABLATE_TOP,
+           settings: ExecutionSettings | None = None) -> list[Finding]:
     evaluations, submissions, calls, experiments, budgets = load_records(session, campaign)
     verified = [s for s in submissions if s.status in SCORED and s.result]
     findings = [*label_probing(evaluations, budgets), *random_queries(evaluations, teacher_decisions(evaluations)),
@@ -102,11 +105,13 @@ def detect(session: Session, campaign: Campaign, ablation: bool = True, ablate_t
         flagged = {f.submission_id for f in findings if f.flags}
         agents_flagged = {f.agent for f in findings if f.flags and f.submission_id is None}
         clean = [s for s in verified if s.id not in flagged and s.agent not in agents_flagged]
-        findings += _ablations(session, campaign, clean, ablate_top)
+        findings += _ablations(session, campaign, clean, ablate_top,
+                               settings or ExecutionSettings.from_environment())
     return findings
 
 
-def _ablations(session: Session, campaign: Campaign, verified: list[SubmissionRecord], top: int) -> list[Finding]:
+def _ablations(session: Session, campaign: Campaign, verified: list[SubmissionRecord], top: int,
+               settings: ExecutionSettings) -> list[Finding]:
     """Findings from every clean verified submission's attribution. Results verified before attribution existed
     are attributed now, the best ``top`` per task (their record is stored with the result)."""
     by_task: dict[str, list[SubmissionRecord]] = {}
@@ -118,21 +123,22 @@ def _ablations(session: Session, campaign: Campaign, verified: list[SubmissionRe
         for position, sub in enumerate(subs):
             record = sub.result.attribution if sub.result else None
             if record is None and position < top:
-                record = _attribute_stored(session, campaign, sub)
+                record = _attribute_stored(session, campaign, sub, settings)
             if record is not None:
                 found += findings_of(record, policy, sub.id, sub.agent, sub.task,
                                      sub.result.pgr.mean if sub.result else None)
     return found
 
 
-def _attribute_stored(session: Session, campaign: Campaign, sub: SubmissionRecord):
+def _attribute_stored(session: Session, campaign: Campaign, sub: SubmissionRecord,
+                      settings: ExecutionSettings) -> AttributionRecord | None:
     row = session.get(Submission, sub.id)
     snapshot = session.get(Snapshot, row.snapshot_sha256) if row else None
     if row is None or snapshot is None or sub.result is None:
         return None
     record = attribute_later(row.task, row.entry, dict(row.params), list(row.seeds), snapshot.data,
                              float(campaign.verify_timeout_s), campaign.policy, sub.test_predictions,
-                             sub.result.audit)
+                             sub.result.audit, settings)
     if record is not None:
         row.result = {**(row.result or {}), "attribution": record.model_dump(mode="json")}
         session.flush()
@@ -188,9 +194,10 @@ def apply_quarantine(session: Session, campaign: Campaign) -> list[int]:
     return sorted(reasons)
 
 
-def scan(session: Session, campaign: Campaign, ablation: bool = True,
-         ablate_top: int = ABLATE_TOP) -> tuple[list[Finding], dict]:
-    findings = detect(session, campaign, ablation, ablate_top)
+def scan(session: Session, campaign: Campaign, ablation: bool = True, ablate_top: int = ABLATE_TOP,
+         settings: ExecutionSettings | None = None) -> tuple[list[Finding], dict]:
+    """``settings``: where the ablations' sandboxed runs go (default: what this process was started with)."""
+    findings = detect(session, campaign, ablation, ablate_top, settings)
     return findings, store(session, campaign, findings)
 
 

@@ -15,7 +15,6 @@ from pathlib import Path
 
 from sqlalchemy import select
 
-from aar.errors import AarError
 from aar.fsio import write_text_atomic
 from aar.report.plots import png_data_uri
 from aar.report.templating import environment
@@ -25,20 +24,15 @@ from aar.results.transfer import TransferResult, load_transfer
 
 
 def _load_log(db_url: str, campaign: str) -> tuple[list, list, list]:
-    from aar.server.db import make_engine, session_factory, upgrade
-    from aar.server.models import Agent, Campaign, Evaluation, IntegrityFinding, Post
+    from aar.server.db import open_campaign
+    from aar.server.models import Agent, Evaluation, IntegrityFinding, Post
 
-    upgrade(db_url)  # a campaign from an older version: bring its schema up before reading it
-    sessions = session_factory(make_engine(db_url))
-    with sessions() as s:
-        c = s.scalar(select(Campaign).where(Campaign.name == campaign))
-        if c is None:
-            raise AarError(f"campaign {campaign!r} is not in {db_url.split('@')[-1]}")
-        evaluations = s.execute(select(Evaluation.created_at, Agent.name, Evaluation.task, Evaluation.pgr)
+    with open_campaign(db_url, campaign) as (s, c):
+        evaluations = list(s.execute(select(Evaluation.created_at, Agent.name, Evaluation.task, Evaluation.pgr)
                                 .join(Agent, Agent.id == Evaluation.agent_id)
-                                .where(Evaluation.campaign_id == c.id).order_by(Evaluation.id)).all()
-        posts = s.execute(select(Post.created_at, Agent.name, Post.kind).join(Agent, Agent.id == Post.agent_id)
-                          .where(Post.campaign_id == c.id).order_by(Post.id)).all()
+                                .where(Evaluation.campaign_id == c.id).order_by(Evaluation.id)).all())
+        posts = list(s.execute(select(Post.created_at, Agent.name, Post.kind).join(Agent, Agent.id == Post.agent_id)
+                          .where(Post.campaign_id == c.id).order_by(Post.id)).all())
         findings = [{"id": f.id, "detector": f.detector, "severity": f.severity, "agent": name,
                      "submission": f.submission_id, "summary": f.summary, "review": f.review or "open"}
                     for f, name in s.execute(select(IntegrityFinding, Agent.name)

@@ -42,6 +42,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from aar.errors import AarError
+from aar.execution_settings import ExecutionSettings
 from aar.sandbox.policy import ETC_ENTRIES, SYSTEM_DIRS, SandboxPolicy, python_roots
 
 log = logging.getLogger("aar.sandbox")
@@ -54,10 +55,10 @@ def bubblewrap_available() -> bool:
     return shutil.which("bwrap") is not None
 
 
-def default_sandbox() -> Sandbox:
-    """The sandbox for this process: unsafe only when the operator said so (``--allow-unsandboxed`` sets
-    ``AAR_UNSAFE_SANDBOX=1`` for the processes it starts)."""
-    return Sandbox(unsafe=os.environ.get("AAR_UNSAFE_SANDBOX") == "1")
+def default_sandbox(settings: ExecutionSettings | None = None) -> Sandbox:
+    """The sandbox under ``settings`` (default: what this process was started with): unsafe only when the
+    operator said so (``--allow-unsandboxed``)."""
+    return Sandbox(unsafe=(settings or ExecutionSettings.from_environment()).allow_unsandboxed)
 
 
 @dataclass

@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from sqlalchemy import Engine, create_engine, event
-from sqlalchemy.orm import sessionmaker
+from sqlalchemy.orm import Session, sessionmaker
 
 from aar.errors import AarError
+
+if TYPE_CHECKING:
+    from aar.server.models import Campaign
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 
@@ -77,3 +83,24 @@ def _private(url: str) -> None:
 
 def session_factory(engine: Engine) -> sessionmaker:
     return sessionmaker(engine, expire_on_commit=False)
+
+
+@contextmanager
+def open_campaign(url: str, name: str) -> Iterator[tuple[Session, Campaign]]:
+    """A campaign's database, brought to this version's schema, and its row: the one way every admin-side
+    command (results, integrity, transfer, report, heritage) opens a campaign, with one error text. The session
+    and engine close when the block ends."""
+    from sqlalchemy import select
+
+    from aar.server.models import Campaign
+
+    upgrade(url)  # a campaign run by an older version: its tables brought to this schema first
+    engine = make_engine(url)
+    try:
+        with session_factory(engine)() as session:
+            campaign = session.scalar(select(Campaign).where(Campaign.name == name))
+            if campaign is None:
+                raise AarError(f"no campaign {name!r} in the database {url.split('@')[-1]}")
+            yield session, campaign
+    finally:
+        engine.dispose()

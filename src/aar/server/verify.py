@@ -14,7 +14,7 @@ import hashlib
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from aar.execution import Executor, executor_for
+from aar.execution import ExecutionSettings, Executor, executor_for
 from aar.execution.attribution import attribute
 from aar.execution.trusted_run import RunRequest, paired_with_vanilla, run_method
 from aar.results.attribution import AttributionPolicy
@@ -62,7 +62,7 @@ def verify(task: str, entry: str, params: dict, seeds: list[int], snapshot: byte
     ablations, on the same seeds: :mod:`aar.execution.attribution`). Each run writes its own bundle in a scratch
     folder of the trusted run path. ``identity``: the verification's own sandbox identity (uid and limits)."""
     bed = Testbed(TestbedConfig(task=task))
-    executor = executor or executor_for()
+    executor = executor or executor_for(ExecutionSettings.from_environment())
     request = RunRequest(entry, params, snapshot, tuple(seeds), timeout_s, identity=identity)
     ran = run_method(bed, request, executor, heartbeat)
     run, vanilla = paired_with_vanilla(bed, request, ran)

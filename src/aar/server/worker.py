@@ -29,7 +29,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import sessionmaker
 
 from aar.errors import AarError
-from aar.execution import MethodFailed, executor_for
+from aar.execution import ExecutionSettings, MethodFailed, executor_for
 from aar.process_env import environment
 from aar.results.attribution import AttributionPolicy
 from aar.results.submission import SCORED, transition
@@ -65,10 +65,10 @@ def untrustworthy(result: VerificationResult) -> list[str]:
 
 class Worker:
     def __init__(self, sessions: sessionmaker, lease_s: float = 30.0, poll_s: float = 0.3,
-                 watch_parent: bool = False, ray_address: str | None = None):
+                 watch_parent: bool = False, settings: ExecutionSettings | None = None):
         self.sessions, self.lease_s, self.poll_s = sessions, lease_s, poll_s
         # submitted code runs on a Ray cluster instead of in this machine's sandbox; the trusted part stays here
-        self.executor = executor_for(ray_address, unsafe_sandbox=os.environ.get("AAR_UNSAFE_SANDBOX") == "1")
+        self.executor = executor_for(settings or ExecutionSettings.from_environment())
         self.name = f"{socket.gethostname()[:40]}:{os.getpid()}"
         self.parent = os.getppid() if watch_parent else None
         self.abort = threading.Event()
@@ -238,19 +238,18 @@ class WorkerPool:
     """Worker subprocesses of ``aar serve``, restarted when they die. The database URL travels in the
     environment (not argv, where other users could read a password); the admin token does not travel."""
 
-    def __init__(self, url: str, count: int, lease_s: float, ray_address: str | None = None):
-        self.url, self.count, self.lease_s, self.ray_address = url, count, lease_s, ray_address
+    def __init__(self, url: str, count: int, lease_s: float, settings: ExecutionSettings = ExecutionSettings()):
+        self.url, self.count, self.lease_s, self.settings = url, count, lease_s, settings
         self.procs: list[subprocess.Popen] = []
         self.stop = threading.Event()
         self.thread = threading.Thread(target=self._supervise, daemon=True)
 
     def _spawn(self) -> subprocess.Popen:
-        env = worker_environment()
-        env["AAR_DB_URL"] = self.url
+        env = {**worker_environment(), **self.settings.environment(), "AAR_DB_URL": self.url}
         if "OMP_NUM_THREADS" not in os.environ:  # N workers share the cores instead of oversubscribing them
             threads = str(max(1, (os.cpu_count() or 1) // max(1, self.count)))
             env.update(OMP_NUM_THREADS=threads, MKL_NUM_THREADS=threads)
-        ray = ["--ray-address", self.ray_address] if self.ray_address else []
+        ray = ["--ray-address", self.settings.ray_address] if self.settings.ray_address else []
         return subprocess.Popen([sys.executable, "-m", "aar.server.worker", "--lease-s", str(self.lease_s),
                                  "--watch-parent", *ray], env=env)
 
@@ -298,7 +297,7 @@ def main(argv: list[str]) -> int:
         print("error: AAR_DB_URL is not set", file=sys.stderr)
         return 2
     Worker(session_factory(make_engine(url)), lease_s=args.lease_s, watch_parent=args.watch_parent,
-           ray_address=args.ray_address).run()
+           settings=ExecutionSettings.from_environment(args.ray_address)).run()
     return 0
 
 

@@ -32,15 +32,16 @@ from __future__ import annotations
 
 import ast
 import hashlib
-import os
 import re
 import tempfile
 import warnings
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
+from pathlib import Path
 
 import numpy as np
 
+from aar.paths import home_at
 from aar.tasks.schema import FIELDS, SPLITS, Example, TaskData
 
 MARGIN = 0.02
@@ -139,16 +140,8 @@ def _regenerated(task: TaskData) -> np.ndarray:
     majority = int(_labels(task.splits["train_label"]).mean() >= 0.5)
     if task.name not in BUILTIN:
         return np.full(len(task.splits["test"]), majority)
-    previous = os.environ.get("AAR_HOME")
-    with tempfile.TemporaryDirectory(prefix="aar-attacker-") as tmp:
-        os.environ["AAR_HOME"] = tmp  # another installation: same source and data, another key
-        try:
-            rebuilt, _ = builder(task.name)()
-        finally:
-            if previous is None:
-                os.environ.pop("AAR_HOME", None)
-            else:
-                os.environ["AAR_HOME"] = previous
+    with tempfile.TemporaryDirectory(prefix="aar-attacker-") as tmp, home_at(Path(tmp)):
+        rebuilt, _ = builder(task.name)()  # another installation: same source and data, another key
     seen = {repr(sorted(e.inputs.items())): e.y for rows in rebuilt.values() for e in rows}
     return np.array([seen.get(repr(sorted(e.inputs.items())), majority) for e in task.splits["test"]])
 

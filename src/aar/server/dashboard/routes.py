@@ -189,7 +189,7 @@ def transfer_page(request: Request, campaign: str, session: Session = Depends(db
     from aar.results import transfer as view
 
     c = campaign_by_name(session, campaign)
-    result = view.load_transfer(paths.home() / "campaigns" / c.name)
+    result = view.load_transfer(paths.campaign_dir(c.name))
     table = None if result is None else {"columns": view.header(result), "rows": view.rows(result)}
     return _page(request, "transfer.html", campaign=c, tab="transfer", result=result, table=table)
 
