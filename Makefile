@@ -16,7 +16,7 @@ export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 export TOKENIZERS_PARALLELISM := false
 
-.PHONY: run baseline test lint bench setup clean postgres bubblewrap chromium
+.PHONY: run baseline test test-fast lint bench setup clean postgres bubblewrap chromium
 
 setup: $(STAMP)
 
@@ -40,6 +40,12 @@ lint: $(STAMP)
 	$(BIN)/ruff check src tests benchmarks
 	$(BIN)/lint-imports
 	$(BIN)/mypy
+
+# the fast tier: pure units and contract tests (no campaign, no PostgreSQL, no server), for the edit-test loop
+test-fast: $(STAMP)
+	OMP_NUM_THREADS=$(TEST_THREADS) MKL_NUM_THREADS=$(TEST_THREADS) \
+	  $(BIN)/python -m pytest -q -m "not slow" -n $(TEST_WORKERS) --dist loadscope --no-loadscope-reorder \
+	  --durations=15
 
 test: $(STAMP) postgres bubblewrap chromium lint
 	OMP_NUM_THREADS=$(TEST_THREADS) MKL_NUM_THREADS=$(TEST_THREADS) \

@@ -28,9 +28,22 @@ LONGEST_FIRST = ("test_campaign", "test_integrity", "test_attribution", "test_tr
                  "test_server_load", "test_gpu_benchmark", "test_cli", "test_forum")
 
 
+# The integration tier: modules that start servers, campaigns, researchers, sandboxed runs on real testbeds or
+# browsers. Their tests, and any test using a server fixture, are marked ``slow``; `make test-fast` runs the rest
+# (pure units and contract tests: no campaign, no PostgreSQL) and `make test` runs everything.
+INTEGRATION = {"test_campaign", "test_integrity", "test_attribution", "test_trust_boundary", "test_trust_boundary_v2",
+               "test_researchers", "test_server", "test_submissions", "test_ray", "test_dashboard", "test_transfer",
+               "test_hf_lm", "test_server_load", "test_gpu_benchmark", "test_cli", "test_mcp_session",
+               "test_real_tasks", "test_layout", "test_pipeline", "test_forum", "test_sandbox"}
+SERVER_FIXTURES = {"server", "live_server"}
+
+
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     rank = {name: i for i, name in enumerate(LONGEST_FIRST)}
     items.sort(key=lambda item: rank.get(item.path.stem, len(rank)))  # stable: within a module, file order
+    for item in items:
+        if item.path.stem in INTEGRATION or SERVER_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.slow)
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -58,9 +71,12 @@ def aar_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="session", autouse=True)
-def task_samples(aar_home: Path) -> None:
+def task_samples(aar_home: Path, request: pytest.FixtureRequest) -> None:
     """The thinned tasks the mechanics tests use (see ``tests.helpers.data.import_sample``), imported up
-    front, so subprocesses (`aar run --task chat-sample`, the server) find them too."""
+    front, so subprocesses (`aar run --task chat-sample`, the server) find them too. The fast tier (no test
+    marked slow selected) needs none of them and skips the build."""
+    if not any(item.get_closest_marker("slow") for item in request.session.items):
+        return
     import_sample("code")
     import_sample("chat")
 

@@ -12,6 +12,7 @@ from aar.tasks.leaks import MARGIN, probe_task, shared_texts
 from aar.tasks.schema import SPLITS, Example, TaskData
 
 
+@pytest.mark.slow  # builds five full tasks (minutes on a cold home)
 @pytest.mark.parametrize("name", ["chat", "math", "code", "gsm8k", "hh-harmless"])
 def test_no_structural_attack_beats_the_majority_class(name: str) -> None:
     task = build_task(name)
