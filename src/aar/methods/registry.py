@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import importlib.util
 import inspect
@@ -73,8 +74,10 @@ def available() -> dict[str, type[Method]]:
     return dict(sorted(_REGISTRY.items()))
 
 
+@functools.cache
 def source_hash(cls: type[Method]) -> str:
-    """Version of a method's code, for the artifact cache: the hash of its module's source file."""
+    """Version of a method's code, for the artifact cache: the hash of its module's source file, once per class
+    (loading a file again makes a new class, so edited code is hashed again)."""
     try:
         source = Path(inspect.getsourcefile(cls) or "").read_bytes()
     except (OSError, TypeError):

@@ -7,6 +7,7 @@ change to data, config or code yields a new key.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 from collections.abc import Callable
 from pathlib import Path
@@ -19,8 +20,10 @@ from aar.fsio import load_arrays, save_arrays_atomic, sha256_json
 _CODE_DIRS = ("models", "w2s")
 
 
+@functools.cache
 def code_version() -> str:
-    """Hash of the modules whose behaviour determines artifacts (models, pipeline) plus the release."""
+    """Hash of the modules whose behaviour determines artifacts (models, pipeline) plus the release: computed
+    once per process (a process runs one version of the code), not on every cache lookup (0.31 ms each)."""
     root = Path(__file__).resolve().parents[1]
     digest = hashlib.sha256(__version__.encode())
     for sub in _CODE_DIRS:
