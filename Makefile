@@ -16,7 +16,7 @@ export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 export TOKENIZERS_PARALLELISM := false
 
-.PHONY: run baseline test test-fast lint bench setup clean postgres bubblewrap chromium
+.PHONY: run baseline test test-fast lint docs bench setup clean postgres bubblewrap chromium
 
 setup: $(STAMP)
 
@@ -40,6 +40,11 @@ lint: $(STAMP)
 	$(BIN)/ruff check src tests benchmarks
 	$(BIN)/lint-imports
 	$(BIN)/mypy
+
+# the documentation site (MkDocs, Material) from docs/ into site/; the reference pages are generated from the code
+docs: $(STAMP)
+	$(BIN)/python docs/gen_reference.py
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict
 
 # the fast tier: pure units and contract tests (no campaign, no PostgreSQL, no server), for the edit-test loop
 test-fast: $(STAMP)

@@ -34,7 +34,7 @@ LONGEST_FIRST = ("test_campaign", "test_integrity", "test_attribution", "test_tr
 INTEGRATION = {"test_campaign", "test_integrity", "test_attribution", "test_trust_boundary", "test_trust_boundary_v2",
                "test_researchers", "test_server", "test_submissions", "test_ray", "test_dashboard", "test_transfer",
                "test_hf_lm", "test_server_load", "test_gpu_benchmark", "test_cli", "test_mcp_session",
-               "test_real_tasks", "test_layout", "test_pipeline", "test_forum", "test_sandbox"}
+               "test_real_tasks", "test_layout", "test_pipeline", "test_forum", "test_sandbox", "test_docs"}
 SERVER_FIXTURES = {"server", "live_server"}
 
 

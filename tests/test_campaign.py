@@ -152,6 +152,10 @@ def test_kill_9_then_resume_finishes_with_nothing_lost_or_doubled(tmp_path: Path
     again = subprocess.run([sys.executable, "-m", "aar.cli", "report", "crashy"], capture_output=True, text=True,
                            timeout=300)
     assert again.returncode == 0 and "report.html" in again.stdout
+    as_json = subprocess.run([sys.executable, "-m", "aar.cli", "report", "crashy", "--json"], capture_output=True,
+                             text=True, timeout=300)
+    reported = json.loads(as_json.stdout)
+    assert reported["report"].endswith("report.html") and reported["results"]["tasks"] == result["tasks"]
     missing = subprocess.run([sys.executable, "-m", "aar.cli", "report", "no-such-campaign"], capture_output=True,
                              text=True, timeout=60)
     assert missing.returncode == 2 and "no campaign" in missing.stderr

@@ -115,3 +115,16 @@ def test_testbed_check_reports_every_acceptance_figure() -> None:
     assert checks["private"]["passed"] and checks["leaks"]["passed"] and checks["gap"]["passed"]
     assert {p["probe"] for p in task["leaks"]} >= {"length", "renaming", "regenerate", "shared_text"}
     assert task["pair"] == "glove-50d -> minilm-l6" and task["methods"]
+
+
+def test_catalog_commands_print_json_too(capsys: pytest.CaptureFixture, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every command that prints a table has a --json form: the catalogues here (baseline, testbed check, agent
+    list, integrity scan, report and transfer are covered where they run)."""
+    code, out, _ = in_process(("methods", "--json"), capsys, monkeypatch)
+    methods = json.loads(out)
+    assert code == 0 and {m["name"] for m in methods} >= {"vanilla", "soft", "recipe"}
+    assert all(set(m) == {"name", "summary", "formats", "defaults"} for m in methods)
+    code, out, _ = in_process(("models", "--json"), capsys, monkeypatch)
+    models = json.loads(out)
+    assert code == 0 and models["default_weak"] == "glove-50d"
+    assert {m["name"] for m in models["models"]} >= {"glove-50d", "minilm-l6", "minilm-glove-mlp"}

@@ -9,6 +9,7 @@ import os
 import sys
 
 import typer
+import typer.rich_utils
 
 from aar.cli import admin, agent, baseline, campaign, catalog, data, integrity, serve, testbed
 from aar.cli.common import err_console
@@ -17,6 +18,9 @@ from aar.errors import AarError
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+if not sys.stdout.isatty() and typer.rich_utils.MAX_WIDTH is None:  # --help in a pipe or log: whole option names
+    typer.rich_utils.MAX_WIDTH = 160
 
 app = typer.Typer(help="Automated alignment research on weak-to-strong supervision.", no_args_is_help=True,
                   pretty_exceptions_enable=False, add_completion=False)

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
 from aar.cli.common import (
+    AsJson,
     Campaign,
     CampaignDb,
     Executor,
@@ -15,6 +17,7 @@ from aar.cli.common import (
     TaskList,
     UnsafeSandbox,
     console,
+    err_console,
     resolve_ray_address,
     sandbox_mode,
 )
@@ -114,6 +117,7 @@ def transfer_cmd(
     executor: Executor = "local",
     ray_address: RayAddress = None,
     markdown: Annotated[bool, typer.Option(help="also print the table as Markdown")] = False,
+    as_json: AsJson = False,
 ) -> None:
     """Re-test the campaign's top verified methods and the baselines on fresh seeds, the never-used holdout
     split, the other tasks and other model pairs; PGR with 95% CIs, paired p vs vanilla, Holm-corrected."""
@@ -132,7 +136,11 @@ def transfer_cmd(
     if workers:
         spec.workers = workers
     result = run_transfer(campaign, db, spec, tasks=task,
-                          log=lambda m: console.print(m, highlight=False, soft_wrap=True))
+                          log=lambda m: err_console.print(m, highlight=False, soft_wrap=True) if as_json
+                          else console.print(m, highlight=False, soft_wrap=True))
+    if as_json:
+        print(result.model_dump_json(indent=2))
+        return
     console.print(view.terminal_table(result))
     if markdown:
         print(view.markdown(result))
@@ -141,6 +149,7 @@ def transfer_cmd(
 
 def report_cmd(
     campaign: Campaign,
+    as_json: AsJson = False,
 ) -> None:
     """Write the campaign's self-contained HTML report and print its headline table."""
     from aar.campaign.spec import CampaignSpec
@@ -150,5 +159,10 @@ def report_cmd(
 
     spec = CampaignSpec.load(campaign)
     path = write_report(spec.folder(), spec.db_url())
-    console.print(campaign_table(CampaignResults.load(spec.folder())))
+    results = CampaignResults.load(spec.folder())
+    if as_json:  # the headline's numbers: results.json as written, plus where the report went
+        print(json.dumps({"report": str(path), "results": json.loads(results.model_dump_json(by_alias=True))},
+                         indent=2))
+        return
+    console.print(campaign_table(results))
     console.print(f"report: {path}")

@@ -2,16 +2,22 @@
 
 from __future__ import annotations
 
+import json
+
 from rich.table import Table
 
-from aar.cli.common import console
+from aar.cli.common import AsJson, console
 from aar.models.defaults import DEFAULT_STRONG, DEFAULT_WEAK, STRONG_BY_TASK
 
 
-def methods_list() -> None:
+def methods_list(as_json: AsJson = False) -> None:
     """List available methods and their parameters."""
     from aar.methods import available
 
+    if as_json:
+        print(json.dumps([{"name": name, "summary": cls.summary, "formats": list(cls.formats),
+                           "defaults": cls.defaults} for name, cls in available().items()], indent=2))
+        return
     table = Table(title="methods")
     for col in ("name", "summary", "formats", "parameters"):
         table.add_column(col)
@@ -21,10 +27,16 @@ def methods_list() -> None:
     console.print(table)
 
 
-def models_list() -> None:
+def models_list(as_json: AsJson = False) -> None:
     """List the CPU models (packaged encoder + head) and the GPU path's spec."""
     from aar.models.base import MODELS
+    from aar.models.layout import describe_model
 
+    if as_json:
+        print(json.dumps({"models": [describe_model(name) for name in MODELS], "default_weak": DEFAULT_WEAK,
+                          "default_strong": DEFAULT_STRONG, "strong_by_task": STRONG_BY_TASK,
+                          "gpu_path": "hf:<model id or path>[#file.gguf]"}, indent=2))
+        return
     table = Table(title="models")
     for col in ("name", "encoder", "head", "role"):
         table.add_column(col)

@@ -24,6 +24,18 @@ from aar.tasks.schema import Example
 
 @dataclass
 class MethodContext:
+    """What a method gets, all of it about the unlabelled pool (``train_unlabel``) and none of it a label:
+
+    - ``task``, ``format`` (``pair`` or ``choice``), ``seed`` (opaque inside verification), ``params`` (the
+      method's parameters, typed by its ``defaults``);
+    - ``strong_x``: the strong model's features, one row per pool item (the column layout per task is in
+      ``GET /v1/tasks/{task}`` and the researchers' brief); ``strong_views``: each text's own embedding;
+    - ``weak_soft``: the teacher's probability of label 1 for each pool item;
+    - ``groups``: opaque group ids (equal where items share a source problem); ``unlabeled``: the items' inputs;
+    - ``antisymmetric``: pair tasks, where swapping the two texts negates the input;
+    - :meth:`fit` trains the student's head on targets; :meth:`rng` is a generator seeded by ``seed``.
+    """
+
     task: str
     format: str
     seed: int
@@ -48,6 +60,7 @@ class MethodContext:
                                 antisymmetric=self.antisymmetric, loss=loss)
 
     def rng(self) -> np.random.Generator:
+        """A random generator of this context's seed (the same draws on a re-run of the same seed)."""
         return np.random.default_rng(self.seed)
 
 
