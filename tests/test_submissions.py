@@ -50,6 +50,9 @@ def test_verification_leaderboard_and_quarantine(server, tmp_path: Path) -> None
     assert done["status"] == "verified", done
     pgr = done["pgr"]
     assert pgr["lo"] <= pgr["mean"] <= pgr["hi"] and 0 <= done["p_vs_vanilla"] <= 1
+    # the paper's naive baseline (soft labels) beside vanilla, on the same seeds
+    soft = done["soft_pgr"]
+    assert soft["lo"] <= soft["mean"] <= soft["hi"] and 0 <= done["p_vs_soft"] <= 1
     failed = wait_for(bo, bad.json()["id"], ("verified", "failed"))
     # a failure on private inputs reads as a fixed sentence with the exception's type, never its message
     assert failed["status"] == "failed" and "raised ValueError" in failed["error"], failed

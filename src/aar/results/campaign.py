@@ -65,6 +65,7 @@ class BestRow(BaseModel):
     pgr: IntervalRecord
     dev_pgr: IntervalRecord
     p_vs_vanilla: float | None
+    p_vs_soft: float | None = None  # against the paper's naive baseline (soft labels), uncorrected; None before
     p_holm: float
     p_bh: float
     significant_holm: bool = Field(alias="significant_holm_0.05")
@@ -88,7 +89,7 @@ class BestRow(BaseModel):
         assert r is not None and row.p_holm is not None and row.p_bh is not None
         a = r.attribution
         return cls(submission=row.id, agent=row.agent, entry=row.entry, pgr=r.pgr, dev_pgr=r.dev_pgr,
-                   p_vs_vanilla=r.p_vs_vanilla, p_holm=row.p_holm, p_bh=row.p_bh,
+                   p_vs_vanilla=r.p_vs_vanilla, p_vs_soft=r.p_vs_soft, p_holm=row.p_holm, p_bh=row.p_bh,
                    **{"significant_holm_0.05": row.p_holm < 0.05},
                    dev_test_gap=(r.dev_pgr.mean or 0) - (r.pgr.mean or 0),
                    attribution_class=attribution_class(r),

@@ -58,6 +58,10 @@ class VerificationResult(BaseModel):
     dev_pgr: IntervalRecord = IntervalRecord()
     vanilla_pgr: IntervalRecord = IntervalRecord()
     vs_vanilla: PairedRecord = PairedRecord()
+    # the paper's naive baseline (the student on the teacher's soft labels), on the same seeds; None in results
+    # from before it was reported. Every ranking and correction still uses vanilla (hard labels): see Methods.
+    soft_pgr: IntervalRecord | None = None
+    vs_soft: PairedRecord | None = None
     audit: AuditSummary | None = None  # None only in results from before the audit existed
     executed_on: ExecutionPlace | None = None
     reused_from: int | None = None  # the identical, already verified submission whose result this is
@@ -76,6 +80,10 @@ class VerificationResult(BaseModel):
     @property
     def p_vs_vanilla(self) -> float | None:
         return self.vs_vanilla.p_value
+
+    @property
+    def p_vs_soft(self) -> float | None:
+        return self.vs_soft.p_value if self.vs_soft is not None else None
 
     @property
     def above_ceiling(self) -> bool:

@@ -67,6 +67,8 @@ def verify(task: str, entry: str, params: dict, seeds: list[int], snapshot: byte
     ran = run_method(bed, request, executor, heartbeat)
     run, vanilla = paired_with_vanilla(bed, request, ran)
     test, dev, paired = run.summary("test"), run.summary("dev"), run.versus(vanilla, "test")
+    soft = bed.run("soft", list(request.seeds))  # the paper's naive baseline, shown beside vanilla (cached per seed)
+    versus_soft = run.versus(soft, "test")
     attribution = attribute(bed, request, run, executor, heartbeat, policy=policy, audit=ran.audit)
     result = VerificationResult(
         seeds=len(seeds), test_items=test.items, pgr=IntervalRecord.of(test.pgr),
@@ -74,6 +76,8 @@ def verify(task: str, entry: str, params: dict, seeds: list[int], snapshot: byte
         ceiling_acc=IntervalRecord.of(test.ceiling_acc), dev_pgr=IntervalRecord.of(dev.pgr),
         vanilla_pgr=IntervalRecord.of(vanilla.summary("test").pgr),
         vs_vanilla=PairedRecord(diff=IntervalRecord.of(paired.diff), p_value=finite(paired.p_value)),
+        soft_pgr=IntervalRecord.of(soft.summary("test").pgr),
+        vs_soft=PairedRecord(diff=IntervalRecord.of(versus_soft.diff), p_value=finite(versus_soft.p_value)),
         # what the method tried inside its sandbox (integrity detectors), and where it ran
         audit=AuditSummary.model_validate(ran.audit.as_json()),
         executed_on=ExecutionPlace.model_validate(ran.executed_on), attribution=attribution)

@@ -78,7 +78,10 @@ def public_view(sub: Submission, agent_name: str, digits: int, owner: bool) -> d
     r = sub.verification
     if r is not None:
         view.update(pgr=_interval(r.pgr, digits), dev_pgr=_interval(r.dev_pgr, digits),
-                    vanilla_pgr=_interval(r.vanilla_pgr, digits), p_vs_vanilla=_round(r.p_vs_vanilla, 3))
+                    vanilla_pgr=_interval(r.vanilla_pgr, digits), p_vs_vanilla=_round(r.p_vs_vanilla, 3),
+                    # the paper's naive baseline (soft labels) beside it; rankings use vanilla
+                    soft_pgr=_interval(r.soft_pgr, digits) if r.soft_pgr is not None else None,
+                    p_vs_soft=_round(r.p_vs_soft, 3))
         a = r.attribution
         view["attribution"] = None if a is None else {
             "class": str(a.kind), "allowed": a.allowed, "seeds": a.seeds, "pgr_on_seeds": _interval(a.pgr, digits),
