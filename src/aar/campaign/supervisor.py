@@ -19,9 +19,9 @@ from aar.campaign.processes import die_with_parent, stop_all
 from aar.campaign.spec import CampaignSpec
 from aar.process_env import LLM, NETWORK, environment
 from aar.results.campaign import AgentRow
+from aar.results.lifecycle import AgentState, stop_kind
 from aar.seeds import agent_seed
 
-DONE_REASONS = ("finished", "budget", "wall time", "idle", "max turns")
 POLL_S = 0.5  # one admin API read per poll: cheap, and a finished researcher is noticed at once
 
 
@@ -31,7 +31,7 @@ def agent_names(spec: CampaignSpec) -> list[str]:
 
 def done(agent: AgentRow) -> bool:
     """Stopped for a reason that is an end (not a crash): it is not started again, also not on resume."""
-    return agent.state == "stopped" and any(str(agent.stop_reason).startswith(r) for r in DONE_REASONS)
+    return agent.state == AgentState.STOPPED and stop_kind(agent.stop_reason) is not None
 
 
 class Supervisor:

@@ -18,6 +18,7 @@ from aar.researchers.llm import LLMBackend
 from aar.researchers.pricing import PRICES, Price, cost
 from aar.researchers.tools import TOOLS, ToolContext, call_tool
 from aar.researchers.transcript import RESULT_CHARS, Transcript
+from aar.results.lifecycle import AgentState, StopKind, stop_reason
 
 RESET_NOTE = ("Your context is nearly full. Write everything you need to continue into your notebook now "
               "(notebook_write); the conversation will then restart from your notebook.")
@@ -66,14 +67,14 @@ class AgentLoop:
         messages, idle, resetting = self._opening(), 0, False
         self.transcript.write("start", system=self.system, model=self.backend.model)
         if self.ledger:
-            self.ledger.set_state("running")
-        reason = "max turns"
+            self.ledger.set_state(AgentState.RUNNING)
+        reason = stop_reason(StopKind.MAX_TURNS)
         for turn in range(self.limits.max_turns):
             if time.monotonic() - started > self.limits.wall_s:
-                reason = "wall time"
+                reason = stop_reason(StopKind.WALL_TIME)
                 break
             if self.exceeded:
-                reason = "budget: " + ", ".join(self.exceeded)
+                reason = stop_reason(StopKind.BUDGET, ", ".join(self.exceeded))
                 break
             t0 = time.monotonic()
             response = self.backend.complete(self.system, messages, self.tool_specs)
@@ -90,7 +91,7 @@ class AgentLoop:
             if not response.tool_calls:
                 idle += 1
                 if idle >= self.limits.idle_turns:
-                    reason = "idle"
+                    reason = stop_reason(StopKind.IDLE)
                     break
                 messages.append({"role": "user", "content": "Continue with a tool call, or call finish."})
                 continue
@@ -105,7 +106,7 @@ class AgentLoop:
                 results.append({"id": call["id"], "name": call["name"], "content": content, "is_error": is_error})
             messages.append({"role": "tool", "results": results})
             if self.ctx.finished is not None:
-                reason = "finished"
+                reason = stop_reason(StopKind.FINISHED)
                 break
             context = u.input_tokens + u.cache_read_tokens + u.cache_write_tokens + u.output_tokens
             if resetting:
@@ -116,5 +117,5 @@ class AgentLoop:
                 resetting = True
         self.transcript.write("stop", reason=reason, cost_usd=self.spent_usd)
         if self.ledger:
-            self.ledger.set_state("stopped", reason)
+            self.ledger.set_state(AgentState.STOPPED, reason)
         return reason

@@ -18,6 +18,7 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
+from aar.results.lifecycle import AgentState
 from aar.server.models import Agent, Campaign, utcnow
 
 NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
@@ -60,8 +61,9 @@ def current_agent(authorization: Annotated[str | None, Header()] = None, session
         raise HTTPException(401, "unknown token", {"WWW-Authenticate": "Bearer"})
     now = utcnow()
     seen = found.last_seen.replace(tzinfo=UTC) if found.last_seen and not found.last_seen.tzinfo else found.last_seen
-    if found.state == "created" or seen is None or (now - seen).total_seconds() > SEEN_EVERY_S:
-        values: dict = {"last_seen": now, **({"state": "active"} if found.state == "created" else {})}
+    if found.state == AgentState.CREATED or seen is None or (now - seen).total_seconds() > SEEN_EVERY_S:
+        values: dict = {"last_seen": now,
+                        **({"state": AgentState.ACTIVE} if found.state == AgentState.CREATED else {})}
         session.execute(update(Agent).where(Agent.id == found.id).values(**values))
         session.commit()
         session.refresh(found)

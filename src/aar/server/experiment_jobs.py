@@ -30,12 +30,14 @@ from sqlalchemy import exists, select, update
 from sqlalchemy.orm import aliased, sessionmaker
 
 from aar.execution.experiment import ExperimentFailed, ExperimentRunner
+from aar.results.lifecycle import ExperimentStatus
 from aar.server.lease_queue import LeaseLost, LeaseQueue, QueueStates
 from aar.server.models import Agent, Campaign, Experiment, Snapshot
 
 log = logging.getLogger("aar.worker")
 MAX_ACTIVE = 2  # queued or running experiments per agent
-QUEUED, RUNNING, DONE, FAILED = "queued", "running", "done", "failed"
+QUEUED, RUNNING, DONE, FAILED = (ExperimentStatus.QUEUED, ExperimentStatus.RUNNING, ExperimentStatus.DONE,
+                                 ExperimentStatus.FAILED)
 ACTIVE = (QUEUED, RUNNING)
 ERROR_CHARS = 4000
 MIN_RUN_S = 1.0  # an experiment started with less compute left than this still gets one second

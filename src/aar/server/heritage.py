@@ -28,6 +28,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import case, func, select
 from sqlalchemy.orm import Session
 
+from aar.results.lifecycle import AgentState
 from aar.results.submission import SubmissionStatus as Status
 from aar.server.api import Params, decode_archive, store_snapshot
 from aar.server.api.forum import lock_post_ids
@@ -38,7 +39,7 @@ from aar.tasks.registry import known_tasks
 
 METHODS_PER_TASK = 3
 MAX_POSTS = 2000
-INHERITED = "inherited"  # the state of an agent that stands for an earlier campaign's author
+INHERITED = AgentState.INHERITED  # the state of an agent that stands for an earlier campaign's author
 
 
 class InheritedMethod(BaseModel):

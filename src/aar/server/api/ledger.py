@@ -9,12 +9,14 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query
+from fastapi import APIRouter, Depends, HTTPException, Query
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from aar.results.lifecycle import agent_move
+from aar.results.submission import IllegalTransition
 from aar.server.api import Body
 from aar.server.auth import db, ledger_agent
 from aar.server.models import Agent, Campaign, TranscriptEvent, UsageEvent, utcnow
@@ -76,7 +78,11 @@ def record_usage(body: UsageIn, me: Agent = Depends(ledger_agent), session: Sess
 
 @router.put("/campaigns/{campaign}/agents/{agent}/state")
 def set_state(body: StateIn, me: Agent = Depends(ledger_agent), session: Session = Depends(db)) -> dict:
-    me.state, me.stop_reason, me.last_seen = body.state, body.reason, utcnow()
+    try:
+        state = agent_move(me.state, body.state)
+    except IllegalTransition as exc:
+        raise HTTPException(409, str(exc)) from None
+    me.state, me.stop_reason, me.last_seen = state, body.reason, utcnow()
     session.commit()
     return agent_view(me)
 
