@@ -84,6 +84,18 @@ def test_export_then_import_carries_the_best_methods_and_the_forum_once(sessions
         assert posts[0].origin["campaign"] == "old" and posts[0].tags == "x y"
         with pytest.raises(ValueError, match="itself"):
             import_heritage(s, new, wire.model_copy(update={"source": "new"}))
+        # handed on again, a method and a post keep their first author: "old~a" in a third campaign too
+        newer = Campaign(name="newer", verify_seeds=[1])
+        s.add(newer)
+        s.flush()
+        for sub in subs:  # verified in the new campaign, they are handed on from it
+            sub.status, sub.result = "verified", _result(0.4)
+        s.commit()
+        again = export_heritage(s, new)
+        assert {m.origin["campaign"] for m in again.methods} == {"old"} and len(again.methods) == 3
+        assert import_heritage(s, newer, again)["methods"] == 3
+        names = set(s.scalars(select(Agent.name).where(Agent.campaign_id == newer.id)))
+        assert names == {"old~a", "old~b"}
         bad = wire.model_copy(update={"methods": [wire.methods[0].model_copy(update={"id": 999,
                                                                                      "archive": "not base64!"})]})
         with pytest.raises(HTTPException):  # checked like any submitted archive

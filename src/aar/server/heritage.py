@@ -157,8 +157,9 @@ def import_heritage(session: Session, campaign: Campaign, heritage: Heritage) ->
             continue
         data = decode_archive(method.archive, method.entry)
         sha = store_snapshot(session, data)
-        author = _stand_in(session, campaign, heritage.source, str(method.origin.get("agent", "unknown")),
-                           stand_ins)
+        # the campaign and agent that wrote it (the earliest, for a method inherited more than once)
+        author = _stand_in(session, campaign, str(method.origin.get("campaign") or heritage.source),
+                           str(method.origin.get("agent") or "unknown"), stand_ins)
         session.add(Submission(campaign_id=campaign.id, agent_id=author.id, task=method.task, entry=method.entry,
                                params=method.params, snapshot_sha256=sha, seeds=seeds, status=Status.QUEUED,
                                attempts=0, origin={**method.origin, "key": key}))
@@ -168,7 +169,8 @@ def import_heritage(session: Session, campaign: Campaign, heritage: Heritage) ->
         key = f"{heritage.source}:{post.id}"
         if key in inherited_posts:
             continue
-        author = _stand_in(session, campaign, heritage.source, post.author, stand_ins)
+        author = _stand_in(session, campaign, str(post.origin.get("campaign") or heritage.source),
+                           str(post.origin.get("author") or post.author), stand_ins)
         parent = inherited_posts.get(f"{heritage.source}:{post.parent_id}") if post.parent_id is not None else None
         row = Post(campaign_id=campaign.id, agent_id=author.id, parent_id=parent.id if parent else None,
                    root_id=(parent.root_id or parent.id) if parent else None, kind=post.kind, title=post.title,
