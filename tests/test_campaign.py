@@ -9,6 +9,7 @@ import sqlite3
 import subprocess
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -93,7 +94,20 @@ def _check_transfer(folder: Path, result: dict) -> None:
     assert bad.returncode == 2 and "WEAK,STRONG" in bad.stderr
 
 
-def test_kill_9_then_resume_finishes_with_nothing_lost_or_doubled(tmp_path: Path) -> None:
+@dataclass
+class Crashed:
+    """What the module's one campaign left: killed with SIGKILL after its first dev evaluation, then resumed."""
+
+    folder: Path
+    leftover: str  # processes of the campaign still alive 3 s after the kill
+    rerun: subprocess.CompletedProcess  # `aar run --name crashy` again: refused, pointing at --resume
+    resumed: subprocess.CompletedProcess
+    result: dict
+
+
+@pytest.fixture(scope="module")
+def crashy(tmp_path_factory: pytest.TempPathFactory) -> Crashed:
+    tmp_path = tmp_path_factory.mktemp("crashy")
     cmd = [sys.executable, "-m", "aar.cli", "run", "--name", "crashy", "--agents", "2", "--task", "chat-sample",
            "--dev-evals", "2", "--verify-seeds", "1", "--transfer-seeds", "2"]
     folder = Path(os.environ["AAR_HOME"]) / "campaigns" / "crashy"
@@ -105,60 +119,86 @@ def test_kill_9_then_resume_finishes_with_nothing_lost_or_doubled(tmp_path: Path
         assert first.poll() is None, (tmp_path / "first.log").read_text()[-2000:]
         first.send_signal(signal.SIGKILL)
         first.wait()
-    # the server and researchers got SIGTERM from the kernel (PR_SET_PDEATHSIG): all gone within 3 s
     deadline = time.time() + 3
     while time.time() < deadline:
         leftover = subprocess.run(["pgrep", "-f", "--campaign crashy"], capture_output=True, text=True)
         if leftover.stdout.strip() == "":
             break
         time.sleep(0.2)
-    assert leftover.stdout.strip() == ""
-    again = subprocess.run([sys.executable, "-m", "aar.cli", "run", "--name", "crashy"], capture_output=True,
+    rerun = subprocess.run([sys.executable, "-m", "aar.cli", "run", "--name", "crashy"], capture_output=True,
                            text=True, timeout=60)
-    assert again.returncode == 2 and "--resume crashy" in again.stderr
     resumed = subprocess.run([sys.executable, "-m", "aar.cli", "run", "--resume", "crashy"], capture_output=True,
                              text=True, timeout=1200)
     assert resumed.returncode == 0, resumed.stdout[-3000:] + resumed.stderr[-3000:]
-    headline = resumed.stdout[resumed.stdout.index("campaign crashy:"):]  # the headline and gauntlet tables
-    assert "…" not in headline and all(line.count("[") == line.count("]") for line in headline.splitlines())
-    result = json.loads((folder / "results.json").read_text())
-    agents = result["agents"]
+    return Crashed(folder, leftover.stdout.strip(), rerun, resumed, json.loads((folder / "results.json").read_text()))
+
+
+def test_sigkill_takes_the_server_and_researchers_with_it(crashy: Crashed) -> None:
+    """They got SIGTERM from the kernel (PR_SET_PDEATHSIG): all gone within 3 s."""
+    assert crashy.leftover == ""
+
+
+def test_a_killed_campaign_is_resumed_by_name_not_started_again(crashy: Crashed) -> None:
+    assert crashy.rerun.returncode == 2 and "--resume crashy" in crashy.rerun.stderr
+    assert crashy.resumed.returncode == 0
+
+
+def test_resume_loses_nothing_and_spends_nothing_twice(crashy: Crashed) -> None:
+    agents = crashy.result["agents"]
     assert [a["state"] for a in agents] == ["stopped", "stopped"]
     assert all(a["stop_reason"] == "finished" and a["dev_evals_used"] == 2 for a in agents)
-    assert _evaluations(folder / "aar.db") == sum(a["dev_evals_used"] for a in agents) == 4
-    per_agent = {}
-    for s in result["submissions"]:
+    assert _evaluations(crashy.folder / "aar.db") == sum(a["dev_evals_used"] for a in agents) == 4
+    per_agent: dict[str, list] = {}
+    for s in crashy.result["submissions"]:
         per_agent.setdefault(s["agent"], []).append(s)
     assert {a: len(subs) for a, subs in per_agent.items()} == {a["name"]: 1 for a in agents}  # no double submit
-    assert all(s["status"] == "verified" for s in result["submissions"])
+    assert all(s["status"] == "verified" for s in crashy.result["submissions"])
+
+
+def test_results_are_verified_corrected_and_clean(crashy: Crashed) -> None:
+    result = crashy.result
     assert [f for f in result["integrity"] if f["severity"] != "notice"] == []  # honest: nothing flagged
     chat = result["tasks"]["chat-sample"]
     assert chat["best"]["pgr"]["lo"] <= chat["best"]["pgr"]["mean"] <= chat["best"]["pgr"]["hi"]
     assert 0 <= chat["best"]["p_holm"] <= 1 and chat["best"]["p_holm"] >= chat["best"]["p_vs_vanilla"]
-    with sqlite3.connect(folder / "aar.db") as con:
-        for a in agents:
-            path = folder / "agents" / a["name"] / "transcript.jsonl"
+
+
+def test_transcripts_are_mirrored_whole_after_the_kill(crashy: Crashed) -> None:
+    with sqlite3.connect(crashy.folder / "aar.db") as con:
+        for a in crashy.result["agents"]:
+            path = crashy.folder / "agents" / a["name"] / "transcript.jsonl"
             assert '"type": "stop"' in path.read_text()
             mirrored = [seq for (seq,) in con.execute(
                 "SELECT seq FROM transcript_events JOIN agents ON agents.id = transcript_events.agent_id "
                 "WHERE agents.name = ? ORDER BY seq", (a["name"],))]
             assert mirrored == [row["seq"] for row in read_transcript(path)]  # the dashboard lost nothing
-    report = (folder / "report.html").read_text()  # written by `aar run` at the end
+
+
+def test_the_headline_and_gauntlet_tables_print_whole_in_a_log(crashy: Crashed) -> None:
+    out = crashy.resumed.stdout
+    headline = out[out.index("campaign crashy:"):]  # the headline and gauntlet tables
+    assert "…" not in headline and all(line.count("[") == line.count("]") for line in headline.splitlines())
+
+
+def test_the_report_is_self_contained_and_written_again_on_request(crashy: Crashed) -> None:
+    report = (crashy.folder / "report.html").read_text()  # written by `aar run` at the end
     assert report.count("data:image/png;base64,") == 5 and "Headline" in report and "Holm" in report
-    assert "<h2>Lab vs transfer</h2>" in report
-    assert "<h2>Integrity</h2>" in report
-    assert all(a["name"] in report for a in agents) and "<script" not in report
-    _check_transfer(folder, result)
+    assert "<h2>Lab vs transfer</h2>" in report and "<h2>Integrity</h2>" in report
+    assert all(a["name"] in report for a in crashy.result["agents"]) and "<script" not in report
     again = subprocess.run([sys.executable, "-m", "aar.cli", "report", "crashy"], capture_output=True, text=True,
                            timeout=300)
     assert again.returncode == 0 and "report.html" in again.stdout
     as_json = subprocess.run([sys.executable, "-m", "aar.cli", "report", "crashy", "--json"], capture_output=True,
                              text=True, timeout=300)
     reported = json.loads(as_json.stdout)
-    assert reported["report"].endswith("report.html") and reported["results"]["tasks"] == result["tasks"]
+    assert reported["report"].endswith("report.html") and reported["results"]["tasks"] == crashy.result["tasks"]
     missing = subprocess.run([sys.executable, "-m", "aar.cli", "report", "no-such-campaign"], capture_output=True,
                              text=True, timeout=60)
     assert missing.returncode == 2 and "no campaign" in missing.stderr
+
+
+def test_the_gauntlet_ran_and_aar_transfer_extends_it_from_its_cache(crashy: Crashed) -> None:
+    _check_transfer(crashy.folder, crashy.result)
 
 
 @pytest.mark.parametrize("backend", ["anthropic", "openai"])
