@@ -284,3 +284,13 @@ def test_a_campaign_continues_from_an_earlier_one() -> None:
         assert headline["best"]["inherited_from"] is None and headline["best_new"] is None
     report = (home / "heir" / "report.html").read_text()
     assert "(inherited from elder)" in report
+
+
+def test_the_server_child_gets_its_database_url_in_its_environment_not_its_command_line() -> None:
+    from aar.campaign.processes import server_command
+    from aar.campaign.spec import CampaignSpec
+
+    spec = CampaignSpec(name="c", db="postgresql://aar:s3cret@db/aar", unsafe_sandbox=True, ray_address="h:1")
+    cmd = server_command(spec, 8000)
+    assert not any("s3cret" in part or "postgresql" in part for part in cmd) and "--db" not in cmd
+    assert cmd[cmd.index("--ray-address") + 1] == "h:1" and "--allow-unsandboxed" in cmd

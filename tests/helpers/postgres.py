@@ -33,8 +33,9 @@ def start_aar_server(url: str, admin_token: str, wait_s: float = 60,
 
     port = free_port()
     log = tempfile.TemporaryFile()  # noqa: SIM115 (lives as long as the server process)
-    proc = subprocess.Popen([sys.executable, "-m", "aar.cli", "serve", "--port", str(port), "--db", url, *extra],
-                            env={**os.environ, "AAR_ADMIN_TOKEN": admin_token}, stdout=log,
+    # the database URL through the environment, as `aar run` passes it (never on a command line)
+    proc = subprocess.Popen([sys.executable, "-m", "aar.cli", "serve", "--port", str(port), *extra],
+                            env={**os.environ, "AAR_ADMIN_TOKEN": admin_token, "AAR_DB_URL": url}, stdout=log,
                             stderr=subprocess.STDOUT)
     base = f"http://127.0.0.1:{port}"
     deadline = time.time() + wait_s

@@ -34,18 +34,25 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def start_server(spec: CampaignSpec, admin_token: str, log_path: Path) -> tuple[subprocess.Popen, str]:
-    """`aar serve` for the campaign's database with its verification workers; returns (process, base URL) once
-    /healthz answers."""
-    port = free_port()
-    cmd = [sys.executable, "-m", "aar.cli", "serve", "--port", str(port), "--db", spec.db_url(),
-           "--workers", str(spec.workers)]
+def server_command(spec: CampaignSpec, port: int) -> list[str]:
+    """The server child's command line: settings as flags; the database URL travels in its environment
+    (``AAR_DB_URL``), never here, where other users of the machine could read a password."""
+    cmd = [sys.executable, "-m", "aar.cli", "serve", "--port", str(port), "--workers", str(spec.workers)]
     if spec.unsafe_sandbox:
         cmd.append("--allow-unsandboxed")
     if spec.ray_address:
         cmd += ["--executor", "ray", "--ray-address", spec.ray_address]
+    return cmd
+
+
+def start_server(spec: CampaignSpec, admin_token: str, log_path: Path) -> tuple[subprocess.Popen, str]:
+    """`aar serve` for the campaign's database with its verification workers; returns (process, base URL) once
+    /healthz answers."""
+    port = free_port()
+    cmd = server_command(spec, port)
     with log_path.open("ab") as log:
-        server = subprocess.Popen(cmd, env=environment(AAR_ADMIN_TOKEN=admin_token), stdout=log,
+        server = subprocess.Popen(cmd, env=environment(AAR_ADMIN_TOKEN=admin_token, AAR_DB_URL=spec.db_url()),
+                                  stdout=log,
                                   stderr=subprocess.STDOUT, preexec_fn=die_with_parent)
     base = f"http://127.0.0.1:{port}"
     deadline = time.time() + START_TIMEOUT_S

@@ -25,8 +25,12 @@ UnsafeSandbox = Annotated[bool, typer.Option(
 Executor = Annotated[str, typer.Option(help="where verification (and experiments) run: local | ray")]
 RayAddress = Annotated[str | None, typer.Option(help="Ray cluster address for --executor ray "
                                                 "(e.g. 10.0.0.5:6379, or 'auto')")]
-ServerDb = Annotated[str | None, typer.Option(help="database URL (default sqlite:///<AAR_HOME>/aar.db)")]
-CampaignDb = Annotated[str | None, typer.Option(help="the campaign's database URL (default: from its folder)")]
+# A database URL may hold a password: it can come from the environment (AAR_DB_URL), which other users of the
+# machine cannot read the way they read a command line; aar's own children get it that way.
+ServerDb = Annotated[str | None, typer.Option(envvar="AAR_DB_URL", show_envvar=True,
+                                              help="database URL (default sqlite:///<AAR_HOME>/aar.db)")]
+CampaignDb = Annotated[str | None, typer.Option(envvar="AAR_DB_URL", show_envvar=True,
+                                                help="the campaign's database URL (default: from its folder)")]
 ServerUrl = Annotated[str, typer.Option(help="evaluation server URL")]
 CampaignName = Annotated[str, typer.Option(help="campaign name")]
 AgentName = Annotated[str, typer.Option(help="agent name (as created on the server)")]

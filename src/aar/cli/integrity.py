@@ -9,7 +9,7 @@ import typer
 from rich.table import Table
 from sqlalchemy import select
 
-from aar.cli.common import console
+from aar.cli.common import CampaignDb, console
 
 app = typer.Typer(help="Detect evaluation gaming; quarantine and review flagged submissions.",
                             no_args_is_help=True)
@@ -44,7 +44,7 @@ def _rows(session, campaign):
 @app.command("scan")
 def scan_cmd(
     campaign: Annotated[str, typer.Argument(help="campaign name")],
-    db: Annotated[str | None, typer.Option(help="database URL (default: the campaign's)")] = None,
+    db: CampaignDb = None,
     ablation: Annotated[bool, typer.Option(help="re-run the top methods with a shuffled teacher")] = True,
     ablate_top: Annotated[int, typer.Option(min=1, max=1000, help="per task, how many of the best unflagged "
                                             "submissions get the teacher ablation")] = 3,
@@ -68,7 +68,7 @@ def review_cmd(
     campaign: Annotated[str, typer.Argument(help="campaign name")],
     clear: Annotated[list[int] | None, typer.Option(help="finding id to clear (a false alarm); repeatable")] = None,
     confirm: Annotated[list[int] | None, typer.Option(help="finding id to confirm (stays quarantined)")] = None,
-    db: Annotated[str | None, typer.Option(help="database URL (default: the campaign's)")] = None,
+    db: CampaignDb = None,
 ) -> None:
     """List findings; clear or confirm them. A submission leaves quarantine when all its findings are cleared."""
     from aar.integrity.scan import review
