@@ -33,6 +33,8 @@ def _option_row(param: Any) -> str:
     kind = "flag" if getattr(param, "is_flag", False) else str(param.display_type(None)).strip("<>")
     default = param.default if param.default not in (None, (), []) and not callable(param.default) else ""
     text = (getattr(param, "help", None) or "").replace("|", "\\|").replace("\n", " ")
+    if getattr(param, "envvar", None):
+        text += f" (or the environment variable `{param.envvar}`)"
     return f"| {names} | {kind} | {'' if default == '' else f'`{default}`'} | {text} |"
 
 
