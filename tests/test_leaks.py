@@ -51,6 +51,28 @@ def test_probes_catch_planted_leaks() -> None:
     assert not by_name["id_parity"].leaks or by_name["id_parity"].accuracy < 1.0
 
 
+def test_surface_cue_probes_catch_impossible_quantities_and_step_counts() -> None:
+    """Flawed solutions that show a negative quantity, or run one step longer, are decidable without reasoning:
+    the negative_numbers and step_count probes must fire on such a task (math revision 1 had the first cue:
+    6% of its flawed solutions, read at 0.56 against a 0.50 majority)."""
+    def item(k: int, label: int, cue: str) -> tuple[dict, int]:
+        steps = [f"Ann has {k} + 3 = {k + 3} apples."]
+        if not label and cue == "negative":
+            steps.append(f"Then she has {k} - {k + 9} = -9 apples.")
+        elif cue == "negative":
+            steps.append(f"Then she has {k + 3} - 2 = {k + 1} apples.")
+        if not label and cue == "steps":
+            steps.append("She checks again.")
+        return {"question": f"Ann has {k} apples and buys 3.", "choice": "\n".join(steps)}, label
+
+    for cue, probe in (("negative", "negative_numbers"), ("steps", "step_count")):
+        rows = [item(k, k % 2, cue) for k in range(80)]
+        task = _task("choice", {"train_label": rows[:40], "train_unlabel": rows[:4], "dev": rows[:4],
+                                "test": rows[40:], "holdout": rows[:4]})
+        found = {r.probe: r for r in probe_task(task)}[probe]
+        assert found.leaks and found.accuracy == 1.0, (cue, found)
+
+
 def test_shared_text_probe_copies_labels_across_pairs() -> None:
     """Pairs that reuse a response on the same side carry its label: the shared-text probe must find it."""
     good = [f"great film number {k}" for k in range(30)]

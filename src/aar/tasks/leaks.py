@@ -71,6 +71,9 @@ class ProbeResult:
         return {**asdict(self), "p": self.p_value, "leaks": self.leaks}
 
 
+NEGATIVE = re.compile(r"(?<![\w.])-\d")  # a minus sign starting a number, not a subtraction ("30 - 3")
+
+
 def _labels(rows: list[Example]) -> np.ndarray:
     return np.array([e.y for e in rows])
 
@@ -225,6 +228,9 @@ def probe_task(task: TaskData) -> list[ProbeResult]:
             return float(len(e.inputs["choice"]))
         preds["length_ratio"] = by_score(lambda e: len(e.inputs["choice"]) / (1 + len(e.inputs["question"])))
         preds["renaming"] = _copy_by_key(task, lambda e: [("c" + _alpha(e.inputs["choice"]), 1)])
+        # surface cues of a worked solution that need no reasoning: impossible (negative) quantities, step counts
+        preds["negative_numbers"] = by_score(lambda e: float(len(NEGATIVE.findall(e.inputs["choice"]))))
+        preds["step_count"] = by_score(lambda e: float(e.inputs["choice"].count("\n")))
     preds["length"] = by_score(length)
     from aar.tasks.registry import BUILTIN
 
