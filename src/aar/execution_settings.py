@@ -16,10 +16,6 @@ class ExecutionSettings:
     ray_address: str | None = None  # run verification and experiments as Ray tasks on this cluster
     allow_unsandboxed: bool = False  # where bubblewrap is missing, run code without a sandbox instead of refusing
 
-    @property
-    def backend(self) -> str:
-        return "ray" if self.ray_address else "local"
-
     @classmethod
     def from_environment(cls, ray_address: str | None = None) -> ExecutionSettings:
         """What this process was started with (a worker or researcher process started by aar)."""

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 from enum import StrEnum
 
-from aar.results.submission import IllegalTransition
+from aar.results.submission import IllegalTransition, checked_move
 
 
 class AgentState(StrEnum):
@@ -76,16 +76,11 @@ def agent_move(current: str, target: str) -> AgentState:
         now, then = AgentState(current), AgentState(target)
     except ValueError:
         raise IllegalTransition(f"unknown agent state in {current!r} -> {target!r}") from None
-    if then not in AGENT_MOVES[now]:
-        raise IllegalTransition(f"a {now} agent cannot become {then}")
-    return then
+    return checked_move(AGENT_MOVES, now, then, "agent")
 
 
 def experiment_move(current: str, target: str) -> ExperimentStatus:
-    now, then = ExperimentStatus(current), ExperimentStatus(target)
-    if then not in EXPERIMENT_MOVES[now]:
-        raise IllegalTransition(f"a {now} experiment cannot become {then}")
-    return then
+    return checked_move(EXPERIMENT_MOVES, ExperimentStatus(current), ExperimentStatus(target), "experiment")
 
 
 def stop_reason(kind: StopKind, detail: str = "") -> str:

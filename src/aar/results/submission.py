@@ -12,6 +12,7 @@ The server's database stores the value; every writer goes through :func:`transit
 from __future__ import annotations
 
 from enum import StrEnum
+from typing import TypeVar
 
 
 class SubmissionStatus(StrEnum):
@@ -39,8 +40,17 @@ class IllegalTransition(ValueError):
     pass
 
 
+State = TypeVar("State", bound=StrEnum)
+
+
+def checked_move(moves: dict[State, frozenset[State]], current: State, target: State, noun: str) -> State:
+    """``target`` when ``moves`` allows it from ``current``; IllegalTransition otherwise. The one check behind
+    every state machine of the platform (submissions here; agents and experiments in aar.results.lifecycle)."""
+    if target not in moves[current]:
+        raise IllegalTransition(f"a {current} {noun} cannot become {target}")
+    return target
+
+
 def transition(current: str, target: SubmissionStatus) -> SubmissionStatus:
     """``target`` when the move from ``current`` is legal; IllegalTransition otherwise."""
-    if target not in TRANSITIONS[SubmissionStatus(current)]:
-        raise IllegalTransition(f"a {current} submission cannot become {target}")
-    return target
+    return checked_move(TRANSITIONS, SubmissionStatus(current), target, "submission")

@@ -22,17 +22,18 @@ from __future__ import annotations
 import base64
 import hashlib
 import secrets
-from typing import Annotated, cast
+from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field
-from sqlalchemy import case, func, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from aar.results.lifecycle import AgentState
 from aar.results.submission import SubmissionStatus as Status
+from aar.results.verification import VerificationResult
 from aar.server.api import Params, decode_archive, store_snapshot
-from aar.server.api.forum import lock_post_ids
-from aar.server.models import Agent, Campaign, Post, Snapshot, Submission, Vote
+from aar.server.api.forum import lock_post_ids, vote_counts
+from aar.server.models import Agent, Campaign, Post, Snapshot, Submission
 from aar.server.verify import campaign_seeds
 from aar.snapshots import MAX_ARCHIVE_BYTES
 from aar.tasks.registry import known_tasks
@@ -78,37 +79,30 @@ def export_heritage(session: Session, campaign: Campaign) -> Heritage:
     rows = session.execute(select(Submission, Agent.name).join(Agent, Agent.id == Submission.agent_id)
                            .where(Submission.campaign_id == campaign.id,
                                   Submission.status == Status.VERIFIED)).all()
-    per_task: dict[str, list[tuple[float, Submission, str]]] = {}
+    per_task: dict[str, list[tuple[float, Submission, str, VerificationResult]]] = {}
     for sub, author in rows:
         result = sub.verification
         if result is None or result.pgr.mean is None:
             continue
         if result.attribution is not None and not result.attribution.allowed:
             continue
-        per_task.setdefault(sub.task, []).append((result.pgr.mean, sub, author))
+        per_task.setdefault(sub.task, []).append((result.pgr.mean, sub, author, result))
     methods = []
     for task in sorted(per_task):
-        for pgr, sub, author in sorted(per_task[task], key=lambda r: (-r[0], r[1].id))[:METHODS_PER_TASK]:
+        for pgr, sub, author, result in sorted(per_task[task], key=lambda r: (-r[0], r[1].id))[:METHODS_PER_TASK]:
             snapshot = session.get(Snapshot, sub.snapshot_sha256)
             assert snapshot is not None
-            result = sub.verification
-            assert result is not None
             origin = ({k: v for k, v in sub.origin.items() if k != "key"} if sub.origin else {  # the earliest
                 "campaign": campaign.name, "agent": author, "submission": sub.id, "pgr": round(pgr, 4),
                 "pgr_lo": result.pgr.lo, "pgr_hi": result.pgr.hi,
                 "class": str(result.attribution.kind) if result.attribution is not None else "unattributed"})
             methods.append(InheritedMethod(id=sub.id, task=task, entry=sub.entry, params=sub.params,
                                            archive=base64.b64encode(bytes(snapshot.data)).decode(), origin=origin))
-    tallies = session.execute(
-        select(Vote.post_id, func.sum(case((Vote.value > 0, 1), else_=0)), func.sum(case((Vote.value < 0, 1),
-                                                                                         else_=0)))
-        .join(Post, Post.id == Vote.post_id).where(Post.campaign_id == campaign.id).group_by(Vote.post_id)).all()
-    votes = {pid: (int(up or 0), int(down or 0))
-             for pid, up, down in cast(list[tuple[int, int | None, int | None]], tallies)}
+    forum = session.execute(select(Post, Agent.name).join(Agent, Agent.id == Post.agent_id)
+                            .where(Post.campaign_id == campaign.id).order_by(Post.id).limit(MAX_POSTS)).all()
+    votes = vote_counts(session, [post.id for post, _ in forum])
     posts = []
-    for post, author in session.execute(select(Post, Agent.name).join(Agent, Agent.id == Post.agent_id)
-                                        .where(Post.campaign_id == campaign.id).order_by(Post.id)
-                                        .limit(MAX_POSTS)):
+    for post, author in forum:
         up, down = votes.get(post.id, (0, 0))
         origin = ({k: v for k, v in post.origin.items() if k != "key"} if post.origin else
                   {"campaign": campaign.name, "post": post.id, "author": author, "up": up, "down": down})

@@ -74,7 +74,8 @@ class VoteIn(Body):
     value: Literal[-1, 0, 1]
 
 
-def _counts(session: Session, ids: list[int]) -> dict[int, tuple[int, int]]:
+def vote_counts(session: Session, ids: list[int]) -> dict[int, tuple[int, int]]:
+    """(up, down) votes per post id, for the posts that have any."""
     if not ids:
         return {}
     rows = session.execute(select(Vote.post_id, func.sum(case((Vote.value > 0, 1), else_=0)),
@@ -85,7 +86,7 @@ def _counts(session: Session, ids: list[int]) -> dict[int, tuple[int, int]]:
 
 
 def _views(session: Session, rows: list[tuple[Post, str]]) -> list[dict]:
-    counts = _counts(session, [p.id for p, _ in rows])
+    counts = vote_counts(session, [p.id for p, _ in rows])
     roots = {p.root_id for p, _ in rows if p.root_id}
     titles = dict(session.execute(select(Post.id, Post.title).where(Post.id.in_(roots))).all()) if roots else {}
     out = []
@@ -221,7 +222,7 @@ def vote(post_id: int, body: VoteIn, me: Agent = Depends(current_agent), session
             session.rollback()
     else:
         raise HTTPException(409, "vote conflicted with a concurrent vote; retry")
-    up, down = _counts(session, [post_id]).get(post_id, (0, 0))
+    up, down = vote_counts(session, [post_id]).get(post_id, (0, 0))
     return {"post_id": post_id, "your_vote": body.value, "up": up, "down": down, "score": up - down}
 
 
