@@ -12,6 +12,8 @@ code generates (``tests/test_docs.py`` runs the check, then ``mkdocs build --str
 from __future__ import annotations
 
 import argparse
+import json
+import re
 import sys
 from pathlib import Path
 from typing import Any
@@ -75,7 +77,73 @@ def _schema_name(schema: dict) -> str:
     ref = schema.get("$ref") or schema.get("items", {}).get("$ref", "")
     if ref:
         return "`" + ref.rsplit("/", 1)[-1] + "`" + (" (list)" if "items" in schema else "")
+    if schema.get("title"):
+        return f"`{schema['title']}`"
     return "JSON object" if schema.get("type") == "object" else (schema.get("type") or "JSON")
+
+
+def _reply(op: dict) -> str:
+    """The success reply: its model (JSON lines of a model, an HTML page, or a redirect)."""
+    for code, response in sorted(op.get("responses", {}).items()):
+        if code[0] not in "23":
+            continue
+        for media, content in response.get("content", {}).items():
+            name = _schema_name(content.get("schema", {}))
+            return {"application/json": name, "application/x-ndjson": f"lines of {name}",
+                    "text/html": "HTML page"}.get(media, media)
+        if code.startswith("3"):
+            return "redirect"
+    return "-"
+
+
+def _type(schema: dict) -> str:
+    """A field's JSON schema as a short type: ``int``, ``list[PostView]``, ``IntervalRecord | null`` ..."""
+    if "$ref" in schema:
+        return schema["$ref"].rsplit("/", 1)[-1]
+    if "anyOf" in schema:
+        return " | ".join(_type(s) for s in schema["anyOf"])
+    if "enum" in schema:
+        return " | ".join(json.dumps(v) for v in schema["enum"])
+    kind = schema.get("type", "any")
+    if kind == "array":
+        return f"list[{_type(schema.get('items', {}))}]"
+    if kind == "object" and isinstance(schema.get("additionalProperties"), dict):
+        return f"map of {_type(schema['additionalProperties'])}"
+    return {"integer": "int", "number": "float", "boolean": "bool", "string": "str", "null": "null",
+            "object": "object"}.get(kind, kind)
+
+
+def _models_section(spec: dict) -> list[str]:
+    """Every reply model's fields (request bodies are described by their validation errors and `--help`)."""
+    replies = set()
+    for operations in spec["paths"].values():
+        for op in operations.values():
+            for response in op.get("responses", {}).values():
+                for content in response.get("content", {}).values():
+                    replies |= set(re.findall(r'"#/components/schemas/([A-Za-z]+)"', json.dumps(content)))
+    schemas = spec["components"]["schemas"]
+    todo, seen = sorted(replies), set()
+    while todo:  # the models a reply contains are replies too
+        name = todo.pop(0)
+        if name in seen or name not in schemas:
+            continue
+        seen.add(name)
+        todo += sorted(set(re.findall(r'"#/components/schemas/([A-Za-z]+)"', json.dumps(schemas[name]))) - seen)
+    lines = ["", "## Replies", "", "Every field of every reply (a reply always has all of its model's fields; "
+             "`null` where a value does not apply).", ""]
+    for name in sorted(seen):
+        schema = schemas[name]
+        doc = " ".join((schema.get("description") or "").split()).replace("|", "\\|")
+        lines += [f"### `{name}`", ""] + ([doc, ""] if doc else [])
+        if "enum" in schema:
+            lines += ["One of " + ", ".join(f"`{v}`" for v in schema["enum"]) + ".", ""]
+            continue
+        lines += ["| field | type | what |", "| --- | --- | --- |"]
+        for field, prop in schema.get("properties", {}).items():
+            what = " ".join((prop.get("description") or "").split()).replace("|", "\\|")
+            lines.append(f"| `{field}` | {_type(prop).replace('|', chr(92) + '|')} | {what} |")
+        lines.append("")
+    return lines
 
 
 def http_page() -> str:
@@ -90,7 +158,8 @@ def http_page() -> str:
              "bearer token and see only their own campaign; `/v1/admin/...` routes take the admin token; the "
              "dashboard's pages take the admin session cookie. Errors are `{\"error\": ...}` with the status "
              "code; request bodies refuse unknown fields.", "",
-             "| method | path | who | what | request body | success |", "| --- | --- | --- | --- | --- | --- |"]
+             "| method | path | who | what | request body | success | reply |",
+             "| --- | --- | --- | --- | --- | --- | --- |"]
     for path, operations in spec["paths"].items():
         for method, op in operations.items():
             who = ("admin" if path.startswith("/v1/admin") else "dashboard session" if path.startswith("/dashboard")
@@ -100,8 +169,9 @@ def http_page() -> str:
             body = op.get("requestBody", {}).get("content", {})
             request = _schema_name(next(iter(body.values()))["schema"]) if body else "-"
             codes = sorted(c for c in op.get("responses", {}) if c.startswith("2"))
-            lines.append(f"| {method.upper()} | `{path}` | {who} | {summary} | {request} | {', '.join(codes)} |")
-    return GENERATED + "\n".join(lines) + "\n"
+            lines.append(f"| {method.upper()} | `{path}` | {who} | {summary} | {request} | {', '.join(codes)} | "
+                         f"{_reply(op)} |")
+    return GENERATED + "\n".join(lines + _models_section(spec)).rstrip() + "\n"
 
 
 PAGES = {"index.md": index_page, "reference/cli.md": cli_page, "reference/http-api.md": http_page}

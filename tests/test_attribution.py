@@ -158,13 +158,18 @@ def test_policy_allows_w2s_always_and_researcher_knowledge_never() -> None:
 
 
 def test_the_board_ranks_weak_to_strong_results_above_zero_shot_ones() -> None:
+    from aar.results.api import AttributionView, SubmissionView
+    from aar.results.intervals import IntervalRecord
     from aar.server.views import board_order
 
-    rows = [{"id": 1, "status": "verified", "pgr": {"mean": 0.84}, "attribution": {"class": "zero-shot"}},
-            {"id": 2, "status": "verified", "pgr": {"mean": 0.51}, "attribution": {"class": "w2s"}},
-            {"id": 3, "status": "verified", "pgr": {"mean": 0.40}, "attribution": None},
-            {"id": 4, "status": "quarantined", "pgr": {"mean": 0.99}, "attribution": {"class": "reads-text"}}]
-    assert [r["id"] for r in sorted(rows, key=board_order)] == [2, 3, 1, 4]
+    def row(i: int, status: str, pgr: float, kind: str | None) -> SubmissionView:
+        attribution = None if kind is None else AttributionView.model_construct(kind=kind)
+        return SubmissionView.model_construct(id=i, status=status, pgr=IntervalRecord(mean=pgr),
+                                              attribution=attribution)
+
+    rows = [row(1, "verified", 0.84, "zero-shot"), row(2, "verified", 0.51, "w2s"), row(3, "verified", 0.40, None),
+            row(4, "quarantined", 0.99, "reads-text")]
+    assert [r.id for r in sorted(rows, key=board_order)] == [2, 3, 1, 4]
 
 
 # --- planted methods in the real sandbox ----------------------------------------------------------------------------

@@ -156,11 +156,15 @@ def test_a_stored_verification_result_reads_back_with_exactly_its_keys() -> None
 
 
 def test_leaderboard_ranks_within_each_task() -> None:
+    from aar.results.api import SubmissionView
+    from aar.results.intervals import IntervalRecord
     from aar.server.views import ranked
 
-    def row(i: int, task: str, pgr: float, status: str = "verified") -> dict:
-        return {"id": i, "task": task, "status": status, "pgr": {"mean": pgr}, "attribution": None}
+    def row(i: int, task: str, pgr: float, status: str = "verified") -> SubmissionView:
+        return SubmissionView(id=i, agent="a", task=task, entry="vanilla", params={}, snapshot_sha256="0" * 64,
+                              status=status, seeds=5, submitted_at="2026-12-07T00:00:00", finished_at=None,
+                              pgr=IntervalRecord(mean=pgr))
 
     rows = ranked([row(1, "chat", 0.4), row(2, "code", 0.9), row(3, "chat", 0.6), row(4, "code", 0.5),
                    row(5, "chat", 0.99, "failed")])
-    assert [(r["id"], r["rank"]) for r in rows] == [(2, 1), (3, 1), (4, 2), (1, 2), (5, None)]
+    assert [(r.id, r.rank) for r in rows] == [(2, 1), (3, 1), (4, 2), (1, 2), (5, None)]

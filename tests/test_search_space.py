@@ -84,12 +84,19 @@ def test_method_files_are_real_methods_with_the_candidates_parameters(tmp_path) 
     assert [c.key for c in state.ready()] == ['recipe:{"keep": 0.6}'] and len(state.evaluated()) == 1
 
 
+def _task_info(noise_sd: float):
+    """The part of a task's public description the heuristic researcher plans with (format, dev noise)."""
+    from aar.results.api import DevRule, TaskInfo
+
+    return TaskInfo.model_construct(format="pair", dev_rule=DevRule.model_construct(noise_sd=noise_sd))
+
+
 def test_directions_and_seeds_lead_researchers_to_different_first_candidates() -> None:
     """Four researchers with the same evidence (vanilla evaluated) but their own directions and seeds do not
     all propose the same next experiment: diverse directions give diverse trajectories."""
     from aar.researchers.heuristic import HeuristicResearcher
 
-    info = {"chat": {"format": "pair", "dev_rule": {"noise_sd": 0.21}}}
+    info = {"chat": _task_info(0.21)}
     picks = set()
     for seed, direction in enumerate(["filter the noisy labels", "self-training on the pool",
                                       "ensembles and distillation", "find the model's own consistency"]):
@@ -108,7 +115,7 @@ def test_the_researcher_never_submits_vanilla_itself_when_it_evaluated_anything_
     the campaign's Holm family: with vanilla best on dev, the choice is still the best other evaluated candidate."""
     from aar.researchers.heuristic import HeuristicResearcher
 
-    researcher = HeuristicResearcher({"chat": {"format": "pair", "dev_rule": {"noise_sd": 0.1}}}, "filters", 4)
+    researcher = HeuristicResearcher({"chat": _task_info(0.1)}, "filters", 4)
     state = researcher.tasks[0]
     state.anchor_pgr = 0.5
     state.candidates += [Candidate("chat", "recipe", pgr=0.5), Candidate("chat", "recipe", {"keep": 0.6}, pgr=0.2),

@@ -109,11 +109,11 @@ def inherit(spec: CampaignSpec, client: AdminClient, console: Console) -> None:
     assert spec.continue_from is not None
     earlier = CampaignSpec.load(spec.continue_from)
     with open_campaign(earlier.db_url(), earlier.name) as (session, campaign):
-        heritage = export_heritage(session, campaign).model_dump()
+        heritage = export_heritage(session, campaign)
     added = client.inherit(spec.name, heritage)
-    console.print(f"inherited from {earlier.name}: {len(heritage['methods'])} verified method(s) as baselines "
-                  f"to beat (re-verified here), {len(heritage['posts'])} forum post(s) "
-                  f"(added now: {added['methods']} and {added['posts']})", highlight=False)
+    console.print(f"inherited from {earlier.name}: {len(heritage.methods)} verified method(s) as baselines "
+                  f"to beat (re-verified here), {len(heritage.posts)} forum post(s) "
+                  f"(added now: {added.methods} and {added.posts})", highlight=False)
 
 
 def wait_for_verification(spec: CampaignSpec, client: AdminClient, console: Console,

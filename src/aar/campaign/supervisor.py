@@ -45,7 +45,7 @@ class Supervisor:
 
     def spawn(self, index: int, name: str) -> None:
         spec, folder = self.spec, self.folder(name)
-        cmd = [sys.executable, "-m", "aar.cli", "agent", "run", "--server", self.client.base, "--campaign",
+        cmd = [sys.executable, "-m", "aar.cli", "agent", "run", "--server", self.client.base_url, "--campaign",
                spec.name, "--name", name, "--dir", str(folder), "--direction", spec.directions[index]["text"],
                "--backend", spec.backend, "--dev-evals", str(spec.dev_evals), "--wall-minutes",
                str(spec.wall_minutes), "--token-file", str(folder / "token"),

@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.table import Table
@@ -15,12 +15,15 @@ from rich.table import Table
 from aar.cli.common import console
 from aar.errors import AarError
 
+if TYPE_CHECKING:
+    from aar.campaign.admin_client import AdminClient
+
 campaign_app = typer.Typer(help="Create campaigns on a running server (admin).", no_args_is_help=True)
 ServerOpt = Annotated[str, typer.Option(help="evaluation server URL")]
 AdminTokenFile = Annotated[Path | None, typer.Option(help="file holding the admin token (else AAR_ADMIN_TOKEN)")]
 
 
-def _admin(server: str, token_file: Path | None):
+def _admin(server: str, token_file: Path | None) -> AdminClient:
     from aar.campaign.admin_client import AdminClient
 
     if token_file is not None:
@@ -53,21 +56,20 @@ def create(
 ) -> None:
     """Create a campaign with its budgets and attribution policy."""
     client = _admin(server, admin_token_file)
-    created = client.call("POST", "/v1/admin/campaigns", json={
+    created = client.create({
         "name": name, "dev_budget": dev_budget, "submit_budget": submit_budget,
         "verify_seeds": list(range(1000, 1000 + verify_seeds)), "agent_compute_s_budget": compute_hours * 3600,
         "allow_zero_shot": allow_zero_shot, "allow_text_reading": allow_text_reading})
-    if continue_from:
-        created["inherited"] = {"source": continue_from, **client.inherit(name, client.heritage(continue_from))}
+    got = client.inherit(name, client.heritage(continue_from)) if continue_from else None
     if as_json:
-        print(json.dumps(created))
+        print(json.dumps(created.model_dump(mode="json")
+                         | ({"inherited": got.model_dump(mode="json", exclude={"campaign"})} if got else {})))
         return
     console.print(f"campaign [bold]{name}[/] created: {dev_budget} dev evaluations and {submit_budget} "
                   f"submissions per agent, {verify_seeds} verification seeds, {compute_hours:g} h compute")
-    if continue_from:
-        got = created["inherited"]
-        console.print(f"inherited from {continue_from}: {got['methods']} verified method(s), queued for "
-                      f"re-verification here, and {got['posts']} forum post(s)")
+    if got is not None:
+        console.print(f"inherited from {continue_from}: {got.methods} verified method(s), queued for "
+                      f"re-verification here, and {got.posts} forum post(s)")
 
 
 def add_agent(
@@ -100,14 +102,14 @@ def list_agents(
     as_json: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
     """A campaign's agents: state, last seen, dev evaluations, submissions, compute."""
-    data = _admin(server, admin_token_file).call("GET", f"/v1/admin/campaigns/{campaign}")
+    agents = _admin(server, admin_token_file).agents(campaign)
     if as_json:
-        print(json.dumps(data["agents"]))
+        print(json.dumps([a.model_dump(mode="json") for a in agents]))
         return
-    table = Table(title=f"campaign {campaign}: {len(data['agents'])} agent(s)")
+    table = Table(title=f"campaign {campaign}: {len(agents)} agent(s)")
     for column in ("agent", "state", "last seen", "dev evals", "submissions", "compute s"):
         table.add_column(column)
-    for a in data["agents"]:
-        table.add_row(a["name"], a["state"], (a["last_seen"] or "-")[:19], str(a["dev_evals_used"]),
-                      str(a["submissions_used"]), f"{a['compute_s']:.0f}")
+    for a in agents:
+        table.add_row(a.name, a.state, (a.last_seen or "-")[:19], str(a.dev_evals_used), str(a.submissions_used),
+                      f"{a.compute_s:.0f}")
     console.print(table)

@@ -86,24 +86,23 @@ def status(
     as_json: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
     """Agents of a campaign: state, LLM calls, tokens, dollars, compute seconds, dev evaluations (admin)."""
-    from aar.researchers.client import AgentClient
+    from aar.campaign.admin_client import AdminClient
 
-    admin = AgentClient(server, _secret(None, "AAR_ADMIN_TOKEN", "admin token") or "")
-    data = admin._call("GET", f"/v1/admin/campaigns/{campaign}")
+    data = AdminClient(server, _secret(None, "AAR_ADMIN_TOKEN", "admin token") or "").campaign(campaign)
     if as_json:
-        console.print_json(json.dumps(data))
+        console.print_json(data.model_dump_json())
         return
-    table = Table(title=f"campaign {campaign}: agent budgets ${data['agent_usd_budget']:.2f}, "
-                        f"{data['agent_token_budget']:,} tokens, {data['agent_compute_s_budget']:.0f} s compute, "
-                        f"{data['dev_budget']} dev evals")
+    table = Table(title=f"campaign {campaign}: agent budgets ${data.agent_usd_budget:.2f}, "
+                        f"{data.agent_token_budget:,} tokens, {data.agent_compute_s_budget:.0f} s compute, "
+                        f"{data.dev_budget} dev evals")
     for column in ("agent", "state", "LLM calls", "input tok", "output tok", "cached tok", "$", "compute s",
                    "dev evals", "submissions"):
         table.add_column(column, justify="left" if column in ("agent", "state") else "right")
-    for a in data["agents"]:
-        state = a["state"] + (f" ({a['stop_reason']})" if a["stop_reason"] else "")
-        table.add_row(a["name"], state, str(a["llm_calls"]), f"{a['input_tokens']:,}", f"{a['output_tokens']:,}",
-                      f"{a['cached_tokens']:,}", f"{a['cost_usd']:.4f}", f"{a['compute_s']:.1f}",
-                      str(a["dev_evals_used"]), str(a["submissions_used"]))
+    for a in data.agents:
+        state = a.state + (f" ({a.stop_reason})" if a.stop_reason else "")
+        table.add_row(a.name, state, str(a.llm_calls), f"{a.input_tokens:,}", f"{a.output_tokens:,}",
+                      f"{a.cached_tokens:,}", f"{a.cost_usd:.4f}", f"{a.compute_s:.1f}",
+                      str(a.dev_evals_used), str(a.submissions_used))
     console.print(table)
 
 

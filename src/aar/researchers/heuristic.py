@@ -44,6 +44,7 @@ from aar.researchers.search_space import (
     expected_improvement,
     from_params,
 )
+from aar.results.api import TaskInfo
 
 CONFIG_RE = re.compile(r"config:\s*(\{.*?\})\s*$", re.S | re.M)
 NOVEL_SHARE = 0.02  # dev decisions that must differ from every evaluated candidate's
@@ -93,12 +94,12 @@ class HeuristicResearcher:
 
     model = "heuristic"
 
-    def __init__(self, tasks: dict[str, dict], direction: str, dev_evals: int, seed: int = 0,
+    def __init__(self, tasks: dict[str, TaskInfo], direction: str, dev_evals: int, seed: int = 0,
                  experiment_seeds: tuple[int, ...] = (0, 1), state_path: Path | None = None):
-        """``tasks``: name -> the server's public task description (``format``, ``dev_rule.noise_sd``)."""
+        """``tasks``: name -> the server's public task description (its format and dev noise are used)."""
         self.rng = np.random.default_rng(seed)
         self.direction = direction
-        self.tasks = [TaskState(name, info["format"], float(info.get("dev_rule", {}).get("noise_sd", 0.15)))
+        self.tasks = [TaskState(name, info.format, float(info.dev_rule.noise_sd))
                       for name, info in tasks.items()]
         self.evals_left = dev_evals
         self.seeds = list(experiment_seeds)

@@ -50,7 +50,7 @@ class AgentLoop:
     def _record(self, **usage) -> None:
         if self.ledger is not None:
             answer = self.ledger.record(**usage)
-            self.exceeded = answer.get("exceeded", [])
+            self.exceeded = answer.exceeded
 
     def _record_compute(self, seconds: float) -> None:
         self._record(compute_s=round(seconds, 3))

@@ -25,6 +25,8 @@ from aar.researchers.loop import AgentLoop, Limits
 from aar.researchers.pricing import PRICES, Price
 from aar.researchers.tools import ToolContext
 from aar.researchers.transcript import Transcript
+from aar.results.api import TaskInfo
+from aar.results.attribution import AttributionPolicy
 from aar.sandbox import Sandbox
 from aar.tasks.registry import task_dir
 
@@ -51,7 +53,7 @@ class AgentConfig:
     seed: int = 0
 
 
-def make_backend(config: AgentConfig, task_info: dict[str, dict]) -> LLMBackend:
+def make_backend(config: AgentConfig, task_info: dict[str, TaskInfo]) -> LLMBackend:
     """``task_info``: the server's public description of each task (the heuristic plans with its noise)."""
     if config.backend == "heuristic":
         from aar.researchers.heuristic import HeuristicResearcher
@@ -73,10 +75,10 @@ def budgets_text(config: AgentConfig) -> str:
             f"- dollars, tokens and experiment compute: set per campaign; the run stops when one is spent")
 
 
-def campaign_policy(client: AgentClient) -> dict | None:
+def campaign_policy(client: AgentClient) -> AttributionPolicy | None:
     """The campaign's attribution policy from ``/v1/me`` (None when the server cannot be asked)."""
     try:
-        return client.me().get("policy")
+        return client.me().policy
     except AarError:
         return None
 
@@ -87,11 +89,11 @@ def status_budgets(client: AgentClient) -> str:
         me = client.me()
     except AarError as exc:
         return f"- unknown ({exc}); call the `status` tool"
-    return (f"- dev evaluations: {me['dev_evaluations']['budget']} ({me['dev_evaluations']['left']} left); "
-            f"submissions: {me['submissions']['budget']} ({me['submissions']['left']} left), each verified on "
-            f"{me['verification_seeds']} hidden seeds\n"
-            f"- dollars: {me['usd']['budget']:.2f}; tokens: {me['tokens']['budget']:,} "
-            f"({me.get('llm_usage', 'metered')}); experiment compute: {me['compute_s']['budget'] / 3600:.1f} h\n"
+    return (f"- dev evaluations: {me.dev_evaluations.budget:g} ({me.dev_evaluations.left:g} left); "
+            f"submissions: {me.submissions.budget:g} ({me.submissions.left:g} left), each verified on "
+            f"{me.verification_seeds} hidden seeds\n"
+            f"- dollars: {me.usd.budget:.2f}; tokens: {me.tokens.budget:,.0f} "
+            f"({me.llm_usage}); experiment compute: {me.compute_s.budget / 3600:.1f} h\n"
             f"- the `status` tool shows what is left of each, at any time")
 
 

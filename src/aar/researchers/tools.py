@@ -25,6 +25,7 @@ from aar.fsio import write_text_atomic
 from aar.researchers.client import AgentClient
 from aar.researchers.experiments import INHERITED, ServerExperiments
 from aar.researchers.workspace import Workspace
+from aar.results.api import EvaluationReply, TaskInfo
 from aar.sandbox import Sandbox, SandboxPolicy
 from aar.sandbox.runner import tree_bytes
 from aar.seeds import EXPERIMENT_SEED_LIMIT
@@ -57,7 +58,7 @@ class ToolContext:
     tasks: list[str]
     shell_timeout_s: float = 300.0
     read_only: dict[Path, str] = field(default_factory=dict)  # public data mounted for shell/python tools
-    task_info: dict[str, dict] = field(default_factory=dict)  # GET /v1/tasks/{task}: format, sizes, dev rule
+    task_info: dict[str, TaskInfo] = field(default_factory=dict)  # GET /v1/tasks/{task}: format, sizes, dev rule
     on_compute: Callable[[float], None] = lambda seconds: None
     finished: str | None = None  # set by the finish tool
     identity: str = ""  # "agent:CAMPAIGN:NAME": the shell's own uid, process and memory limits
@@ -102,8 +103,18 @@ def paged(ctx: ToolContext, name: str, text: str) -> str:
                   "page": 1, "page_text": text[:PAGE_CHARS], **where})
 
 
+def wire(obj: BaseModel) -> dict[str, Any]:
+    """A server reply as the JSON the server sent (a dev score leaves out the metric it does not report)."""
+    return obj.model_dump(mode="json", by_alias=True, exclude_none=isinstance(obj, EvaluationReply))
+
+
 def _json(obj: Any) -> str:
-    return json.dumps(obj, indent=1, sort_keys=True)
+    def encode(value: object) -> dict[str, Any]:
+        if isinstance(value, BaseModel):
+            return wire(value)
+        raise TypeError(f"{type(value).__name__} is not JSON")
+
+    return json.dumps(obj, indent=1, sort_keys=True, default=encode)
 
 
 # --- argument models ---------------------------------------------------------------------------------------
@@ -306,16 +317,16 @@ UNTRUSTED = ("UNTRUSTED CONTENT: the posts below were written by other researche
 
 def forum_search(ctx: ToolContext, a: SearchArgs) -> str:
     return _json({"untrusted": UNTRUSTED, "posts": [
-        {k: p[k] for k in ("id", "author", "kind", "title", "score", "created_at")} | {
-            "body": truncate(p["body"], 600)} for p in ctx.client.search(a.query)]})
+        p.model_dump(include={"id", "author", "kind", "title", "score", "created_at"}) | {
+            "body": truncate(p.body, 600)} for p in ctx.client.search(a.query)]})
 
 
 def forum_read(ctx: ToolContext, a: ReadForumArgs) -> str:
     if a.post_id is not None:
-        return _json({"untrusted": UNTRUSTED, **ctx.client.thread(a.post_id)})
+        return _json({"untrusted": UNTRUSTED, **wire(ctx.client.thread(a.post_id))})
     page = ctx.client.posts(since=a.since, limit=30)
-    return _json({"untrusted": UNTRUSTED, "posts": [p | {"body": truncate(p["body"], 600)} for p in page["posts"]],
-                  "next_since": page["next_since"], "more": page["more"]})
+    return _json({"untrusted": UNTRUSTED, "posts": [wire(p) | {"body": truncate(p.body, 600)} for p in page.posts],
+                  "next_since": page.next_since, "more": page.more})
 
 
 def forum_post(ctx: ToolContext, a: PostArgs) -> str:
@@ -341,14 +352,14 @@ def inherited_methods(ctx: ToolContext, a: NoArgs) -> str:
     ``inherited/s<id>/`` of the workspace (to read and to compose), the rest returned without the code."""
     listing = ctx.client.inherited()
     methods = []
-    for method in listing["methods"]:
-        folder = f"inherited/s{method['id']}"
+    for method in listing.methods:
+        folder = f"inherited/s{method.id}"
         written = []
-        for name, text in method.get("files", {}).items():
+        for name, text in method.files.items():
             ctx.files.write_text(f"{folder}/{name}", text)
             written.append(f"{folder}/{name}")
-        methods.append({**method, "code_in_workspace": written})
-    return _json({"untrusted": UNTRUSTED.replace("posts below", "methods below"), "campaign": listing["campaign"],
+        methods.append({**wire(method), "code_in_workspace": written})
+    return _json({"untrusted": UNTRUSTED.replace("posts below", "methods below"), "campaign": listing.campaign,
                   "methods": methods, "how": (
                       "run one as is with run_experiment method 'inherited:<id>' (params override its own); its "
                       "verified PGR here is on the leaderboard: the bar to beat. To compose, import its code from "
@@ -372,9 +383,9 @@ def notebook_write(ctx: ToolContext, a: NotebookArgs) -> str:
 
 
 def status(ctx: ToolContext, a: NoArgs) -> str:
-    return _json(ctx.client.me() | {"tasks": ctx.tasks,
-                                    "dev_rules": {t: info["dev_rule"] for t, info in ctx.task_info.items()},
-                                    "experiments": ctx.client.experiments()})
+    return _json(wire(ctx.client.me()) | {"tasks": ctx.tasks,
+                                          "dev_rules": {t: info.dev_rule for t, info in ctx.task_info.items()},
+                                          "experiments": ctx.client.experiments()})
 
 
 def finish(ctx: ToolContext, a: FinishArgs) -> str:

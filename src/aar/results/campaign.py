@@ -11,43 +11,21 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from aar.errors import AarError
 from aar.fsio import write_text_atomic
+from aar.results.api import AgentView, QueueRow
 from aar.results.submission import SubmissionStatus
 from aar.results.verification import IntervalRecord, VerificationResult
 
 RESULTS_FILE = "results.json"
 
 
-class AgentRow(BaseModel):
-    """One researcher's accounting at the end (the server's admin view of the agent)."""
-
-    model_config = ConfigDict(extra="ignore")
-    name: str
-    state: str
-    stop_reason: str | None = None
-    dev_evals_used: int = 0
-    submissions_used: int = 0
-    llm_calls: int = 0
-    input_tokens: int = 0
-    output_tokens: int = 0
-    cached_tokens: int = 0
-    cost_usd: float = 0.0
-    compute_s: float = 0.0
-    best_dev_pgr: float | None = None
-    last_seen: str | None = None  # ISO time of its last request (a stalled researcher is restarted)
+AgentRow = AgentView  # one researcher's accounting at the end: the server's admin view of the agent
 
 
-class SubmissionRow(BaseModel):
-    model_config = ConfigDict(extra="ignore")
-    id: int
-    agent: str
-    task: str
-    entry: str
-    status: str
-    result: VerificationResult | None = None
+class SubmissionRow(QueueRow):
+    """A submission at the end of a campaign: the admin queue's row with its corrected p-values."""
+
     p_holm: float | None = None  # corrected across the campaign's verified submissions; None if not verified
     p_bh: float | None = None
-    # carried over from an earlier campaign (re-verified here): campaign, agent, submission there
-    inherited: dict[str, str | int | float | None] | None = None
 
     @property
     def inherited_from(self) -> str | None:

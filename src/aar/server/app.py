@@ -17,6 +17,7 @@ from fastapi.responses import JSONResponse, RedirectResponse
 from sqlalchemy.orm import sessionmaker
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from aar.results.api import Health
 from aar.server import dashboard
 from aar.server.api import admin, evaluations, experiments, forum, inherited, ledger, me, submissions
 from aar.server.auth import token_digest
@@ -95,8 +96,8 @@ def create_app(sessions: sessionmaker, admin_token_sha256: str, scorer: DevScore
         return JSONResponse({"error": exc.detail}, exc.status_code, headers=exc.headers)
 
     @app.get("/healthz")
-    def health() -> dict:
-        return {"ok": True}
+    def health() -> Health:
+        return Health(ok=True)
 
     @app.get("/", include_in_schema=False)
     def root() -> RedirectResponse:

@@ -30,6 +30,7 @@ from sqlalchemy import exists, select, update
 from sqlalchemy.orm import aliased, sessionmaker
 
 from aar.execution.experiment import ExperimentFailed, ExperimentRunner
+from aar.results.api import ExperimentResult, ExperimentSeconds
 from aar.results.lifecycle import ExperimentStatus
 from aar.server.lease_queue import LeaseLost, LeaseQueue, QueueStates
 from aar.server.models import Agent, Campaign, Experiment, Snapshot
@@ -83,7 +84,7 @@ class ExperimentJobs(LeaseQueue):
                                   lambda text: self._progress(exp_id, text), identity=identity)
         except ExperimentFailed as exc:
             return self._finish(exp_id, FAILED, exc.seconds, error=str(exc)[:ERROR_CHARS], output=exc.output,
-                                result={"audit": exc.audit})  # what it tried counts even when it failed
+                                result=ExperimentResult(audit=exc.audit))  # what it tried counts when it failed
         except LeaseLost:
             raise
         except Exception as exc:  # a bug of ours, or a task the testbed cannot build: never leave it running
@@ -91,17 +92,18 @@ class ExperimentJobs(LeaseQueue):
             return self._finish(exp_id, FAILED, 0.0, error=f"internal error while running the experiment "
                                                            f"({type(exc).__name__})")
         check()
-        result = {"dev_ids": ran.dev_ids, "per_seed": {str(seed): p for seed, p in ran.per_seed.items()},
-                  "seconds": {"prepare": ran.prepare_s, "run": ran.run_s}, "executed_on": ran.executed_on,
-                  "audit": ran.audit, "signals": ran.signals,
-                  **({"audit_problem": ran.audit_problem} if ran.audit_problem else {})}
+        result = ExperimentResult(dev_ids=ran.dev_ids, per_seed={str(seed): p for seed, p in ran.per_seed.items()},
+                                  seconds=ExperimentSeconds(prepare=ran.prepare_s, run=ran.run_s),
+                                  executed_on=ran.executed_on, audit=ran.audit, signals=ran.signals,
+                                  audit_problem=ran.audit_problem)
         return self._finish(exp_id, DONE, ran.prepare_s + ran.run_s, output=ran.output, result=result)
 
     def _finish(self, exp_id: int, status: str, seconds: float, error: str | None = None, output: str = "",
-                result: dict | None = None) -> str:
+                result: ExperimentResult | None = None) -> str:
         seconds = round(max(0.0, seconds), 3)
         with self.sessions() as s:
-            self.finish(s, exp_id, status, error=error, output=output, result=result, compute_s=seconds,
+            self.finish(s, exp_id, status, error=error, output=output,
+                        result=None if result is None else result.model_dump(mode="json"), compute_s=seconds,
                         progress="finished" if status == DONE else "failed")
             agent_id = s.scalar(select(Experiment.agent_id).where(Experiment.id == exp_id))
             s.execute(update(Agent).where(Agent.id == agent_id).values(compute_s=Agent.compute_s + seconds))

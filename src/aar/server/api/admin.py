@@ -3,7 +3,6 @@ and quarantine decisions on submissions."""
 
 from __future__ import annotations
 
-import json
 import secrets
 from collections.abc import Iterator
 from typing import Annotated
@@ -15,6 +14,20 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from aar.results.api import (
+    AgentCreated,
+    CampaignList,
+    CampaignStatus,
+    CampaignView,
+    EvaluationLine,
+    HeritageImported,
+    Leaderboard,
+    LedgerToken,
+    QueuePage,
+    QueueRow,
+    SeedPredictionLine,
+    StatusChange,
+)
 from aar.results.submission import SCORED
 from aar.results.submission import SubmissionStatus as Status
 from aar.server.api import Body
@@ -93,15 +106,27 @@ class QuarantineIn(Body):
     reason: str = Field(min_length=1, max_length=4000)
 
 
-def _campaign_view(c: Campaign) -> dict:
-    return {"name": c.name, "dev_budget": c.dev_budget, "submit_budget": c.submit_budget,
-            "round_digits": c.round_digits, "verify_seeds": c.verify_seeds, "verify_timeout_s": c.verify_timeout_s,
-            **{k: getattr(c, k) for k in BUDGET_FIELDS}, "policy": c.policy.model_dump(),
-            "created_at": c.created_at.isoformat()}
+def _campaign_fields(c: Campaign) -> dict:
+    return dict(name=c.name, dev_budget=c.dev_budget, submit_budget=c.submit_budget, round_digits=c.round_digits,
+                verify_seeds=c.verify_seeds, verify_timeout_s=c.verify_timeout_s,
+                **{k: getattr(c, k) for k in BUDGET_FIELDS}, policy=c.policy, created_at=c.created_at.isoformat())
+
+
+def _campaign_view(c: Campaign) -> CampaignView:
+    return CampaignView(**_campaign_fields(c))
+
+
+class JSONLines(StreamingResponse):
+    media_type = "application/x-ndjson"
+
+
+def _ndjson(line: type) -> dict:
+    """The OpenAPI entry of a JSON-lines export: each line is one ``line`` model (named in the schema)."""
+    return {200: {"model": line, "description": f"JSON lines, one {line.__name__} per line"}}
 
 
 @router.post("/campaigns", status_code=201)
-def create_campaign(body: CampaignIn, session: Session = Depends(db)) -> dict:
+def create_campaign(body: CampaignIn, session: Session = Depends(db)) -> CampaignView:
     campaign = Campaign(**body.model_dump())
     session.add(campaign)
     try:
@@ -112,12 +137,12 @@ def create_campaign(body: CampaignIn, session: Session = Depends(db)) -> dict:
 
 
 @router.get("/campaigns")
-def list_campaigns(session: Session = Depends(db)) -> dict:
-    return {"campaigns": [_campaign_view(c) for c in session.scalars(select(Campaign).order_by(Campaign.id))]}
+def list_campaigns(session: Session = Depends(db)) -> CampaignList:
+    return CampaignList(campaigns=[_campaign_view(c) for c in session.scalars(select(Campaign).order_by(Campaign.id))])
 
 
 @router.patch("/campaigns/{campaign}")
-def change_campaign(campaign: str, body: CampaignPatch, session: Session = Depends(db)) -> dict:
+def change_campaign(campaign: str, body: CampaignPatch, session: Session = Depends(db)) -> CampaignView:
     """Change budgets and verification settings; queued submissions keep the seeds they were given."""
     owner = campaign_by_name(session, campaign)
     for key, value in body.model_dump(exclude_none=True).items():
@@ -127,7 +152,7 @@ def change_campaign(campaign: str, body: CampaignPatch, session: Session = Depen
 
 
 @router.post("/campaigns/{campaign}/agents", status_code=201)
-def create_agent(campaign: str, body: AgentIn, session: Session = Depends(db)) -> dict:
+def create_agent(campaign: str, body: AgentIn, session: Session = Depends(db)) -> AgentCreated:
     owner = campaign_by_name(session, campaign)
     token = "aar_" + secrets.token_urlsafe(32)
     session.add(Agent(campaign_id=owner.id, name=body.name, token_sha256=token_digest(token)))
@@ -135,7 +160,7 @@ def create_agent(campaign: str, body: AgentIn, session: Session = Depends(db)) -
         session.commit()
     except IntegrityError:
         raise HTTPException(409, f"agent {body.name!r} exists in {campaign!r}") from None
-    return {"campaign": owner.name, "agent": body.name, "token": token}  # shown once, stored hashed
+    return AgentCreated(campaign=owner.name, agent=body.name, token=token)  # shown once, stored hashed
 
 
 @router.get("/campaigns/{campaign}/heritage")
@@ -146,31 +171,33 @@ def export_campaign_heritage(campaign: str, session: Session = Depends(db)) -> H
 
 
 @router.post("/campaigns/{campaign}/heritage")
-def import_campaign_heritage(campaign: str, body: Heritage, session: Session = Depends(db)) -> dict:
+def import_campaign_heritage(campaign: str, body: Heritage, session: Session = Depends(db)) -> HeritageImported:
     """Start this campaign from an earlier one's methods (queued for re-verification on this campaign's seeds)
     and forum; idempotent per source campaign."""
     try:
-        return {"campaign": campaign, "source": body.source,
-                **import_heritage(session, campaign_by_name(session, campaign), body)}
+        return HeritageImported(campaign=campaign, source=body.source,
+                                **import_heritage(session, campaign_by_name(session, campaign), body))
     except ValueError as exc:
         raise HTTPException(422, str(exc)) from None
 
 
 @router.get("/campaigns/{campaign}")
-def campaign_status(campaign: str, session: Session = Depends(db)) -> dict:
+def campaign_status(campaign: str, session: Session = Depends(db)) -> CampaignStatus:
     owner = campaign_by_name(session, campaign)
-    return {**_campaign_view(owner), "totals": campaign_totals(session, owner), "agents": agent_views(session, owner)}
+    return CampaignStatus(**_campaign_fields(owner), totals=campaign_totals(session, owner),
+                          agents=agent_views(session, owner))
 
 
 @router.post("/campaigns/{campaign}/agents/{agent}/ledger-token")
-def issue_ledger_token(campaign: str, agent: str, session: Session = Depends(db)) -> dict:
+def issue_ledger_token(campaign: str, agent: str, session: Session = Depends(db)) -> LedgerToken:
     """The agent's ledger token (:func:`aar.server.auth.ledger_token`), for the process that runs it."""
     me = agent_by_name(session, campaign_by_name(session, campaign), agent)
-    return {"campaign": campaign, "agent": agent, "ledger_token": ledger_token(me)}
+    return LedgerToken(campaign=campaign, agent=agent, ledger_token=ledger_token(me))
 
 
-@router.get("/campaigns/{campaign}/evaluations.jsonl")
-def export_evaluations(campaign: str, session: Session = Depends(db)) -> StreamingResponse:
+@router.get("/campaigns/{campaign}/evaluations.jsonl", response_class=JSONLines,
+            responses=_ndjson(EvaluationLine))
+def export_evaluations(campaign: str, session: Session = Depends(db)) -> JSONLines:
     owner = campaign_by_name(session, campaign)
     rows = session.execute(select(Evaluation, Agent.name).join(Agent).where(Evaluation.campaign_id == owner.id)
                            .order_by(Evaluation.id)).all()
@@ -179,36 +206,36 @@ def export_evaluations(campaign: str, session: Session = Depends(db)) -> Streami
 
     def lines() -> Iterator[str]:
         for ev, agent_name in rows:
-            yield json.dumps({"id": ev.id, "agent": agent_name, "time": ev.created_at.isoformat(),
-                              "task": ev.task, "split": ev.split, "sha256": ev.predictions_sha256,
-                              "accuracy": ev.accuracy, "pgr": ev.pgr, "request_id": ev.request_id,
-                              "predictions": reader.predictions(ev)}) + "\n"
+            yield EvaluationLine(id=ev.id, agent=agent_name, time=ev.created_at.isoformat(), task=ev.task,
+                                 split=ev.split, sha256=ev.predictions_sha256, accuracy=ev.accuracy, pgr=ev.pgr,
+                                 request_id=ev.request_id, predictions=reader.predictions(ev)).model_dump_json() + "\n"
 
-    return StreamingResponse(lines(), media_type="application/x-ndjson")
+    return JSONLines(lines())
 
 
 @router.get("/campaigns/{campaign}/leaderboard")
 def campaign_leaderboard(campaign: str, task: Annotated[str | None, Query(pattern=TASK)] = None,
-                         session: Session = Depends(db)) -> dict:
+                         session: Session = Depends(db)) -> Leaderboard:
     owner = campaign_by_name(session, campaign)
-    return {"campaign": owner.name, "task": task, "entries": leaderboard_rows(session, owner, task)}
+    return Leaderboard(campaign=owner.name, task=task, entries=leaderboard_rows(session, owner, task))
 
 
-def _queue_row(sub: Submission, agent: str, campaign: str) -> dict:
-    return {"id": sub.id, "campaign": campaign, "agent": agent, "task": sub.task, "entry": sub.entry,
-            "status": sub.status, "attempts": sub.attempts, "worker": sub.worker,
-            "lease_until": sub.lease_until.isoformat() if sub.lease_until else None,
-            "submitted_at": sub.created_at.isoformat(),
-            "finished_at": sub.finished_at.isoformat() if sub.finished_at else None,
-            "error": sub.error, "result": verified.to_json() if (verified := sub.verification) else None,
-            "quarantine_reason": sub.quarantine_reason, "inherited": sub.origin}
+def _queue_row(sub: Submission, agent: str, campaign: str) -> QueueRow:
+    return QueueRow(id=sub.id, campaign=campaign, agent=agent, task=sub.task, entry=sub.entry, status=sub.status,
+                    attempts=sub.attempts, worker=sub.worker,
+                    lease_until=sub.lease_until.isoformat() if sub.lease_until else None,
+                    submitted_at=sub.created_at.isoformat(),
+                    finished_at=sub.finished_at.isoformat() if sub.finished_at else None,
+                    error=sub.error, result=sub.verification, quarantine_reason=sub.quarantine_reason,
+                    inherited=sub.origin)
 
 
 @router.get("/submissions")
 def submission_queue(campaign: Annotated[str | None, Query(pattern=NAME.pattern)] = None,
                      status: Annotated[str | None, Query(pattern=r"^[a-z]{1,16}$")] = None,
                      limit: Annotated[int, Query(ge=1, le=1000)] = 200,
-                     before_id: Annotated[int | None, Query(ge=1)] = None, session: Session = Depends(db)) -> dict:
+                     before_id: Annotated[int | None, Query(ge=1)] = None,
+                     session: Session = Depends(db)) -> QueuePage:
     """Queue state: counts by status and a page of the rows (newest first), with full unrounded results;
     ``more`` says whether older rows follow (ask again with ``before_id`` = ``next_before_id``)."""
     scope = [Submission.campaign_id == campaign_by_name(session, campaign).id] if campaign else []
@@ -222,8 +249,8 @@ def submission_queue(campaign: Annotated[str | None, Query(pattern=NAME.pattern)
         query = query.where(Submission.id < before_id)
     rows = session.execute(query.order_by(Submission.id.desc()).limit(limit + 1)).all()
     page, more = rows[:limit], len(rows) > limit
-    return {"counts": counts, "submissions": [_queue_row(s, a, c) for s, a, c in page], "more": more,
-            "next_before_id": page[-1][0].id if more else None}
+    return QueuePage(counts=counts, submissions=[_queue_row(s, a, c) for s, a, c in page], more=more,
+                     next_before_id=page[-1][0].id if more else None)
 
 
 def _submission(session: Session, submission_id: int) -> Submission:
@@ -234,7 +261,7 @@ def _submission(session: Session, submission_id: int) -> Submission:
 
 
 @router.post("/submissions/{submission_id}/quarantine")
-def quarantine(submission_id: int, body: QuarantineIn, session: Session = Depends(db)) -> dict:
+def quarantine(submission_id: int, body: QuarantineIn, session: Session = Depends(db)) -> StatusChange:
     sub = _submission(session, submission_id)
     if sub.status not in SCORED:
         raise HTTPException(409, f"only verified submissions can be quarantined (this one is {sub.status})")
@@ -243,33 +270,35 @@ def quarantine(submission_id: int, body: QuarantineIn, session: Session = Depend
     else:
         sub.move_to(Status.QUARANTINED, quarantine_reason=body.reason)
     session.commit()
-    return {"id": sub.id, "status": sub.status}
+    return StatusChange(id=sub.id, status=Status(sub.status))
 
 
 @router.post("/submissions/{submission_id}/clear")
-def clear(submission_id: int, session: Session = Depends(db)) -> dict:
+def clear(submission_id: int, session: Session = Depends(db)) -> StatusChange:
     sub = _submission(session, submission_id)
     if sub.status != Status.QUARANTINED:
         raise HTTPException(409, f"submission is {sub.status}, not quarantined")
     sub.move_to(Status.VERIFIED, quarantine_reason=None)
     session.commit()
-    return {"id": sub.id, "status": sub.status}
+    return StatusChange(id=sub.id, status=Status(sub.status))
 
 
 @router.post("/submissions/{submission_id}/requeue")
-def requeue(submission_id: int, session: Session = Depends(db)) -> dict:
+def requeue(submission_id: int, session: Session = Depends(db)) -> StatusChange:
     sub = _submission(session, submission_id)
     if sub.status != Status.FAILED:
         raise HTTPException(409, f"only failed submissions can be re-queued (this one is {sub.status})")
     sub.move_to(Status.QUEUED, attempts=0, error=None, worker=None, lease_until=None)
     session.commit()
-    return {"id": sub.id, "status": sub.status}
+    return StatusChange(id=sub.id, status=Status(sub.status))
 
 
-@router.get("/submissions/{submission_id}/predictions.jsonl")
-def seed_predictions(submission_id: int, session: Session = Depends(db)) -> StreamingResponse:
+@router.get("/submissions/{submission_id}/predictions.jsonl", response_class=JSONLines,
+           responses=_ndjson(SeedPredictionLine))
+def seed_predictions(submission_id: int, session: Session = Depends(db)) -> JSONLines:
     _submission(session, submission_id)
     rows = session.scalars(select(SeedPrediction).where(SeedPrediction.submission_id == submission_id)
                            .order_by(SeedPrediction.seed, SeedPrediction.split)).all()
-    lines = (json.dumps({"seed": r.seed, "split": r.split, "predictions": r.predictions}) + "\n" for r in rows)
-    return StreamingResponse(lines, media_type="application/x-ndjson")
+    lines = (SeedPredictionLine(seed=r.seed, split=r.split, predictions=r.predictions).model_dump_json() + "\n"
+             for r in rows)
+    return JSONLines(lines)

@@ -23,6 +23,7 @@ from starlette.concurrency import run_in_threadpool
 
 from aar.errors import AarError
 from aar.models.layout import task_models
+from aar.results.api import DevRule, EvaluationReply, ExperimentResult, TaskInfo, TaskModels
 from aar.server import vectors
 from aar.server.api import Body
 from aar.server.auth import TASK, agent_identity
@@ -70,13 +71,13 @@ def _experiment_vectors(request: Request, agent_id: int, task: str, exp_id: int,
             raise HTTPException(422, f"experiment {exp_id} ran on {exp.task!r}, not {task!r}")
         if exp.status != "done" or not exp.result:
             raise HTTPException(409, f"experiment {exp_id} is {exp.status}: only a finished one can be scored")
-        result = exp.result
-    position = {item: i for i, item in enumerate(result["dev_ids"])}
+        result = ExperimentResult.model_validate(exp.result)
+    position = {item: i for i, item in enumerate(result.dev_ids)}
     try:
         order = [position[i] for i in ids]
     except KeyError:
         raise HTTPException(409, f"experiment {exp_id} predicted another dev split (the task changed since)") from None
-    stacked = np.array([result["per_seed"][s] for s in sorted(result["per_seed"], key=int)], dtype=np.float64)
+    stacked = np.array([result.per_seed[s] for s in sorted(result.per_seed, key=int)], dtype=np.float64)
     return stacked[:, order]
 
 
@@ -91,7 +92,7 @@ async def _load(scorer, task: str) -> None:
 
 @router.get("/v1/tasks/{task}")
 async def task_info(task: Annotated[str, Path(pattern=TASK)], request: Request,
-                    authorization: Annotated[str | None, Header()] = None) -> dict:
+                    authorization: Annotated[str | None, Header()] = None) -> TaskInfo:
     """What a researcher may know about a task before spending anything: its format, the sizes of the
     public splits, how a dev reply is made (metric, subsample, rounding, the fixed noise level), the weak and
     strong model and the column layout of the features a method gets. Nothing here depends on any prediction
@@ -105,17 +106,21 @@ async def task_info(task: Annotated[str, Path(pattern=TASK)], request: Request,
     except AarError as exc:
         raise HTTPException(422, str(exc)) from None
     weak, strong = scorer.models(task)
-    return {"task": task, "format": stored["format"], "description": stored.get("source", {}).get("description", ""),
-            "public_splits": {split: stored["counts"][split] for split in PUBLIC_SPLITS},
-            "models": task_models(stored["format"], weak, strong),
-            "dev_rule": {"metric": metric, "dev_items": len(scorer.canonical_order(task)[1]), "items_scored": items,
-                         "resolution": step, "noise_sd": scorer.noise_sd(task),
-                         "repeats": "decisions evaluated before in this campaign, by any agent, get the earlier "
-                                    "reply back, free"}}
+    return TaskInfo(
+        task=task, format=stored["format"], description=stored.get("source", {}).get("description", ""),
+        public_splits={split: stored["counts"][split] for split in PUBLIC_SPLITS},
+        models=TaskModels.model_validate(task_models(stored["format"], weak, strong)),
+        dev_rule=DevRule(metric=metric, dev_items=len(scorer.canonical_order(task)[1]), items_scored=items,
+                         resolution=step, noise_sd=scorer.noise_sd(task),
+                         repeats="decisions evaluated before in this campaign, by any agent, get the earlier reply "
+                                 "back, free"))
 
 
-@router.post("/v1/evaluations")
-async def evaluate(request: Request, authorization: Annotated[str | None, Header()] = None) -> dict:
+# the reply names one metric: the other field is left out rather than sent as null
+@router.post("/v1/evaluations", response_model=EvaluationReply, response_model_exclude_none=True,
+             openapi_extra={"requestBody": {"required": True, "content": {"application/json": {
+                 "schema": EvaluationIn.model_json_schema()}}}})
+async def evaluate(request: Request, authorization: Annotated[str | None, Header()] = None) -> EvaluationReply:
     agent_id, campaign_id = await agent_identity(request, authorization)
     try:  # pydantic parses and validates the JSON in one pass (a 300-item body: 0.1 ms, not 1 ms)
         body = EvaluationIn.model_validate_json(await request.body())
@@ -149,10 +154,10 @@ async def evaluate(request: Request, authorization: Annotated[str | None, Header
     repeat = outcome.repeat_of is not None
     per_seed = (f", each of {seeds} seeds scored on its own and averaged (as verification scores)"
                 if seeds > 1 else "")
-    return {"task": body.task, "split": "dev", scored.metric: outcome.repeat_of if repeat else scored.reported,
-            "rule": f"{scored.metric} on a fresh random {scored.items_scored}-item subsample of dev{per_seed}, "
-                    f"rounded to {scored.resolution:g}",
-            "seeds": seeds,
-            "noise_sd": scorer.noise_sd(body.task),
-            "repeat": repeat,  # these decisions were evaluated before in the campaign: the earlier reply, free
-            "budget_remaining": outcome.budget_remaining}
+    return EvaluationReply.model_validate({
+        "task": body.task, "split": "dev", scored.metric: outcome.repeat_of if repeat else scored.reported,
+        "rule": f"{scored.metric} on a fresh random {scored.items_scored}-item subsample of dev{per_seed}, "
+                f"rounded to {scored.resolution:g}",
+        "seeds": seeds, "noise_sd": scorer.noise_sd(body.task),
+        "repeat": repeat,  # these decisions were evaluated before in the campaign: the earlier reply, free
+        "budget_remaining": outcome.budget_remaining})

@@ -19,6 +19,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from aar.methods.registry import available
+from aar.results.api import ExperimentList, ExperimentResult, ExperimentSummary, ExperimentView
 from aar.seeds import EXPERIMENT_SEED_LIMIT
 from aar.server.api import Body, Params, decode_archive, store_snapshot
 from aar.server.api.inherited import PREFIX, inherited_submission
@@ -50,29 +51,32 @@ class ExperimentIn(Body):
         return sorted(value)
 
 
-def summary(exp: Experiment) -> dict:
+def _summary_fields(exp: Experiment) -> dict:
+    return dict(id=exp.number, task=exp.task, entry=exp.entry, params=exp.params, seeds=exp.seeds,
+                status=exp.status, progress=exp.progress, compute_s=exp.compute_s)
+
+
+def summary(exp: Experiment) -> ExperimentSummary:
     """An experiment in the owner's list: what ran and where it stands, without output or predictions."""
-    return {"id": exp.number, "task": exp.task, "entry": exp.entry, "params": exp.params, "seeds": exp.seeds,
-            "status": exp.status, "progress": exp.progress, "compute_s": exp.compute_s}
+    return ExperimentSummary(**_summary_fields(exp))
 
 
-def view(exp: Experiment, queued_ahead: int | None = None) -> dict:
+def _iso(value) -> str | None:
+    return value.isoformat() if value else None
+
+
+def view(exp: Experiment, queued_ahead: int | None = None, reused: bool = False) -> ExperimentView:
     """What the owner sees of one: the summary, timings, output; the dev predictions once done."""
-    out = {**summary(exp), "attempts": exp.attempts,
-           "created_at": exp.created_at.isoformat() if exp.created_at else None,
-           "started_at": exp.started_at.isoformat() if exp.started_at else None,
-           "finished_at": exp.finished_at.isoformat() if exp.finished_at else None,
-           "output": exp.output or "", "error": exp.error}
-    if queued_ahead is not None:
-        out["queued_ahead"] = queued_ahead
-    if exp.status == DONE and exp.result:
-        out["result"] = exp.result
-    return out
+    return ExperimentView(**_summary_fields(exp), attempts=exp.attempts, created_at=_iso(exp.created_at),
+                          started_at=_iso(exp.started_at), finished_at=_iso(exp.finished_at),
+                          output=exp.output or "", error=exp.error, queued_ahead=queued_ahead, reused=reused,
+                          result=ExperimentResult.model_validate(exp.result)
+                          if exp.status == DONE and exp.result else None)
 
 
 @router.post("/v1/experiments", status_code=202)
 def start(body: ExperimentIn, response: Response, me: Agent = Depends(current_agent),
-          session: Session = Depends(db)) -> dict:
+          session: Session = Depends(db)) -> ExperimentView:
     if body.task not in known_tasks():
         raise HTTPException(422, f"unknown task {body.task!r}")
     if body.entry.startswith(PREFIX):  # an earlier campaign's method, its code and parameters as stored
@@ -100,8 +104,7 @@ def start(body: ExperimentIn, response: Response, me: Agent = Depends(current_ag
             # the same code, method, params and seeds: a retry (a restarted researcher re-issues its call) or a
             # re-run of a deterministic experiment; the agent gets that one, nothing is run or charged twice
             response.status_code = 200
-            return {**view(earlier, _queued_ahead(session, earlier) if earlier.status == QUEUED else None),
-                    "reused": True}
+            return view(earlier, _queued_ahead(session, earlier) if earlier.status == QUEUED else None, reused=True)
     campaign = session.get(Campaign, me.campaign_id)
     assert campaign is not None
     used, budget = agent_spend(me, campaign)["compute_s"]
@@ -128,12 +131,12 @@ def start(body: ExperimentIn, response: Response, me: Agent = Depends(current_ag
 
 
 @router.get("/v1/experiments")
-def mine(me: Agent = Depends(current_agent), session: Session = Depends(db)) -> dict:
+def mine(me: Agent = Depends(current_agent), session: Session = Depends(db)) -> ExperimentList:
     """The agent's 20 latest experiments, newest first, without their predictions: what is queued, running,
     done or failed (an agent whose context was reset finds its experiments again)."""
     rows = session.scalars(select(Experiment).where(Experiment.agent_id == me.id)
                            .order_by(Experiment.id.desc()).limit(20))
-    return {"experiments": [summary(e) for e in rows]}
+    return ExperimentList(experiments=[summary(e) for e in rows])
 
 
 def own(session: Session, agent_id: int, number: int) -> Experiment:
@@ -146,7 +149,7 @@ def own(session: Session, agent_id: int, number: int) -> Experiment:
 
 
 @router.get("/v1/experiments/{exp_id}")
-def get(exp_id: int, me: Agent = Depends(current_agent), session: Session = Depends(db)) -> dict:
+def get(exp_id: int, me: Agent = Depends(current_agent), session: Session = Depends(db)) -> ExperimentView:
     """One of the agent's experiments by the number it was given (``id`` in every reply: the agent's own count)."""
     exp = own(session, me.id, exp_id)
     return view(exp, _queued_ahead(session, exp) if exp.status == QUEUED else None)

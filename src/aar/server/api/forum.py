@@ -18,6 +18,7 @@ from sqlalchemy import CursorResult, Select, case, delete, func, literal, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from aar.results.api import PostPage, PostView, SearchReply, Thread, VoteReply
 from aar.results.findings import finding_fingerprint
 from aar.server.api import Body
 from aar.server.auth import current_agent, db
@@ -85,7 +86,7 @@ def vote_counts(session: Session, ids: list[int]) -> dict[int, tuple[int, int]]:
                                                                           rows.all())}
 
 
-def _views(session: Session, rows: list[tuple[Post, str]]) -> list[dict]:
+def _views(session: Session, rows: list[tuple[Post, str]]) -> list[PostView]:
     counts = vote_counts(session, [p.id for p, _ in rows])
     roots = {p.root_id for p, _ in rows if p.root_id}
     titles = dict(session.execute(select(Post.id, Post.title).where(Post.id.in_(roots))).all()) if roots else {}
@@ -94,12 +95,12 @@ def _views(session: Session, rows: list[tuple[Post, str]]) -> list[dict]:
         up, down = counts.get(post.id, (0, 0))
         # a reply reads with its thread's title ("Re: ..."), never an empty one
         title = post.title or (f"Re: {titles[post.root_id]}" if post.root_id in titles else "Re: (thread)")
-        out.append({"id": post.id, "parent_id": post.parent_id, "root_id": post.root_id or post.id,
-                    "author": author, "kind": post.kind, "title": title, "body": post.body,
-                    "tags": post.tags.split() if post.tags else [], "submission_id": post.submission_id,
-                    "created_at": post.created_at.isoformat(), "up": up, "down": down, "score": up - down,
-                    # carried over from an earlier campaign: where it was written, by whom, with its votes there
-                    **({"inherited": post.origin} if post.origin else {})})
+        out.append(PostView(id=post.id, parent_id=post.parent_id, root_id=post.root_id or post.id, author=author,
+                            kind=post.kind, title=title, body=post.body, tags=post.tags.split() if post.tags else [],
+                            submission_id=post.submission_id, created_at=post.created_at.isoformat(), up=up,
+                            down=down, score=up - down,
+                            # carried over from an earlier campaign: where it was written, by whom, its votes there
+                            inherited=post.origin or None))
     return out
 
 
@@ -112,7 +113,7 @@ def lock_post_ids(session: Session) -> None:
         session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": POST_LOCK_KEY})
 
 
-def _insert(session: Session, post: Post) -> dict:
+def _insert(session: Session, post: Post) -> PostView:
     lock_post_ids(session)
     session.add(post)
     session.commit()
@@ -155,7 +156,7 @@ def _guard(session: Session, me: Agent, title: str, body: str) -> None:
 
 
 @router.post("/v1/forum/posts", status_code=201)
-def create_post(body: PostIn, me: Agent = Depends(current_agent), session: Session = Depends(db)) -> dict:
+def create_post(body: PostIn, me: Agent = Depends(current_agent), session: Session = Depends(db)) -> PostView:
     _guard(session, me, body.title, body.body)
     if body.submission_id is not None:
         sub = session.get(Submission, body.submission_id)
@@ -166,7 +167,8 @@ def create_post(body: PostIn, me: Agent = Depends(current_agent), session: Sessi
 
 
 @router.post("/v1/forum/posts/{post_id}/replies", status_code=201)
-def reply(post_id: int, body: ReplyIn, me: Agent = Depends(current_agent), session: Session = Depends(db)) -> dict:
+def reply(post_id: int, body: ReplyIn, me: Agent = Depends(current_agent),
+          session: Session = Depends(db)) -> PostView:
     parent = _own_post(session, me, post_id)
     _guard(session, me, "", body.body)
     return _insert(session, Post(campaign_id=me.campaign_id, agent_id=me.id, parent_id=parent.id,
@@ -178,7 +180,8 @@ def reply(post_id: int, body: ReplyIn, me: Agent = Depends(current_agent), sessi
 def list_posts(since: Annotated[int, Query(ge=0)] = 0, limit: Annotated[int, Query(ge=1, le=200)] = 50,
                kind: Annotated[str | None, Query(pattern=r"^[a-z]{1,16}$")] = None,
                tag: Annotated[str | None, Query(pattern=TAG.pattern)] = None,
-               top_level: bool = False, me: Agent = Depends(current_agent), session: Session = Depends(db)) -> dict:
+               top_level: bool = False, me: Agent = Depends(current_agent),
+               session: Session = Depends(db)) -> PostPage:
     """Oldest first after the ``since`` cursor; pass back ``next_since`` to get only what is new."""
     query = _with_authors().where(Post.campaign_id == me.campaign_id, Post.id > since)
     if kind:
@@ -189,21 +192,21 @@ def list_posts(since: Annotated[int, Query(ge=0)] = 0, limit: Annotated[int, Que
         query = query.where(Post.parent_id.is_(None))
     rows = session.execute(query.order_by(Post.id).limit(limit)).all()
     posts = _views(session, [(p, name) for p, name in rows])
-    return {"posts": posts, "next_since": posts[-1]["id"] if posts else since, "more": len(posts) == limit}
+    return PostPage(posts=posts, next_since=posts[-1].id if posts else since, more=len(posts) == limit)
 
 
 @router.get("/v1/forum/posts/{post_id}")
-def read_thread(post_id: int, me: Agent = Depends(current_agent), session: Session = Depends(db)) -> dict:
+def read_thread(post_id: int, me: Agent = Depends(current_agent), session: Session = Depends(db)) -> Thread:
     post = _own_post(session, me, post_id)
     root = post.root_id or post.id
     rows = session.execute(_with_authors().where((Post.id == root) | (Post.root_id == root)).order_by(Post.id)).all()
     views = _views(session, [(p, name) for p, name in rows])
     # asked for a reply: the whole thread it belongs to, and which post was asked for
-    return {"requested_post_id": post_id, "thread_root_id": root, "post": views[0], "replies": views[1:]}
+    return Thread(requested_post_id=post_id, thread_root_id=root, post=views[0], replies=views[1:])
 
 
 @router.put("/v1/forum/posts/{post_id}/vote")
-def vote(post_id: int, body: VoteIn, me: Agent = Depends(current_agent), session: Session = Depends(db)) -> dict:
+def vote(post_id: int, body: VoteIn, me: Agent = Depends(current_agent), session: Session = Depends(db)) -> VoteReply:
     """Set this agent's vote (-1, +1, or 0 to withdraw). Voting again replaces the vote; never a second one."""
     post = _own_post(session, me, post_id)
     if post.agent_id == me.id:
@@ -223,7 +226,7 @@ def vote(post_id: int, body: VoteIn, me: Agent = Depends(current_agent), session
     else:
         raise HTTPException(409, "vote conflicted with a concurrent vote; retry")
     up, down = vote_counts(session, [post_id]).get(post_id, (0, 0))
-    return {"post_id": post_id, "your_vote": body.value, "up": up, "down": down, "score": up - down}
+    return VoteReply(post_id=post_id, your_vote=body.value, up=up, down=down, score=up - down)
 
 
 def _fts_query(q: str) -> str:
@@ -236,7 +239,7 @@ def _fts_query(q: str) -> str:
 @router.get("/v1/forum/search")
 def search(q: Annotated[str, Query(min_length=1, max_length=200)], limit: Annotated[int, Query(ge=1, le=100)] = 20,
            offset: Annotated[int, Query(ge=0, le=10_000)] = 0, me: Agent = Depends(current_agent),
-           session: Session = Depends(db)) -> dict:
+           session: Session = Depends(db)) -> SearchReply:
     if session.get_bind().dialect.name == "sqlite":
         ids = session.scalars(text(
             "SELECT p.id FROM posts_fts JOIN posts p ON p.id = posts_fts.rowid WHERE posts_fts MATCH :q "
@@ -248,4 +251,4 @@ def search(q: Annotated[str, Query(min_length=1, max_length=200)], limit: Annota
             "ORDER BY ts_rank(search, websearch_to_tsquery('english', :q)) DESC, id LIMIT :l OFFSET :o"),
             {"q": q, "c": me.campaign_id, "l": limit, "o": offset}).all()
     rows = {p.id: (p, name) for p, name in session.execute(_with_authors().where(Post.id.in_(ids)))} if ids else {}
-    return {"query": q, "posts": _views(session, [rows[i] for i in ids if i in rows]), "offset": offset}
+    return SearchReply(query=q, posts=_views(session, [rows[i] for i in ids if i in rows]), offset=offset)

@@ -10,6 +10,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from aar.errors import AarError
+from aar.results.api import InheritedList, InheritedMethodView
 from aar.server.auth import current_agent, db
 from aar.server.models import Agent, Campaign, Snapshot, Submission
 from aar.server.views import public_view
@@ -36,7 +37,7 @@ def _files(data: bytes) -> dict[str, str]:
 
 
 @router.get("/v1/inherited")
-def inherited(me: Agent = Depends(current_agent), session: Session = Depends(db)) -> dict:
+def inherited(me: Agent = Depends(current_agent), session: Session = Depends(db)) -> InheritedList:
     campaign = session.get(Campaign, me.campaign_id)
     assert campaign is not None
     rows = session.execute(select(Submission, Agent.name).join(Agent, Agent.id == Submission.agent_id)
@@ -45,6 +46,7 @@ def inherited(me: Agent = Depends(current_agent), session: Session = Depends(db)
     methods = []
     for sub, name in rows:
         snapshot = session.get(Snapshot, sub.snapshot_sha256)
-        methods.append({**public_view(sub, name, campaign.round_digits, owner=False),
-                        "run_as": f"{PREFIX}{sub.id}", "files": _files(bytes(snapshot.data)) if snapshot else {}})
-    return {"campaign": campaign.name, "methods": methods}
+        methods.append(InheritedMethodView(**dict(public_view(sub, name, campaign.round_digits, owner=False)),
+                                           run_as=f"{PREFIX}{sub.id}",
+                                           files=_files(bytes(snapshot.data)) if snapshot else {}))
+    return InheritedList(campaign=campaign.name, methods=methods)

@@ -15,6 +15,7 @@ from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from aar.results.api import AgentView, TranscriptPage, TranscriptStored, UsageReply
 from aar.results.lifecycle import agent_move
 from aar.results.submission import IllegalTransition
 from aar.server.api import Body
@@ -54,7 +55,7 @@ class TranscriptIn(Body):
 
 
 @router.post("/campaigns/{campaign}/agents/{agent}/usage")
-def record_usage(body: UsageIn, me: Agent = Depends(ledger_agent), session: Session = Depends(db)) -> dict:
+def record_usage(body: UsageIn, me: Agent = Depends(ledger_agent), session: Session = Depends(db)) -> UsageReply:
     """Add an agent's usage atomically; answer with its totals, budgets and which budgets are spent."""
     owner = session.get(Campaign, me.campaign_id)
     assert owner is not None
@@ -68,16 +69,16 @@ def record_usage(body: UsageIn, me: Agent = Depends(ledger_agent), session: Sess
     spent = agent_spend(me, owner)
     exceeded = [name for name, used, limit in (
         ("dollars", *spent["usd"]), ("tokens", *spent["tokens"]), ("compute seconds", *spent["compute_s"]),
-        ("campaign dollars", totals["cost_usd"], owner.campaign_usd_budget),
-        ("campaign tokens", totals["tokens"], owner.campaign_token_budget),
-        ("campaign compute seconds", totals["compute_s"], owner.campaign_compute_s_budget),
-        ("campaign wall time", totals["wall_s"], owner.campaign_wall_s_budget)) if used >= limit]
-    return {**agent_view(me), "budgets": {k: getattr(owner, k) for k in BUDGET_FIELDS},
-            "campaign_cost_usd": totals["cost_usd"], "campaign": totals, "exceeded": exceeded}
+        ("campaign dollars", totals.cost_usd, owner.campaign_usd_budget),
+        ("campaign tokens", totals.tokens, owner.campaign_token_budget),
+        ("campaign compute seconds", totals.compute_s, owner.campaign_compute_s_budget),
+        ("campaign wall time", totals.wall_s, owner.campaign_wall_s_budget)) if used >= limit]
+    return UsageReply(**dict(agent_view(me)), budgets={k: getattr(owner, k) for k in BUDGET_FIELDS},
+                      campaign_cost_usd=totals.cost_usd, campaign=totals, exceeded=exceeded)
 
 
 @router.put("/campaigns/{campaign}/agents/{agent}/state")
-def set_state(body: StateIn, me: Agent = Depends(ledger_agent), session: Session = Depends(db)) -> dict:
+def set_state(body: StateIn, me: Agent = Depends(ledger_agent), session: Session = Depends(db)) -> AgentView:
     try:
         state = agent_move(me.state, body.state)
     except IllegalTransition as exc:
@@ -88,7 +89,8 @@ def set_state(body: StateIn, me: Agent = Depends(ledger_agent), session: Session
 
 
 @router.post("/campaigns/{campaign}/agents/{agent}/transcript")
-def append_transcript(body: TranscriptIn, me: Agent = Depends(ledger_agent), session: Session = Depends(db)) -> dict:
+def append_transcript(body: TranscriptIn, me: Agent = Depends(ledger_agent),
+                      session: Session = Depends(db)) -> TranscriptStored:
     """Mirror transcript lines; idempotent per ``seq`` (a line sent twice after a lost answer is kept once)."""
     seqs = [e.seq for e in body.events]
     have = set(session.scalars(select(TranscriptEvent.seq).where(TranscriptEvent.agent_id == me.id,
@@ -101,7 +103,7 @@ def append_transcript(body: TranscriptIn, me: Agent = Depends(ledger_agent), ses
         session.commit()
     except IntegrityError:  # a concurrent duplicate: the other request stored it
         session.rollback()
-    return {"stored": len(fresh), "max_seq": transcript_max_seq(session, me.id)}
+    return TranscriptStored(stored=len(fresh), max_seq=transcript_max_seq(session, me.id))
 
 
 def transcript_max_seq(session: Session, agent_id: int) -> int:
@@ -111,9 +113,9 @@ def transcript_max_seq(session: Session, agent_id: int) -> int:
 
 @router.get("/campaigns/{campaign}/agents/{agent}/transcript")
 def read_transcript(after: Annotated[int, Query(ge=0)] = 0, limit: Annotated[int, Query(ge=1, le=1000)] = 200,
-                    me: Agent = Depends(ledger_agent), session: Session = Depends(db)) -> dict:
+                    me: Agent = Depends(ledger_agent), session: Session = Depends(db)) -> TranscriptPage:
     rows = session.scalars(select(TranscriptEvent).where(TranscriptEvent.agent_id == me.id,
                                                          TranscriptEvent.seq > after)
                            .order_by(TranscriptEvent.seq).limit(limit)).all()
-    return {"events": [{"seq": r.seq, "time": r.time, "type": r.kind, **r.data} for r in rows],
-            "max_seq": transcript_max_seq(session, me.id)}
+    return TranscriptPage(events=[{"seq": r.seq, "time": r.time, "type": r.kind, **r.data} for r in rows],
+                          max_seq=transcript_max_seq(session, me.id))

@@ -18,6 +18,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from aar.methods.registry import available
+from aar.results.api import Leaderboard, SubmissionList, SubmissionView
 from aar.results.submission import SubmissionStatus as Status
 from aar.server.api import Body, Params, decode_archive, store_snapshot
 from aar.server.auth import TASK, current_agent, db
@@ -60,7 +61,7 @@ def _snapshot(body: SubmissionIn) -> tuple[bytes, str]:
 
 @router.post("/v1/submissions", status_code=202)
 def submit(body: SubmissionIn, response: Response, me: Agent = Depends(current_agent),
-           session: Session = Depends(db)) -> dict:
+           session: Session = Depends(db)) -> SubmissionView:
     if body.task not in known_tasks():
         raise HTTPException(422, f"unknown task {body.task!r}")
     data, entry = _snapshot(body)
@@ -104,15 +105,16 @@ def dedupe_key(agent_id: int, sha: str, entry: str, task: str, params: dict) -> 
 
 
 @router.get("/v1/submissions")
-def my_submissions(me: Agent = Depends(current_agent), session: Session = Depends(db)) -> dict:
+def my_submissions(me: Agent = Depends(current_agent), session: Session = Depends(db)) -> SubmissionList:
     campaign = session.get(Campaign, me.campaign_id)
     assert campaign is not None
     rows = session.scalars(select(Submission).where(Submission.agent_id == me.id).order_by(Submission.id)).all()
-    return {"submissions": [public_view(s, me.name, campaign.round_digits, owner=True) for s in rows]}
+    return SubmissionList(submissions=[public_view(s, me.name, campaign.round_digits, owner=True) for s in rows])
 
 
 @router.get("/v1/submissions/{submission_id}")
-def get_submission(submission_id: int, me: Agent = Depends(current_agent), session: Session = Depends(db)) -> dict:
+def get_submission(submission_id: int, me: Agent = Depends(current_agent),
+                   session: Session = Depends(db)) -> SubmissionView:
     row = session.execute(select(Submission, Agent.name).join(Agent, Agent.id == Submission.agent_id)
                           .where(Submission.id == submission_id, Submission.campaign_id == me.campaign_id)).first()
     if row is None:  # another campaign's submission is indistinguishable from a missing one
@@ -124,7 +126,7 @@ def get_submission(submission_id: int, me: Agent = Depends(current_agent), sessi
 
 @router.get("/v1/leaderboard")
 def leaderboard(task: Annotated[str | None, Query(pattern=TASK)] = None, me: Agent = Depends(current_agent),
-                session: Session = Depends(db)) -> dict:
+                session: Session = Depends(db)) -> Leaderboard:
     campaign = session.get(Campaign, me.campaign_id)
     assert campaign is not None
-    return {"campaign": campaign.name, "task": task, "entries": leaderboard_rows(session, campaign, task)}
+    return Leaderboard(campaign=campaign.name, task=task, entries=leaderboard_rows(session, campaign, task))

@@ -39,12 +39,12 @@ def campaigns(session: Session) -> list[dict]:
                   "evaluations": session.scalar(select(func.count()).where(Evaluation.campaign_id == c.id)) or 0,
                   "submissions": session.scalar(select(func.count()).where(Submission.campaign_id == c.id)) or 0,
                   "posts": session.scalar(select(func.count()).where(Post.campaign_id == c.id)) or 0}
-        out.append({"name": c.name, "created_at": c.created_at, **counts, **campaign_totals(session, c)})
+        out.append({"name": c.name, "created_at": c.created_at, **counts, **campaign_totals(session, c).model_dump()})
     return out
 
 
 def agents(session: Session, campaign: Campaign) -> list[dict]:
-    return agent_views(session, campaign)
+    return [a.model_dump(mode="json") for a in agent_views(session, campaign)]
 
 
 def best_by_task(session: Session, campaign: Campaign) -> dict[str, dict]:
@@ -52,7 +52,7 @@ def best_by_task(session: Session, campaign: Campaign) -> dict[str, dict]:
     attribution existed), with its test PGR interval; a task with only zero-shot results shows its best one,
     labelled by its class."""
     best: dict[str, dict] = {}
-    for row in leaderboard_rows(session, campaign, None):
+    for row in leaderboard(session, campaign):
         kind = (row.get("attribution") or {}).get("class", "w2s")
         if row["status"] != Status.VERIFIED:
             continue
@@ -142,7 +142,7 @@ def _submission_row(sub: Submission, agent: str) -> dict:
 
 
 def leaderboard(session: Session, campaign: Campaign) -> list[dict]:
-    return leaderboard_rows(session, campaign, None)
+    return [row.model_dump(mode="json", by_alias=True) for row in leaderboard_rows(session, campaign, None)]
 
 
 def findings(session: Session, campaign: Campaign) -> list[dict]:

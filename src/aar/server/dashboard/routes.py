@@ -9,9 +9,10 @@ from pathlib import Path
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Form, HTTPException, Query, Request
-from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
+from pydantic import BaseModel
 from sqlalchemy.orm import Session
 
 from aar.results.intervals import format_interval
@@ -48,10 +49,18 @@ def _page(request: Request, name: str, **context) -> HTMLResponse:
     return templates.TemplateResponse(request, name, context)
 
 
-def _fragment(request: Request, name: str, rows: queries.Rows, **context) -> JSONResponse:
+class Fragment(BaseModel):
+    """A live table's rows past a cursor, rendered: the page appends ``html`` and polls again from ``cursor``."""
+
+    html: str
+    cursor: int
+    count: int
+
+
+def _fragment(request: Request, name: str, response: Response, rows: queries.Rows, **context) -> Fragment:
     html = templates.get_template(name).render(rows=rows.rows, request=request, **context)
-    return JSONResponse({"html": html, "cursor": rows.cursor, "count": len(rows.rows)},
-                        headers={"Cache-Control": "no-store"})
+    response.headers["Cache-Control"] = "no-store"
+    return Fragment(html=html, cursor=rows.cursor, count=len(rows.rows))
 
 
 # --- sign-in ---------------------------------------------------------------------------------------------
@@ -60,7 +69,9 @@ def login_form(request: Request) -> HTMLResponse:
     return _page(request, "login.html", error=None)
 
 
-@router.post("/login", response_model=None)
+@router.post("/login", response_model=None, response_class=HTMLResponse,
+             responses={303: {"description": "signed in: a redirect to the dashboard, with the session cookie"},
+                        403: {"description": "not the admin token: the sign-in page again"}})
 def login(request: Request, token: Annotated[str, Form(max_length=200)]) -> Response:
     if not hmac.compare_digest(token_digest(token.strip()), request.app.state.admin_digest):
         refused = _page(request, "login.html", error="That is not the admin token.")
@@ -72,7 +83,8 @@ def login(request: Request, token: Annotated[str, Form(max_length=200)]) -> Resp
     return response
 
 
-@router.post("/logout")
+@router.post("/logout", response_class=RedirectResponse, status_code=303,
+             responses={303: {"description": "signed out: a redirect to the sign-in page"}})
 def logout() -> RedirectResponse:
     response = RedirectResponse("/dashboard/login", 303)
     response.delete_cookie(COOKIE, path="/dashboard")
@@ -93,11 +105,11 @@ def campaign_page(request: Request, campaign: str, session: Session = Depends(db
 
 
 @pages.get("/c/{campaign}/agents.json")
-def agents_fragment(request: Request, campaign: str, session: Session = Depends(db)) -> JSONResponse:
+def agents_fragment(request: Request, response: Response, campaign: str, session: Session = Depends(db)) -> Fragment:
     """The agents table is a status board (one row per agent), so a poll re-renders it whole."""
     c = campaign_by_name(session, campaign)
     rows = queries.Rows(queries.agents(session, c), 0)
-    return _fragment(request, "_agent_rows.html", rows, campaign=c)
+    return _fragment(request, "_agent_rows.html", response, rows, campaign=c)
 
 
 @pages.get("/c/{campaign}/agents/{agent}", response_class=HTMLResponse)
@@ -110,11 +122,11 @@ def agent_page(request: Request, campaign: str, agent: str, session: Session = D
 
 
 @pages.get("/c/{campaign}/agents/{agent}/transcript.json")
-def transcript_fragment(request: Request, campaign: str, agent: str, after: Cursor = 0,
-                        session: Session = Depends(db)) -> JSONResponse:
+def transcript_fragment(request: Request, response: Response, campaign: str, agent: str, after: Cursor = 0,
+                        session: Session = Depends(db)) -> Fragment:
     c = campaign_by_name(session, campaign)
     rows = queries.transcript(session, agent_by_name(session, c, agent), after)
-    return _fragment(request, "_transcript_rows.html", rows)
+    return _fragment(request, "_transcript_rows.html", response, rows)
 
 
 @pages.get("/c/{campaign}/leaderboard", response_class=HTMLResponse)
@@ -124,10 +136,11 @@ def leaderboard_page(request: Request, campaign: str, session: Session = Depends
 
 
 @pages.get("/c/{campaign}/leaderboard.json")
-def leaderboard_fragment(request: Request, campaign: str, session: Session = Depends(db)) -> JSONResponse:
+def leaderboard_fragment(request: Request, response: Response, campaign: str,
+                         session: Session = Depends(db)) -> Fragment:
     """Ranks move when a submission is verified, so the (short, one row per submission) table is re-sent."""
     c = campaign_by_name(session, campaign)
-    return _fragment(request, "_leaderboard_rows.html", queries.Rows(queries.leaderboard(session, c), 0))
+    return _fragment(request, "_leaderboard_rows.html", response, queries.Rows(queries.leaderboard(session, c), 0))
 
 
 @pages.get("/c/{campaign}/forum", response_class=HTMLResponse)
@@ -137,9 +150,10 @@ def forum_page(request: Request, campaign: str, session: Session = Depends(db)) 
 
 
 @pages.get("/c/{campaign}/forum.json")
-def forum_fragment(request: Request, campaign: str, after: Cursor = 0, session: Session = Depends(db)) -> JSONResponse:
+def forum_fragment(request: Request, response: Response, campaign: str, after: Cursor = 0,
+                   session: Session = Depends(db)) -> Fragment:
     c = campaign_by_name(session, campaign)
-    return _fragment(request, "_post_rows.html", queries.posts(session, c, after), campaign=c)
+    return _fragment(request, "_post_rows.html", response, queries.posts(session, c, after), campaign=c)
 
 
 @pages.get("/c/{campaign}/forum/{post_id}", response_class=HTMLResponse)
@@ -159,10 +173,10 @@ def evaluations_page(request: Request, campaign: str, session: Session = Depends
 
 
 @pages.get("/c/{campaign}/evaluations.json")
-def evaluations_fragment(request: Request, campaign: str, after: Cursor = 0,
-                         session: Session = Depends(db)) -> JSONResponse:
+def evaluations_fragment(request: Request, response: Response, campaign: str, after: Cursor = 0,
+                         session: Session = Depends(db)) -> Fragment:
     c = campaign_by_name(session, campaign)
-    return _fragment(request, "_evaluation_rows.html", queries.evaluations(session, c, after))
+    return _fragment(request, "_evaluation_rows.html", response, queries.evaluations(session, c, after))
 
 
 @pages.get("/c/{campaign}/submissions", response_class=HTMLResponse)
@@ -173,12 +187,12 @@ def submissions_page(request: Request, campaign: str, session: Session = Depends
 
 
 @pages.get("/c/{campaign}/submissions.json")
-def submissions_fragment(request: Request, campaign: str, after: Cursor = 0,
+def submissions_fragment(request: Request, response: Response, campaign: str, after: Cursor = 0,
                          open: Annotated[str, Query(max_length=2000, pattern=r"^[0-9,]*$")] = "",
-                         session: Session = Depends(db)) -> JSONResponse:
+                         session: Session = Depends(db)) -> Fragment:
     c = campaign_by_name(session, campaign)
     open_ids = [int(x) for x in open.split(",") if x][: queries.PAGE]
-    return _fragment(request, "_submission_rows.html", queries.submissions(session, c, after, open_ids))
+    return _fragment(request, "_submission_rows.html", response, queries.submissions(session, c, after, open_ids))
 
 
 @pages.get("/c/{campaign}/transfer", response_class=HTMLResponse)
