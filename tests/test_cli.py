@@ -110,9 +110,14 @@ def test_testbed_check_reports_every_acceptance_figure() -> None:
     assert done.returncode == (0 if report["passed"] else 1), done.stderr
     (task,) = report["tasks"]
     checks = {c["name"]: c for c in task["checks"]}
-    assert set(checks) == {"weak", "gap", "power", "phenomenon", "headroom", "methods_matter", "dev_signal", "leaks",
-                           "private", "speed"}
+    assert set(checks) == {"weak", "gap", "power", "phenomenon", "headroom", "methods_matter", "detectable",
+                           "teacher_matters", "dev_signal", "leaks", "private", "speed"}
     assert checks["private"]["passed"] and checks["leaks"]["passed"] and checks["gap"]["passed"]
+    assert "detectable effect" in checks["methods_matter"]["value"] and "80% power" in checks["detectable"]["value"]
+    assert "shuffled teacher: vanilla" in checks["teacher_matters"]["value"]
+    assert all(m["detectable"] > 0 for m in task["methods"]) and report["fresh_keys"] == []
+    refused = aar("testbed", "check", "--task", "code-sample", "--keys", "1")
+    assert refused.returncode == 2 and "code-sample is imported" in refused.stderr, refused.stderr
     assert {p["probe"] for p in task["leaks"]} >= {"length", "renaming", "regenerate", "shared_text"}
     assert task["pair"] == "glove-50d -> minilm-l6" and task["methods"]
 

@@ -1,7 +1,10 @@
 """Content-addressed feature cache and the per-format feature layout.
 
 Each (encoder id, view texts) pair is encoded once and stored as ``features/<encoder>/<sha>.npz``; the key
-hashes every text, so changing one example recomputes only that task view. Writes are atomic.
+hashes every text, so changing one example recomputes only that task view. Writes are atomic. Each file also
+keeps its texts' hashes (``h``), so a new set of texts takes the rows it shares with sets encoded before and
+encodes only the rest: another installation key pairs and splits the same packaged texts differently
+(``aar testbed check --keys``), and the two views of a pair task hold the same texts in other places.
 """
 
 from __future__ import annotations
@@ -35,17 +38,50 @@ def encode_cached(encoder: Encoder, texts: list[str], label: str = "") -> np.nda
         with exclusive(path.with_suffix(".lock")):
             if not path.exists():  # nobody encoded these texts while we waited
                 _encode_to(path, encoder, unique, label)
-    matrix = load_arrays(path)["x"]
+    arrays = load_arrays(path)
+    matrix = arrays["x"]
+    if "h" not in arrays:  # written before files kept their texts' hashes: add them, so other sets can reuse rows
+        with exclusive(path.with_suffix(".lock")):
+            save_arrays_atomic(path, x=matrix, h=_text_hashes(unique))
     row = {t: i for i, t in enumerate(unique)}
     return matrix[[row[t] for t in texts]]
 
 
+def _text_hashes(texts: list[str]) -> np.ndarray:
+    return np.array([hashlib.sha256(t.encode()).digest() for t in texts], dtype="S32")
+
+
+def encoded_before(directory: Path, unique: list[str]) -> dict[str, np.ndarray]:
+    """Rows for ``unique`` texts found in this encoder's earlier files (those that keep their text hashes)."""
+    wanted = dict(zip(_text_hashes(unique).tolist(), unique, strict=True))
+    found: dict[str, np.ndarray] = {}
+    for other in sorted(directory.glob("*.npz")):
+        try:
+            arrays = load_arrays(other)
+        except (OSError, ValueError):  # a file another process is replacing: encode those texts instead
+            continue
+        if "h" not in arrays:
+            continue
+        for digest, row in zip(arrays["h"].tolist(), arrays["x"], strict=True):
+            text = wanted.get(digest)
+            if text is not None and text not in found:
+                found[text] = row
+        if len(found) == len(wanted):
+            break
+    return found
+
+
 def _encode_to(path: Path, encoder: Encoder, unique: list[str], label: str) -> None:
-    with Progress(TextColumn("[bold]{task.description}"), BarColumn(), TextColumn("{task.completed}/"
-                  "{task.total}"), TimeElapsedColumn(), TimeRemainingColumn(), transient=True) as bar:
-        job = bar.add_task(f"encoding {label} with {encoder.name}", total=len(unique))
-        matrix = encoder.encode(unique, progress=lambda n: bar.advance(job, n))
-    save_arrays_atomic(path, x=matrix.astype(np.float32))
+    have = encoded_before(path.parent, unique)
+    missing = [t for t in unique if t not in have]
+    if missing:
+        with Progress(TextColumn("[bold]{task.description}"), BarColumn(), TextColumn("{task.completed}/"
+                      "{task.total}"), TimeElapsedColumn(), TimeRemainingColumn(), transient=True) as bar:
+            job = bar.add_task(f"encoding {label} with {encoder.name}", total=len(missing))
+            fresh = encoder.encode(missing, progress=lambda n: bar.advance(job, n)).astype(np.float32)
+        have.update(zip(missing, fresh, strict=True))
+    matrix = np.stack([have[t] for t in unique]) if unique else encoder.encode([]).astype(np.float32)
+    save_arrays_atomic(path, x=matrix, h=_text_hashes(unique))
 
 
 @dataclass

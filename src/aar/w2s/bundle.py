@@ -21,7 +21,7 @@ import numpy as np
 
 from aar.secret_keys import installation_key
 from aar.tasks.schema import Example
-from aar.w2s.pipeline import LAB_SPLITS, Testbed
+from aar.w2s.pipeline import LAB_SPLITS, Testbed, shuffled_teacher
 
 
 def seed_key() -> bytes:
@@ -74,11 +74,6 @@ class BundleOptions:
 
 
 REAL = BundleOptions()
-TEACHER_SHUFFLE_OFFSET = 10_000  # the shuffle's RNG: trusted seed + this (stable, so ablations are cached)
-
-
-def shuffled_teacher(seed: int, weak_soft: np.ndarray) -> np.ndarray:
-    return np.random.default_rng(TEACHER_SHUFFLE_OFFSET + int(seed)).permutation(weak_soft)
 
 
 _WORD = re.compile(r"\S+")

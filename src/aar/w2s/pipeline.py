@@ -26,6 +26,14 @@ from aar.w2s.cache import ArtifactCache
 LAB_SPLITS = ("dev", "test")  # what a method predicts during a campaign (dev feedback, verification)
 EXPERIMENT_SPLITS = ("dev",)  # an agent's experiment: test inputs are private until verification
 EVAL_SPLITS = (*LAB_SPLITS, "holdout")  # trusted runs also predict the holdout, scored only by the gauntlet
+TEACHERS = ("real", "shuffled")
+TEACHER_SHUFFLE_OFFSET = 10_000  # the shuffle's RNG: trusted seed + this (stable, so ablations are cached)
+
+
+def shuffled_teacher(seed: int, weak_soft: np.ndarray) -> np.ndarray:
+    """The teacher's soft labels permuted across items: the same confidences, no relation to the inputs (the
+    uninformative teacher of attribution's ``no_teacher`` ablation and of ``aar testbed check``)."""
+    return np.random.default_rng(TEACHER_SHUFFLE_OFFSET + int(seed)).permutation(weak_soft)
 
 
 @dataclass(frozen=True)
@@ -115,8 +123,12 @@ class Testbed:
 
         return self.cache.get_or_compute(self._spec("ceiling", seed), compute)
 
-    def context(self, seed: int, params: dict[str, Any]) -> MethodContext:
+    def context(self, seed: int, params: dict[str, Any], teacher: str = "real") -> MethodContext:
+        """What a method gets for ``seed``; ``teacher="shuffled"``: the teacher's labels permuted across items."""
+        if teacher not in TEACHERS:
+            raise AarError(f"teacher {teacher!r}: one of {', '.join(TEACHERS)}")
         f = self.strong_features
+        weak_soft = self.weak_run(seed)["train_unlabel"]
         return MethodContext(
             task=self.task.name,
             format=self.task.format,
@@ -124,7 +136,7 @@ class Testbed:
             params=params,
             strong_x=f.combined["train_unlabel"],
             strong_views=f.views.get("train_unlabel", {}),  # empty for LM backends (no vectors)
-            weak_soft=self.weak_run(seed)["train_unlabel"],
+            weak_soft=shuffled_teacher(seed, weak_soft) if teacher == "shuffled" else weak_soft,
             groups=[e.group for e in self.task.splits["train_unlabel"]],
             unlabeled=[e.public() for e in self.task.splits["train_unlabel"]],
             antisymmetric=f.antisymmetric,
@@ -142,14 +154,14 @@ class Testbed:
                            f"{self.task.name!r} is a {self.task.format} task")
         return cls
 
-    def method_run(self, method: str | type[Method], seed: int,
-                   params: dict[str, Any] | None = None) -> dict[str, np.ndarray]:
+    def method_run(self, method: str | type[Method], seed: int, params: dict[str, Any] | None = None,
+                   teacher: str = "real") -> dict[str, np.ndarray]:
         """``method``: a name or file spec, or a class already checked by :meth:`check_method`."""
         cls = method if isinstance(method, type) else self.check_method(method)
         resolved = cls.resolve_params(params)
 
         def compute() -> dict[str, np.ndarray]:
-            predictor = cls().train(self.context(seed, resolved))
+            predictor = cls().train(self.context(seed, resolved, teacher))
             out = {}
             for split in EVAL_SPLITS:
                 x = self.strong_features.combined[split]
@@ -160,16 +172,20 @@ class Testbed:
                 out[split] = np.clip(probs, 0.0, 1.0)
             return out
 
-        spec = self._spec("student", seed, method=cls.name, params=resolved, method_code=source_hash(cls))
+        spec = self._spec("student", seed, method=cls.name, params=resolved, method_code=source_hash(cls),
+                          **({"teacher": teacher} if teacher != "real" else {}))  # real runs keep their old keys
         return self.cache.get_or_compute(spec, compute)
 
-    def run(self, method: str, seeds: list[int], params: dict[str, Any] | None = None) -> RunResult:
+    def run(self, method: str, seeds: list[int], params: dict[str, Any] | None = None,
+            teacher: str = "real") -> RunResult:
+        """``teacher="shuffled"``: the student learns from the teacher's labels permuted across items (is the
+        teacher what the gain comes from?); weak and ceiling are the real ones, so PGR is on the same scale."""
         if not seeds:
             raise AarError("need at least one seed")
         cls = self.check_method(method)  # resolved once: a file plugin is imported once per run
         weak = [self.weak_run(s) for s in seeds]
         ceiling = [self.ceiling_run(s) for s in seeds]
-        student = [self.method_run(cls, s, params) for s in seeds]
+        student = [self.method_run(cls, s, params, teacher) for s in seeds]
         return RunResult(
             method=cls.name,
             params=cls.resolve_params(params),
