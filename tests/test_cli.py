@@ -26,6 +26,9 @@ def test_baseline_json_has_pgr_with_ci_and_p_values() -> None:
         assert r["ceiling_acc"]["mean"] > r["weak_acc"]["mean"] and r["seeds"] == [0, 1]
     assert rows[0]["p_vs_vanilla"] is None  # vanilla is the reference, not a comparison
     assert 0 < rows[1]["p_vs_vanilla"] <= 1
+    # beside every p-value, the smallest difference that comparison finds at p < 0.01 (80% power)
+    assert rows[0]["detectable_at_p_0.01"] is None and rows[1]["detectable_at_p_0.01"] > 0
+    assert done.stdout.startswith("["), done.stdout[:20]  # --json: nothing but the JSON on stdout
 
 
 def whole_tables(text: str) -> None:
@@ -108,6 +111,7 @@ def test_testbed_check_reports_every_acceptance_figure() -> None:
     done = aar("testbed", "check", "--task", "code-sample", "--seeds", "2", "--json")
     report = json.loads(done.stdout)
     assert done.returncode == (0 if report["passed"] else 1), done.stderr
+    assert done.stdout.startswith("{"), done.stdout[:20]
     (task,) = report["tasks"]
     checks = {c["name"]: c for c in task["checks"]}
     assert set(checks) == {"weak", "gap", "power", "phenomenon", "headroom", "methods_matter", "detectable",

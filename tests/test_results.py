@@ -79,7 +79,8 @@ def test_campaign_results_correct_p_values_and_rank_only_verified_submissions(tm
         result = None if pgr is None else {"pgr": {"mean": pgr, "lo": pgr - 0.1, "hi": pgr + 0.1},
                                            "dev_pgr": {"mean": pgr + 0.05, "lo": 0, "hi": 1},
                                            "vanilla_pgr": {"mean": 0.1, "lo": 0, "hi": 0.2},
-                                           "vs_vanilla": {"diff": {"mean": 0.1}, "p_value": p}}
+                                           "vs_vanilla": {"diff": {"mean": 0.1, "lo": 0.0, "hi": 0.196} if p else
+                                                          {"mean": 0.1}, "p_value": p}}
         return SubmissionRow.model_validate({"id": sub_id, "agent": f"a{sub_id}", "task": task, "entry": "m.py:M",
                                              "status": status, "result": result})
 
@@ -98,6 +99,8 @@ def test_campaign_results_correct_p_values_and_rank_only_verified_submissions(tm
     assert by_id[3].p_holm is None and by_id[4].p_holm is None  # only verified ones enter the correction
     assert chat.best.significant_holm and chat.best.dev_test_gap == pytest.approx(0.05)
     assert math_row.best.submission == 5 and code.best is None and code.vanilla_pgr is None
+    # what a p-value could show: a paired interval of +-0.098 (se 0.05) detects 0.171 at p < 0.01, 80% power
+    assert chat.best.detectable == pytest.approx(0.1709, abs=1e-3) and math_row.best.detectable is None
     result.save(tmp_path)
     again = CampaignResults.load(tmp_path)
     assert again == result and '"significant_holm_0.05": true' in (tmp_path / "results.json").read_text()

@@ -17,10 +17,21 @@ from aar.results.campaign import (
 )
 from aar.results.submission import SubmissionStatus
 from aar.stats.multiple import benjamini_hochberg, holm
+from aar.stats.power import detectable_effect, standard_error
 from aar.stats.ranking import rank_key
 
 # what the headline's "best method" may be: a weak-to-strong result (or one verified before attribution existed)
 HEADLINE_CLASSES = (AttributionClass.W2S, "unattributed")
+
+
+def best_row(row: SubmissionRow) -> BestRow:
+    """A headline row, with the smallest PGR difference from vanilla its paired test finds at p < 0.01 (80%
+    power), read from the paired interval: what its p-value could have shown."""
+    best = BestRow.of(row)
+    diff = row.result.vs_vanilla.diff if row.result is not None else None
+    if diff is None or diff.lo is None or diff.hi is None:
+        return best
+    return best.model_copy(update={"detectable": round(detectable_effect(standard_error(diff.lo, diff.hi)), 4)})
 
 
 def compute_results(campaign: str, tasks: list[str], submissions: list[SubmissionRow], agents: list[AgentRow],
@@ -40,9 +51,9 @@ def compute_results(campaign: str, tasks: list[str], submissions: list[Submissio
         zero_shot = [s for s in ranked if attribution_class(s.result) == AttributionClass.ZERO_SHOT]
         new = [s for s in w2s if s.inherited is None]
         per_task[task] = TaskRow(vanilla_pgr=results[ranked[0].id].vanilla_pgr if ranked else None,
-                                 best=BestRow.of(w2s[0]) if w2s else None,
-                                 best_new=BestRow.of(new[0]) if new and new[0] is not w2s[0] else None,
-                                 best_zero_shot=BestRow.of(zero_shot[0]) if zero_shot else None,
+                                 best=best_row(w2s[0]) if w2s else None,
+                                 best_new=best_row(new[0]) if new and new[0] is not w2s[0] else None,
+                                 best_zero_shot=best_row(zero_shot[0]) if zero_shot else None,
                                  verified_submissions=len(ranked))
     return CampaignResults(campaign=campaign, wall_s=wall_s, cost_usd=sum(a.cost_usd for a in agents),
                            dev_evaluations=sum(a.dev_evals_used for a in agents), agents=agents, tasks=per_task,

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import json
+import math
 from typing import Annotated
 
 import typer
 from rich.table import Table
 
-from aar.cli.common import AsJson, TaskSpec, console, parse_params, task_names
+from aar.cli.common import AsJson, TaskSpec, console, err_console, parse_params, task_names
 from aar.models.defaults import DEFAULT_WEAK
 from aar.results.intervals import format_interval
 
@@ -27,7 +28,7 @@ def baseline(
     """Run methods on the W2S testbed: weak, ceiling, student accuracy and PGR with 95% CIs."""
     from aar.w2s.baselines import run_baselines
 
-    with console.status("[bold]baselines[/]", spinner="dots") as status:
+    with (err_console if as_json else console).status("[bold]baselines[/]", spinner="dots") as status:
         tables = run_baselines(task_names(task), method, list(range(seeds)), parse_params(param or []), weak,
                                strong, split, progress=lambda text: status.update(f"[bold]{text}[/]"))
     if as_json:
@@ -43,11 +44,13 @@ def baseline(
             text += ("\n  [yellow]warning: the ceiling does not beat the weak teacher (95% CIs overlap); "
                      "PGR divides by a gap near zero and is not meaningful for this pair[/]")
         table = Table()
-        for col in ("method", "student acc [95% CI]", "PGR [95% CI]", "ΔPGR vs vanilla", "p vs vanilla"):
+        for col in ("method", "student acc [95% CI]", "PGR [95% CI]", "ΔPGR vs vanilla", "p vs vanilla",
+                    "detectable at p<0.01"):
             table.add_column(col, justify="right" if col != "method" else "left")
         for row in t.rows:
             table.add_row(row.method, format_interval(row.summary.student_acc, 3),
                           format_interval(row.summary.pgr), f"{row.diff_vs_vanilla.mean:+.3f}",
-                          "-" if row.p_vs_vanilla is None else f"{row.p_vs_vanilla:.3g}")
+                          "-" if row.p_vs_vanilla is None else f"{row.p_vs_vanilla:.3g}",
+                          f"{row.detectable:.3f}" if math.isfinite(row.detectable) else "-")
         console.print(text, highlight=False)
         console.print(table)

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 from rich.table import Table
 
-from aar.cli.common import AsJson, console, task_names
+from aar.cli.common import AsJson, console, err_console, task_names
 from aar.models.defaults import DEFAULT_WEAK
 
 if TYPE_CHECKING:
@@ -38,11 +38,12 @@ def check(
     names = task_names(task)
     if keys:
         refuse_imported(names)  # before an hour of measuring, not after
+    spinner = err_console if as_json else console  # --json: stdout holds the JSON and nothing else
     reports = []
     for name in names:
-        with console.status(f"[bold]{name}[/]: measuring", spinner="dots"):
+        with spinner.status(f"[bold]{name}[/]: measuring", spinner="dots"):
             reports.append(check_task(name, weak, strong, seeds))
-    with console.status("fresh keys", spinner="dots") as status:
+    with spinner.status("fresh keys", spinner="dots") as status:
         fresh = check_fresh_keys(names, weak, strong, seeds, keys,
                                  on_key=lambda k: status.update(f"[bold]fresh key {k + 1} of {keys}[/]: measuring"))
     installations = [("this installation", reports)] + [(f"fresh key {k + 1}", r) for k, r in enumerate(fresh)]

@@ -44,6 +44,8 @@ class BestRow(BaseModel):
     dev_pgr: IntervalRecord
     p_vs_vanilla: float | None
     p_vs_soft: float | None = None  # against the paper's naive baseline (soft labels), uncorrected; None before
+    # the smallest PGR difference from vanilla its paired test finds at p < 0.01 with 80% power (aar.stats.power)
+    detectable: float | None = None
     p_holm: float
     p_bh: float
     significant_holm: bool = Field(alias="significant_holm_0.05")

@@ -5,6 +5,7 @@ not a feature build."""
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -12,6 +13,8 @@ from typing import Any
 from aar.errors import AarError
 from aar.methods import available, get_method
 from aar.stats import Interval, PGRSummary
+from aar.stats.bootstrap import finite
+from aar.stats.power import detectable_effect, standard_error
 from aar.tasks import load_task
 from aar.w2s.pipeline import RunResult, Testbed, TestbedConfig
 
@@ -31,7 +34,15 @@ class BaselineRow:
                 "items": s.items, "weak": weak, "strong": strong, "weak_acc": s.weak_acc.as_json(),
                 "ceiling_acc": s.ceiling_acc.as_json(), "student_acc": s.student_acc.as_json(),
                 "pgr": s.pgr.as_json(), "pgr_diff_vs_vanilla": self.diff_vs_vanilla.as_json(),
-                "p_vs_vanilla": self.p_vs_vanilla}
+                "p_vs_vanilla": self.p_vs_vanilla, "detectable_at_p_0.01": finite(self.detectable)}
+
+    @property
+    def detectable(self) -> float:
+        """The smallest PGR difference from vanilla this comparison finds at p < 0.01 with 80% power (NaN for
+        vanilla itself: no comparison)."""
+        if self.p_vs_vanilla is None:
+            return math.nan
+        return detectable_effect(standard_error(self.diff_vs_vanilla.lo, self.diff_vs_vanilla.hi))
 
 
 @dataclass(frozen=True)
