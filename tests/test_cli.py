@@ -126,6 +126,20 @@ def test_testbed_check_reports_every_acceptance_figure() -> None:
     assert task["pair"] == "glove-50d -> minilm-l6" and task["methods"]
 
 
+def test_testbed_check_on_a_fresh_key_reports_every_check_for_that_draw() -> None:
+    """--keys 1: the same checks on a scratch installation with its own key: another draw of the same task."""
+    done = aar("testbed", "check", "--task", "code", "--seeds", "2", "--keys", "1", "--json")
+    report = json.loads(done.stdout)
+    assert done.returncode == (0 if report["passed"] else 1), done.stderr
+    (fresh,) = report["fresh_keys"]
+    (mine,), (theirs,) = report["tasks"], fresh["tasks"]
+    assert fresh["key"] == "fresh key 1" and theirs["task"] == "code" and theirs["pair"] == mine["pair"]
+    assert [c["name"] for c in theirs["checks"]] == [c["name"] for c in mine["checks"]]
+    weak = {c["name"]: c["value"] for c in mine["checks"]}["weak"]
+    assert {c["name"]: c["value"] for c in theirs["checks"]}["weak"] != weak  # other splits, other teacher
+    assert report["passed"] == (mine["passed"] and fresh["passed"] and report["across"]["passed"])
+
+
 def test_catalog_commands_print_json_too(capsys: pytest.CaptureFixture, monkeypatch: pytest.MonkeyPatch) -> None:
     """Every command that prints a table has a --json form: the catalogues here (baseline, testbed check, agent
     list, integrity scan, report and transfer are covered where they run)."""
