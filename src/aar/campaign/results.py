@@ -16,8 +16,9 @@ from aar.results.campaign import (
     attribution_class,
 )
 from aar.results.submission import SubmissionStatus
+from aar.stats.bootstrap import finite
 from aar.stats.multiple import benjamini_hochberg, holm
-from aar.stats.power import detectable_effect, standard_error
+from aar.stats.power import interval_detectable_effect
 from aar.stats.ranking import rank_key
 
 # what the headline's "best method" may be: a weak-to-strong result (or one verified before attribution existed)
@@ -28,10 +29,11 @@ def best_row(row: SubmissionRow) -> BestRow:
     """A headline row, with the smallest PGR difference from vanilla its paired test finds at p < 0.01 (80%
     power), read from the paired interval: what its p-value could have shown."""
     best = BestRow.of(row)
-    diff = row.result.vs_vanilla.diff if row.result is not None else None
-    if diff is None or diff.lo is None or diff.hi is None:
+    if row.result is None:
         return best
-    return best.model_copy(update={"detectable": round(detectable_effect(standard_error(diff.lo, diff.hi)), 4)})
+    diff = row.result.vs_vanilla.diff
+    detectable = finite(interval_detectable_effect(diff.lo, diff.hi))
+    return best.model_copy(update={"detectable": None if detectable is None else round(detectable, 4)})
 
 
 def compute_results(campaign: str, tasks: list[str], submissions: list[SubmissionRow], agents: list[AgentRow],

@@ -69,8 +69,12 @@ def _across_json(across: Check) -> dict:
     return {"name": across.name, "value": across.value, "passed": across.passed}
 
 
+def _mark(passed: bool, required: bool = True) -> str:
+    return "[green]PASS[/]" if passed else "[red]FAIL[/]" if required else "[yellow]no[/]"
+
+
 def _verdict(c: Check) -> str:
-    return "[green]PASS[/]" if c.passed else "[red]FAIL[/]" if c.required else "[yellow]no[/]"
+    return _mark(c.passed, c.required)
 
 
 def _print_reports(title: str, reports: list[TaskReport], across: Check) -> None:
@@ -99,8 +103,6 @@ def _print_reports(title: str, reports: list[TaskReport], across: Check) -> None
 
 def _print_every_key(verdicts: list[tuple[str, list[TaskReport], Check]]) -> None:
     """One row per task and check, one column per key, and whether it held on every fresh key."""
-    from aar.w2s.acceptance import Check
-
     table = Table(title="every check on every key (details in the tables above)")
     table.add_column("task")
     table.add_column("check")
@@ -111,9 +113,9 @@ def _print_every_key(verdicts: list[tuple[str, list[TaskReport], Check]]) -> Non
         for i, c in enumerate(report.checks):
             row = [rs[t].checks[i] for _, rs, _ in verdicts]
             table.add_row(report.task if i == 0 else "", c.name, *(_verdict(x) for x in row),
-                          _verdict(Check(c.name, "", all(x.passed for x in row[1:]), c.required)))
+                          _mark(all(x.passed for x in row[1:]), c.required))
         table.add_section()
     across = [a for _, _, a in verdicts]
     table.add_row("all", across[0].name, *(_verdict(a) for a in across),
-                  _verdict(Check("", "", all(a.passed for a in across[1:]))))
+                  _mark(all(a.passed for a in across[1:])))
     console.print(table)

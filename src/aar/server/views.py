@@ -3,7 +3,7 @@ totals and the leaderboard look like. Routes and dashboard pages both import the
 
 from __future__ import annotations
 
-from datetime import UTC
+from datetime import UTC, datetime
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
@@ -22,6 +22,11 @@ BUDGET_FIELDS = ("agent_usd_budget", "agent_token_budget", "agent_compute_s_budg
 USAGE_FIELDS = ("llm_calls", "input_tokens", "output_tokens", "cached_tokens", "cost_usd", "compute_s")
 
 
+def iso(moment: datetime | None) -> str | None:
+    """A stored time as the replies write it (ISO 8601), or None."""
+    return moment.isoformat() if moment else None
+
+
 def agent_spend(a: Agent, c: Campaign) -> dict[str, tuple[float, float]]:
     """An agent's own usage against its campaign's per-agent budgets, (used, budget) by kind: the ledger
     stops the agent on these and ``/v1/me`` reports them, from this one definition."""
@@ -33,7 +38,7 @@ def agent_spend(a: Agent, c: Campaign) -> dict[str, tuple[float, float]]:
 def agent_view(a: Agent, best_dev_pgr: float | None = None) -> AgentView:
     return AgentView(name=a.name, state=a.state, stop_reason=a.stop_reason, dev_evals_used=a.dev_evals_used,
                      submissions_used=a.submissions_used, **{k: getattr(a, k) for k in USAGE_FIELDS},
-                     last_seen=a.last_seen.isoformat() if a.last_seen else None,
+                     last_seen=iso(a.last_seen),
                      created_at=a.created_at.isoformat(), best_dev_pgr=best_dev_pgr)
 
 
@@ -74,7 +79,7 @@ def public_view(sub: Submission, agent_name: str, digits: int, owner: bool) -> S
     view = SubmissionView(
         id=sub.id, agent=agent_name, task=sub.task, entry=sub.entry, params=sub.params,
         snapshot_sha256=sub.snapshot_sha256, status=Status(sub.status), seeds=len(sub.seeds),
-        submitted_at=sub.created_at.isoformat(), finished_at=sub.finished_at.isoformat() if sub.finished_at else None,
+        submitted_at=sub.created_at.isoformat(), finished_at=iso(sub.finished_at),
         # carried over from an earlier campaign (a baseline to beat), re-verified on this campaign's seeds
         inherited=sub.origin,
         quarantine_reason=sub.quarantine_reason if sub.status == Status.QUARANTINED else None,

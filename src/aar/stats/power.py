@@ -29,6 +29,15 @@ def detectable_effect(se: float, alpha: float = 0.01, power: float = 0.8) -> flo
     return (NormalDist().inv_cdf(1 - alpha / 2) + NormalDist().inv_cdf(power)) * se
 
 
+def interval_detectable_effect(lo: float | None, hi: float | None, alpha: float = 0.01,
+                               power: float = 0.8) -> float:
+    """The minimum detectable effect of one paired comparison, from its difference's 95% interval (NaN when the
+    interval has no bounds)."""
+    if lo is None or hi is None:
+        return math.nan
+    return detectable_effect(standard_error(lo, hi), alpha, power)
+
+
 def typical_detectable_effect(intervals: list[tuple[float, float]], alpha: float = 0.01, power: float = 0.8) -> float:
     """The minimum detectable effect of a typical comparison: from the median standard error of ``intervals``
     (the (lo, hi) of several paired differences on one task and seed set); NaN when none has bounds."""

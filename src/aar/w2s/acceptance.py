@@ -43,7 +43,7 @@ from aar import paths
 from aar.errors import AarError
 from aar.methods.registry import available
 from aar.stats.bootstrap import finite
-from aar.stats.power import detectable_effect, seeds_for, standard_error, typical_detectable_effect
+from aar.stats.power import interval_detectable_effect, seeds_for, typical_detectable_effect
 from aar.tasks.leaks import MARGIN, probe_task
 from aar.tasks.registry import task_dir
 from aar.tasks.schema import FIELDS, PUBLIC_SPLITS
@@ -160,8 +160,9 @@ def check_task(task: str, weak: str, strong: str, seeds: int = SEEDS, methods: l
         s, paired = run.summary("test"), run.versus(vanilla, "test")
         intervals.append((paired.diff.lo, paired.diff.hi))
         report.methods.append({"method": name, "pgr": s.pgr.as_json(), "diff_vs_vanilla": paired.diff.as_json(),
-                               "p": paired.p_value, "detectable": finite(detectable_effect(
-                                   standard_error(paired.diff.lo, paired.diff.hi), t["p"]))})
+                               "p": paired.p_value,
+                               "detectable": finite(interval_detectable_effect(paired.diff.lo, paired.diff.hi,
+                                                                               t["p"]))})
         if paired.diff.mean > 0 and paired.p_value < best[0]:
             best = (paired.p_value, name, paired.diff.mean)
         if s.pgr.mean > top[0]:

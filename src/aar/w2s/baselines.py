@@ -14,7 +14,7 @@ from aar.errors import AarError
 from aar.methods import available, get_method
 from aar.stats import Interval, PGRSummary
 from aar.stats.bootstrap import finite
-from aar.stats.power import detectable_effect, standard_error
+from aar.stats.power import interval_detectable_effect
 from aar.tasks import load_task
 from aar.w2s.pipeline import RunResult, Testbed, TestbedConfig
 
@@ -42,7 +42,7 @@ class BaselineRow:
         vanilla itself: no comparison)."""
         if self.p_vs_vanilla is None:
             return math.nan
-        return detectable_effect(standard_error(self.diff_vs_vanilla.lo, self.diff_vs_vanilla.hi))
+        return interval_detectable_effect(self.diff_vs_vanilla.lo, self.diff_vs_vanilla.hi)
 
 
 @dataclass(frozen=True)

@@ -54,6 +54,7 @@ from aar.server.views import (
     BUDGET_FIELDS,
     agent_views,
     campaign_totals,
+    iso,
     leaderboard_rows,
 )
 
@@ -223,9 +224,9 @@ def campaign_leaderboard(campaign: str, task: Annotated[str | None, Query(patter
 def _queue_row(sub: Submission, agent: str, campaign: str) -> QueueRow:
     return QueueRow(id=sub.id, campaign=campaign, agent=agent, task=sub.task, entry=sub.entry, status=sub.status,
                     attempts=sub.attempts, worker=sub.worker,
-                    lease_until=sub.lease_until.isoformat() if sub.lease_until else None,
+                    lease_until=iso(sub.lease_until),
                     submitted_at=sub.created_at.isoformat(),
-                    finished_at=sub.finished_at.isoformat() if sub.finished_at else None,
+                    finished_at=iso(sub.finished_at),
                     error=sub.error, result=sub.verification, quarantine_reason=sub.quarantine_reason,
                     inherited=sub.origin)
 

@@ -26,7 +26,7 @@ from aar.server.api.inherited import PREFIX, inherited_submission
 from aar.server.auth import TASK, current_agent, db
 from aar.server.experiment_jobs import ACTIVE, DONE, FAILED, MAX_ACTIVE, QUEUED
 from aar.server.models import Agent, Campaign, Experiment
-from aar.server.views import agent_spend
+from aar.server.views import agent_spend, iso
 from aar.snapshots import MAX_ARCHIVE_BYTES
 from aar.tasks.registry import known_tasks
 
@@ -61,14 +61,10 @@ def summary(exp: Experiment) -> ExperimentSummary:
     return ExperimentSummary(**_summary_fields(exp))
 
 
-def _iso(value) -> str | None:
-    return value.isoformat() if value else None
-
-
 def view(exp: Experiment, queued_ahead: int | None = None, reused: bool = False) -> ExperimentView:
     """What the owner sees of one: the summary, timings, output; the dev predictions once done."""
-    return ExperimentView(**_summary_fields(exp), attempts=exp.attempts, created_at=_iso(exp.created_at),
-                          started_at=_iso(exp.started_at), finished_at=_iso(exp.finished_at),
+    return ExperimentView(**_summary_fields(exp), attempts=exp.attempts, created_at=iso(exp.created_at),
+                          started_at=iso(exp.started_at), finished_at=iso(exp.finished_at),
                           output=exp.output or "", error=exp.error, queued_ahead=queued_ahead, reused=reused,
                           result=ExperimentResult.model_validate(exp.result)
                           if exp.status == DONE and exp.result else None)
