@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
 from aar import paths
@@ -75,8 +76,10 @@ def _encode_to(path: Path, encoder: Encoder, unique: list[str], label: str) -> N
     have = encoded_before(path.parent, unique)
     missing = [t for t in unique if t not in have]
     if missing:
+        # on stderr: a command's stdout holds its result (`--json` prints nothing else), the bar is a diagnostic
         with Progress(TextColumn("[bold]{task.description}"), BarColumn(), TextColumn("{task.completed}/"
-                      "{task.total}"), TimeElapsedColumn(), TimeRemainingColumn(), transient=True) as bar:
+                      "{task.total}"), TimeElapsedColumn(), TimeRemainingColumn(), transient=True,
+                      console=Console(stderr=True)) as bar:
             job = bar.add_task(f"encoding {label} with {encoder.name}", total=len(missing))
             fresh = encoder.encode(missing, progress=lambda n: bar.advance(job, n)).astype(np.float32)
         have.update(zip(missing, fresh, strict=True))
